@@ -1,0 +1,12 @@
+export { ServicesError } from './errors.js';
+export type { ServicesErrorCode } from './errors.js';
+export { ALL_SERVICES, Services, attachServices, startServices } from './services.js';
+export type { ServiceName, ServiceUrls, StartServicesOptions } from './services.js';
+export { PgNode, PostgresPair, startPostgres } from './postgres.js';
+export type { PgStopMode, PostgresPairOptions } from './postgres.js';
+export { RedisServer, redisPing, startRedis } from './redis.js';
+export { RabbitMqServer, amqpReachable, startRabbitMq } from './rabbitmq.js';
+export { PrometheusServer, startPrometheus } from './prometheus.js';
+export type { ScrapeJob } from './prometheus.js';
+export { REQUIREMENTS, ensureInstalled, locate } from './internal/install.js';
+export type { Requirement } from './internal/install.js';

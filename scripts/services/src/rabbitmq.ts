@@ -1,0 +1,177 @@
+import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import amqp from 'amqplib';
+import { locate } from './internal/install.js';
+import { freePort, isAlive, signalGroup, spawnServer, systemUser, waitForExit, waitUntil, type RunAs } from './internal/proc.js';
+
+/** Opens and closes an AMQP connection: true when the broker serves clients. */
+export async function amqpReachable(url: string): Promise<boolean> {
+  try {
+    const connection = await amqp.connect(url, { timeout: 2_000 });
+    connection.on('error', () => {});
+    await connection.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface RabbitPorts {
+  amqp: number;
+  dist: number;
+  epmd: number;
+}
+
+/**
+ * A RabbitMQ node on loopback with its own epmd, data and logs. RabbitMQ and epmd listen on
+ * every interface unless told otherwise, so both are pinned to 127.0.0.1.
+ */
+export class RabbitMqServer {
+  readonly ports: RabbitPorts;
+  readonly url: string;
+  readonly nodeName: string;
+  readonly #dir: string;
+  readonly #runAs: RunAs | undefined;
+  #pid: number | undefined;
+  #epmdPid: number | undefined;
+
+  constructor(ports: RabbitPorts, dir: string, pids: { pid?: number; epmdPid?: number } = {}) {
+    this.ports = ports;
+    this.url = `amqp://guest:guest@127.0.0.1:${ports.amqp}`;
+    this.nodeName = `meskit${ports.amqp}@localhost`;
+    this.#dir = dir;
+    this.#runAs = systemUser('rabbitmq');
+    this.#pid = pids.pid;
+    this.#epmdPid = pids.epmdPid;
+  }
+
+  get pid(): number | undefined {
+    return this.#pid !== undefined && isAlive(this.#pid) ? this.#pid : undefined;
+  }
+
+  get epmdPid(): number | undefined {
+    return this.#epmdPid !== undefined && isAlive(this.#epmdPid) ? this.#epmdPid : undefined;
+  }
+
+  isRunning(): boolean {
+    return this.pid !== undefined;
+  }
+
+  #env(): NodeJS.ProcessEnv {
+    const home = join(this.#dir, 'home');
+    return {
+      PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+      HOME: home,
+      LANG: 'C.UTF-8',
+      ERL_EPMD_ADDRESS: '127.0.0.1',
+      ERL_EPMD_PORT: String(this.ports.epmd),
+      RABBITMQ_NODENAME: this.nodeName,
+      RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
+      RABBITMQ_NODE_PORT: String(this.ports.amqp),
+      RABBITMQ_DIST_PORT: String(this.ports.dist),
+      // Erlang distribution otherwise listens on every interface.
+      RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: [
+        '-kernel inet_dist_use_interface {127,0,0,1}',
+        `-kernel inet_dist_listen_min ${this.ports.dist}`,
+        `-kernel inet_dist_listen_max ${this.ports.dist}`,
+      ].join(' '),
+      RABBITMQ_CONF_ENV_FILE: join(this.#dir, 'rabbitmq-env.conf'),
+      RABBITMQ_CONFIG_FILE: join(this.#dir, 'rabbitmq.conf'),
+      RABBITMQ_ADVANCED_CONFIG_FILE: join(this.#dir, 'advanced.config'),
+      RABBITMQ_ENABLED_PLUGINS_FILE: join(this.#dir, 'enabled_plugins'),
+      RABBITMQ_MNESIA_BASE: join(this.#dir, 'mnesia'),
+      RABBITMQ_LOG_BASE: join(this.#dir, 'log'),
+      RABBITMQ_PID_FILE: join(this.#dir, 'rabbitmq.pid'),
+    };
+  }
+
+  async start(): Promise<void> {
+    if (this.isRunning()) return;
+    const server = locate('rabbitmq');
+    for (const sub of ['', 'home', 'mnesia', 'log']) mkdirSync(join(this.#dir, sub), { recursive: true, mode: 0o755 });
+    writeFileSync(join(this.#dir, 'rabbitmq-env.conf'), '');
+    writeFileSync(join(this.#dir, 'enabled_plugins'), '[].\n');
+    writeFileSync(join(this.#dir, 'advanced.config'), '[].\n');
+    writeFileSync(
+      join(this.#dir, 'rabbitmq.conf'),
+      [
+        `listeners.tcp.1 = 127.0.0.1:${this.ports.amqp}`,
+        'disk_free_limit.absolute = 50MB',
+        'log.console = false',
+        'log.file.level = warning',
+        '',
+      ].join('\n'),
+    );
+    if (this.#runAs) chownTree(this.#dir, this.#runAs);
+    const log = openSync(join(this.#dir, 'server.log'), 'a');
+    try {
+      if (this.epmdPid === undefined) {
+        this.#epmdPid = spawnServer('epmd', ['-address', '127.0.0.1', '-port', String(this.ports.epmd)], {
+          runAs: this.#runAs,
+          env: this.#env(),
+          logFile: log,
+        });
+      }
+      this.#pid = spawnServer(server, [], { runAs: this.#runAs, env: this.#env(), logFile: log });
+    } finally {
+      closeSync(log);
+    }
+    await waitUntil(`RabbitMQ on port ${this.ports.amqp}`, () => amqpReachable(this.url), {
+      timeoutMs: 90_000,
+      intervalMs: 250,
+      hint: () => this.logTail(),
+    });
+  }
+
+  /** Graceful stop: the start script traps SIGTERM and stops the node. */
+  async stop(): Promise<void> {
+    const pid = this.pid;
+    if (pid !== undefined) {
+      signalGroup(pid, 'SIGTERM');
+      if (!(await waitForExit(pid, 30_000))) signalGroup(pid, 'SIGKILL');
+    }
+  }
+
+  /** SIGKILL to the whole node: connections drop without a close frame. */
+  async kill(): Promise<void> {
+    const pid = this.pid;
+    if (pid === undefined) return;
+    signalGroup(pid, 'SIGKILL');
+    await waitForExit(pid, 10_000);
+    await waitUntil('RabbitMQ to release its port', async () => !(await amqpReachable(this.url)), { timeoutMs: 10_000 });
+  }
+
+  /** Stops the broker and its epmd. */
+  async close(): Promise<void> {
+    await this.stop();
+    const epmd = this.epmdPid;
+    if (epmd !== undefined) signalGroup(epmd, 'SIGTERM');
+  }
+
+  logTail(lines = 30): string {
+    const parts: string[] = [];
+    const serverLog = join(this.#dir, 'server.log');
+    if (existsSync(serverLog)) parts.push(readFileSync(serverLog, 'utf8'));
+    const logDir = join(this.#dir, 'log');
+    if (existsSync(logDir)) {
+      for (const file of readdirSync(logDir)) parts.push(readFileSync(join(logDir, file), 'utf8'));
+    }
+    return parts.join('\n').trim().split('\n').slice(-lines).join('\n');
+  }
+}
+
+function chownTree(dir: string, runAs: RunAs): void {
+  chownSync(dir, runAs.uid, runAs.gid);
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) chownTree(path, runAs);
+    else chownSync(path, runAs.uid, runAs.gid);
+  }
+}
+
+export async function startRabbitMq(opts: { dir: string }): Promise<RabbitMqServer> {
+  const ports = { amqp: await freePort(), dist: await freePort(), epmd: await freePort() };
+  const server = new RabbitMqServer(ports, join(opts.dir, 'rabbitmq'));
+  await server.start();
+  return server;
+}

@@ -1,0 +1,244 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, chmodSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ServicesError } from './errors.js';
+import { ensureInstalled, type Requirement } from './internal/install.js';
+import { isAlive, signalGroup } from './internal/proc.js';
+import { PgNode, PostgresPair, startPostgres } from './postgres.js';
+import { PrometheusServer, startPrometheus, type ScrapeJob } from './prometheus.js';
+import { RabbitMqServer, startRabbitMq } from './rabbitmq.js';
+import { RedisServer, startRedis } from './redis.js';
+import { postgresBinDir } from './internal/install.js';
+import { systemUser } from './internal/proc.js';
+
+export type ServiceName = 'postgres' | 'redis' | 'rabbitmq' | 'prometheus';
+export const ALL_SERVICES: readonly ServiceName[] = ['postgres', 'redis', 'rabbitmq', 'prometheus'];
+
+export interface StartServicesOptions {
+  /** Which servers to start. Default: all four. */
+  only?: readonly ServiceName[];
+  /** Start the PostgreSQL streaming replica. Default: true. */
+  replica?: boolean;
+  /** Parent folder of the run's data folder. Default: the OS temp folder. */
+  baseDir?: string;
+  /** Initial Prometheus scrape jobs. Default: none. */
+  scrapeJobs?: ScrapeJob[];
+  /** Prometheus rule files to load. Default: none. */
+  ruleFiles?: string[];
+  /**
+   * Leave the servers running when this process exits (the CLI's `start`). Default: false,
+   * so the servers die with the process that started them, even on a crash.
+   */
+  detached?: boolean;
+  /** Progress lines. Default: silent. */
+  log?: (line: string) => void;
+}
+
+/** The env exports that tests, the demo and the CLI read. */
+export interface ServiceUrls {
+  DATABASE_URL?: string;
+  DATABASE_REPLICA_URL?: string;
+  REDIS_URL?: string;
+  AMQP_URL?: string;
+  PROMETHEUS_URL?: string;
+  MESKIT_SERVICES_DIR: string;
+}
+
+/** What a run writes to `<dir>/state.json`, so another process can stop or inspect it. */
+interface RunState {
+  ownerPid: number;
+  detached: boolean;
+  postgres?: { primaryPort: number; replicaPort?: number };
+  redis?: { port: number; pid?: number };
+  rabbitmq?: { ports: { amqp: number; dist: number; epmd: number }; pid?: number; epmdPid?: number };
+  prometheus?: { port: number; pid?: number };
+}
+
+const PREFIX = 'meskit-services-';
+
+/** The running servers of one run, with the handles fault tests drive. */
+export class Services {
+  readonly dir: string;
+  readonly postgres: PostgresPair | undefined;
+  readonly redis: RedisServer | undefined;
+  readonly rabbitmq: RabbitMqServer | undefined;
+  readonly prometheus: PrometheusServer | undefined;
+  #closed: Promise<void> | undefined;
+  readonly #onExit = () => this.killNow();
+
+  constructor(dir: string, parts: { postgres?: PostgresPair; redis?: RedisServer; rabbitmq?: RabbitMqServer; prometheus?: PrometheusServer }, detached: boolean) {
+    this.dir = dir;
+    this.postgres = parts.postgres;
+    this.redis = parts.redis;
+    this.rabbitmq = parts.rabbitmq;
+    this.prometheus = parts.prometheus;
+    if (!detached) process.once('exit', this.#onExit);
+  }
+
+  get urls(): ServiceUrls {
+    const urls: ServiceUrls = { MESKIT_SERVICES_DIR: this.dir };
+    if (this.postgres) urls.DATABASE_URL = this.postgres.primary.url;
+    if (this.postgres?.replica) urls.DATABASE_REPLICA_URL = this.postgres.replica.url;
+    if (this.redis) urls.REDIS_URL = this.redis.url;
+    if (this.rabbitmq) urls.AMQP_URL = this.rabbitmq.url;
+    if (this.prometheus) urls.PROMETHEUS_URL = this.prometheus.url;
+    return urls;
+  }
+
+  /** `export NAME='value'` lines for a shell. */
+  exports(): string {
+    return Object.entries(this.urls)
+      .map(([name, value]) => `export ${name}='${String(value)}'`)
+      .join('\n');
+  }
+
+  /** Stops every server and removes the data folder. Safe to call twice. */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      process.removeListener('exit', this.#onExit);
+      await Promise.allSettled([
+        this.postgres?.stop(),
+        this.redis?.stop(),
+        this.rabbitmq?.close(),
+        this.prometheus?.stop(),
+      ]);
+      rmSync(this.dir, { recursive: true, force: true });
+    })();
+    return this.#closed;
+  }
+
+  /** Synchronous last resort on process exit: signals only, no waiting. */
+  killNow(): void {
+    const pids = [
+      this.redis?.pid,
+      this.rabbitmq?.pid,
+      this.rabbitmq?.epmdPid,
+      this.prometheus?.pid,
+    ];
+    for (const pid of pids) if (pid !== undefined) signalGroup(pid, 'SIGKILL');
+    for (const node of [this.postgres?.replica, this.postgres?.primary]) {
+      const pid = node?.pid();
+      // SIGQUIT is PostgreSQL's immediate shutdown: the postmaster takes its backends along.
+      if (pid !== undefined) {
+        try {
+          process.kill(pid, 'SIGQUIT');
+        } catch {
+          /* already gone */
+        }
+      }
+    }
+  }
+
+  /** Writes state.json so that `services stop|status|env` can find this run. */
+  saveState(detached: boolean): void {
+    const state: RunState = { ownerPid: process.pid, detached };
+    if (this.postgres) {
+      state.postgres = { primaryPort: this.postgres.primary.port };
+      if (this.postgres.replica) state.postgres.replicaPort = this.postgres.replica.port;
+    }
+    if (this.redis) state.redis = { port: this.redis.port, ...(this.redis.pid ? { pid: this.redis.pid } : {}) };
+    if (this.rabbitmq) {
+      state.rabbitmq = { ports: this.rabbitmq.ports };
+      if (this.rabbitmq.pid) state.rabbitmq.pid = this.rabbitmq.pid;
+      if (this.rabbitmq.epmdPid) state.rabbitmq.epmdPid = this.rabbitmq.epmdPid;
+    }
+    if (this.prometheus) state.prometheus = { port: this.prometheus.port, ...(this.prometheus.pid ? { pid: this.prometheus.pid } : {}) };
+    writeFileSync(join(this.dir, 'state.json'), JSON.stringify(state, null, 2));
+  }
+}
+
+const REQUIREMENT_OF: Record<ServiceName, Requirement> = {
+  postgres: 'postgres',
+  redis: 'redis',
+  rabbitmq: 'rabbitmq',
+  prometheus: 'prometheus',
+};
+
+/**
+ * Starts real servers on 127.0.0.1, free ports, data under a fresh temp folder. Installs
+ * missing Debian packages when it can (root with apt-get), otherwise says what to install.
+ * On any failure it stops what it had started before rethrowing.
+ */
+export async function startServices(opts: StartServicesOptions = {}): Promise<Services> {
+  const only = opts.only ?? ALL_SERVICES;
+  for (const name of only) {
+    if (!ALL_SERVICES.includes(name)) {
+      throw new ServicesError('BAD_OPTIONS', `unknown service "${String(name)}": expected one of ${ALL_SERVICES.join(', ')}`);
+    }
+  }
+  const log = opts.log ?? (() => {});
+  ensureInstalled(only.map((name) => REQUIREMENT_OF[name]), log);
+  const baseDir = opts.baseDir ?? tmpdir();
+  reapStale(baseDir, log);
+  mkdirSync(baseDir, { recursive: true });
+  const dir = mkdtempSync(join(baseDir, PREFIX));
+  // The servers run as their own users (postgres, rabbitmq): they must be able to enter it.
+  chmodSync(dir, 0o755);
+  const parts: ConstructorParameters<typeof Services>[1] = {};
+  const started = Date.now();
+  // Provisional handle, so that a failure part-way stops what did start.
+  const partial = () => new Services(dir, parts, true);
+  try {
+    const tasks: Promise<void>[] = [];
+    if (only.includes('postgres')) tasks.push(startPostgres({ dir, replica: opts.replica ?? true }).then((pair) => void (parts.postgres = pair)));
+    if (only.includes('rabbitmq')) tasks.push(startRabbitMq({ dir }).then((server) => void (parts.rabbitmq = server)));
+    if (only.includes('redis')) tasks.push(startRedis({ dir }).then((server) => void (parts.redis = server)));
+    if (only.includes('prometheus')) {
+      tasks.push(
+        startPrometheus({ dir, jobs: opts.scrapeJobs ?? [], ruleFiles: opts.ruleFiles ?? [] }).then((server) => void (parts.prometheus = server)),
+      );
+    }
+    const results = await Promise.allSettled(tasks);
+    const failure = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failure) throw failure.reason;
+  } catch (error) {
+    await partial().close();
+    throw error;
+  }
+  const services = new Services(dir, parts, opts.detached ?? false);
+  services.saveState(opts.detached ?? false);
+  log(`services ready in ${((Date.now() - started) / 1000).toFixed(1)} s (${only.join(', ')}) under ${dir}`);
+  return services;
+}
+
+/** Reattaches to a run started by another process (for `services stop|status|env`). */
+export function attachServices(dir: string): Services {
+  const file = join(dir, 'state.json');
+  if (!existsSync(file)) throw new ServicesError('BAD_OPTIONS', `no services run in ${dir} (state.json missing)`);
+  const state = JSON.parse(readFileSync(file, 'utf8')) as RunState;
+  const parts: ConstructorParameters<typeof Services>[1] = {};
+  if (state.postgres) {
+    const bin = postgresBinDir() ?? '/usr/lib/postgresql/15/bin';
+    const runAs = systemUser('postgres');
+    const base = join(dir, 'postgres');
+    const primary = new PgNode({ role: 'primary', port: state.postgres.primaryPort, dataDir: join(base, 'primary'), bin, runAs });
+    const replica = state.postgres.replicaPort
+      ? new PgNode({ role: 'replica', port: state.postgres.replicaPort, dataDir: join(base, 'replica'), bin, runAs })
+      : undefined;
+    parts.postgres = new PostgresPair(primary, replica);
+  }
+  if (state.redis) parts.redis = new RedisServer(state.redis.port, join(dir, 'redis'), state.redis.pid);
+  if (state.rabbitmq) parts.rabbitmq = new RabbitMqServer(state.rabbitmq.ports, join(dir, 'rabbitmq'), state.rabbitmq);
+  if (state.prometheus) parts.prometheus = new PrometheusServer(state.prometheus.port, join(dir, 'prometheus'), state.prometheus.pid);
+  return new Services(dir, parts, true);
+}
+
+/** Runs whose owner died without cleaning up (SIGKILL, a crashed runner): stop and remove. */
+function reapStale(baseDir: string, log: (line: string) => void): void {
+  if (!existsSync(baseDir)) return;
+  for (const entry of readdirSync(baseDir)) {
+    if (!entry.startsWith(PREFIX)) continue;
+    const dir = join(baseDir, entry);
+    const file = join(dir, 'state.json');
+    try {
+      if (!existsSync(file)) continue;
+      const state = JSON.parse(readFileSync(file, 'utf8')) as RunState;
+      if (state.detached || isAlive(state.ownerPid)) continue;
+      log(`removing servers left behind by process ${state.ownerPid} in ${dir}`);
+      attachServices(dir).killNow();
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      /* best effort: never block a new run on an old one */
+    }
+  }
+}
