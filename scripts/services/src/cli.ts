@@ -15,7 +15,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ServicesError } from './errors.js';
-import { ALL_SERVICES, attachServices, startServices, type ServiceName, type Services } from './services.js';
+import {
+  ALL_SERVICES,
+  attachServices,
+  startServices,
+  type ServiceName,
+  type Services,
+} from './services.js';
 import { amqpReachable } from './rabbitmq.js';
 import { redisPing } from './redis.js';
 
@@ -23,13 +29,17 @@ const CURRENT = join(tmpdir(), 'meskit-services.current');
 
 function usage(message?: string): never {
   if (message) process.stderr.write(`services: ${message}\n`);
-  process.stderr.write('usage: services up|start|env|status|stop [--only postgres,redis,rabbitmq,prometheus] [--no-replica] [--json]\n');
+  process.stderr.write(
+    'usage: services up|start|env|status|stop [--only postgres,redis,rabbitmq,prometheus] [--no-replica] [--json]\n',
+  );
   process.exit(2);
 }
 
 function currentRun(): Services {
   if (!existsSync(CURRENT)) {
-    process.stderr.write('services: no background run; start one with `npm run services -- start`\n');
+    process.stderr.write(
+      'services: no background run; start one with `npm run services -- start`\n',
+    );
     process.exit(1);
   }
   return attachServices(readFileSync(CURRENT, 'utf8').trim());
@@ -39,11 +49,16 @@ async function status(services: Services): Promise<Record<string, boolean>> {
   const result: Record<string, boolean> = {};
   if (services.postgres) {
     result['postgres.primary'] = services.postgres.primary.isRunning();
-    if (services.postgres.replica) result['postgres.replica'] = services.postgres.replica.isRunning();
+    if (services.postgres.replica)
+      result['postgres.replica'] = services.postgres.replica.isRunning();
   }
   if (services.redis) result['redis'] = await redisPing(services.redis.port);
   if (services.rabbitmq) result['rabbitmq'] = await amqpReachable(services.rabbitmq.url);
-  if (services.prometheus) result['prometheus'] = await fetch(`${services.prometheus.url}/-/ready`).then((r) => r.ok, () => false);
+  if (services.prometheus)
+    result['prometheus'] = await fetch(`${services.prometheus.url}/-/ready`).then(
+      (r) => r.ok,
+      () => false,
+    );
   return result;
 }
 
@@ -60,12 +75,17 @@ async function main(): Promise<void> {
   if (values.help) usage();
   const command = positionals[0];
   const only = values.only?.split(',').map((name) => name.trim()) as ServiceName[] | undefined;
-  for (const name of only ?? []) if (!ALL_SERVICES.includes(name)) usage(`unknown service "${name}"`);
+  for (const name of only ?? [])
+    if (!ALL_SERVICES.includes(name)) usage(`unknown service "${name}"`);
   const log = (line: string) => process.stderr.write(`services: ${line}\n`);
 
   switch (command) {
     case 'up': {
-      const services = await startServices({ ...(only ? { only } : {}), replica: !values['no-replica'], log });
+      const services = await startServices({
+        ...(only ? { only } : {}),
+        replica: !values['no-replica'],
+        log,
+      });
       process.stdout.write(`${services.exports()}\n`);
       log('running; Ctrl-C stops everything');
       const stop = () => void services.close().then(() => process.exit(0));
@@ -77,9 +97,15 @@ async function main(): Promise<void> {
     case 'start': {
       if (existsSync(CURRENT)) {
         const previous = readFileSync(CURRENT, 'utf8').trim();
-        if (existsSync(previous)) usage(`a background run already exists in ${previous}; run \`services stop\` first`);
+        if (existsSync(previous))
+          usage(`a background run already exists in ${previous}; run \`services stop\` first`);
       }
-      const services = await startServices({ ...(only ? { only } : {}), replica: !values['no-replica'], detached: true, log });
+      const services = await startServices({
+        ...(only ? { only } : {}),
+        replica: !values['no-replica'],
+        detached: true,
+        log,
+      });
       writeFileSync(CURRENT, services.dir);
       process.stdout.write(`${services.exports()}\n`);
       return;
@@ -90,7 +116,9 @@ async function main(): Promise<void> {
     case 'status': {
       const result = await status(currentRun());
       if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
-      else for (const [name, up] of Object.entries(result)) process.stdout.write(`${up ? 'up  ' : 'DOWN'}  ${name}\n`);
+      else
+        for (const [name, up] of Object.entries(result))
+          process.stdout.write(`${up ? 'up  ' : 'DOWN'}  ${name}\n`);
       process.exitCode = Object.values(result).every(Boolean) ? 0 : 1;
       return;
     }
@@ -106,7 +134,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  const message = error instanceof ServicesError ? `${error.code}: ${error.message}` : String(error instanceof Error ? error.stack : error);
+  const message =
+    error instanceof ServicesError
+      ? `${error.code}: ${error.message}`
+      : String(error instanceof Error ? error.stack : error);
   process.stderr.write(`services: ${message}\n`);
   process.exit(1);
 });

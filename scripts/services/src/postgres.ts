@@ -3,7 +3,15 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { ServicesError } from './errors.js';
 import { locate, postgresBinDir } from './internal/install.js';
-import { freePort, isAlive, run, systemUser, waitForExit, waitUntil, type RunAs } from './internal/proc.js';
+import {
+  freePort,
+  isAlive,
+  run,
+  systemUser,
+  waitForExit,
+  waitUntil,
+  type RunAs,
+} from './internal/proc.js';
 
 /** How to stop a node: `fast` rolls back sessions and shuts down cleanly, `immediate` aborts. */
 export type PgStopMode = 'smart' | 'fast' | 'immediate';
@@ -17,7 +25,13 @@ export class PgNode {
   readonly #bin: string;
   readonly #runAs: RunAs | undefined;
 
-  constructor(opts: { role: 'primary' | 'replica'; port: number; dataDir: string; bin: string; runAs: RunAs | undefined }) {
+  constructor(opts: {
+    role: 'primary' | 'replica';
+    port: number;
+    dataDir: string;
+    bin: string;
+    runAs: RunAs | undefined;
+  }) {
     this.role = opts.role;
     this.port = opts.port;
     this.dataDir = opts.dataDir;
@@ -61,9 +75,13 @@ export class PgNode {
     process.kill(pid, 'SIGKILL');
     await waitForExit(pid, 10_000);
     // Orphaned backends notice the postmaster is gone and exit; wait for the port to free.
-    await waitUntil(`PostgreSQL ${this.role} backends to exit`, async () => !(await this.#canQuery()), {
-      timeoutMs: 15_000,
-    });
+    await waitUntil(
+      `PostgreSQL ${this.role} backends to exit`,
+      async () => !(await this.#canQuery()),
+      {
+        timeoutMs: 15_000,
+      },
+    );
   }
 
   /** Promotes a replica to a primary (failover). */
@@ -79,7 +97,10 @@ export class PgNode {
   }
 
   /** Runs one query against this node on a short-lived connection. */
-  async query<T extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<T>> {
+  async query<T extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<T>> {
     const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 5_000 });
     client.on('error', () => {});
     await client.connect();
@@ -127,22 +148,35 @@ export class PostgresPair {
    */
   async setReplicaApplyDelay(ms: number): Promise<void> {
     const replica = this.#requireReplica();
-    appendFileSync(join(replica.dataDir, 'postgresql.auto.conf'), `recovery_min_apply_delay = '${Math.max(0, Math.round(ms))}ms'\n`);
+    appendFileSync(
+      join(replica.dataDir, 'postgresql.auto.conf'),
+      `recovery_min_apply_delay = '${Math.max(0, Math.round(ms))}ms'\n`,
+    );
     await replica.query('SELECT pg_reload_conf()');
   }
 
-  /** Waits until the replica has replayed everything the primary had written when called. */
+  /**
+   * Waits until the replica has replayed everything the primary had inserted into its WAL
+   * when called (the insert position: with synchronous_commit off, a commit record can sit
+   * in WAL buffers past pg_current_wal_lsn()).
+   */
   async waitForReplay(timeoutMs = 30_000): Promise<void> {
     const replica = this.#requireReplica();
-    const { rows } = await this.primary.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+    const { rows } = await this.primary.query<{ lsn: string }>(
+      'SELECT pg_current_wal_insert_lsn()::text AS lsn',
+    );
     const target = rows[0]?.lsn;
-    await waitUntil('replica replay', async () => {
-      const result = await replica.query<{ caught: boolean }>(
-        'SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS caught',
-        [target],
-      );
-      return result.rows[0]?.caught === true;
-    }, { timeoutMs });
+    await waitUntil(
+      'replica replay',
+      async () => {
+        const result = await replica.query<{ caught: boolean }>(
+          'SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS caught',
+          [target],
+        );
+        return result.rows[0]?.caught === true;
+      },
+      { timeoutMs },
+    );
   }
 
   /** Whether the primary sees the replica streaming (pg_stat_replication). */
@@ -159,7 +193,8 @@ export class PostgresPair {
   }
 
   #requireReplica(): PgNode {
-    if (!this.replica) throw new ServicesError('BAD_OPTIONS', 'this PostgreSQL pair was started without a replica');
+    if (!this.replica)
+      throw new ServicesError('BAD_OPTIONS', 'this PostgreSQL pair was started without a replica');
     return this.replica;
   }
 }
@@ -196,15 +231,29 @@ host replication all 127.0.0.1/32 trust
 export async function startPostgres(opts: PostgresPairOptions): Promise<PostgresPair> {
   locate('postgres');
   const bin = postgresBinDir();
-  if (!bin) throw new ServicesError('MISSING_PACKAGES', 'PostgreSQL 15 or later is not installed: apt-get install postgresql');
+  if (!bin)
+    throw new ServicesError(
+      'MISSING_PACKAGES',
+      'PostgreSQL 15 or later is not installed: apt-get install postgresql',
+    );
   const runAs = systemUser('postgres');
   const base = join(opts.dir, 'postgres');
   mkdirSync(base, { recursive: true, mode: 0o755 });
   if (runAs) chownSync(base, runAs.uid, runAs.gid);
 
   const primaryDir = join(base, 'primary');
-  const primary = new PgNode({ role: 'primary', port: await freePort(), dataDir: primaryDir, bin, runAs });
-  run(join(bin, 'initdb'), ['-D', primaryDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync'], { runAs });
+  const primary = new PgNode({
+    role: 'primary',
+    port: await freePort(),
+    dataDir: primaryDir,
+    bin,
+    runAs,
+  });
+  run(
+    join(bin, 'initdb'),
+    ['-D', primaryDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync'],
+    { runAs },
+  );
   appendFileSync(join(primaryDir, 'postgresql.conf'), PRIMARY_CONF(primary.port, base));
   appendFileSync(join(primaryDir, 'pg_hba.conf'), HBA);
   await primary.start();
@@ -212,11 +261,33 @@ export async function startPostgres(opts: PostgresPairOptions): Promise<Postgres
   if (opts.replica === false) return new PostgresPair(primary, undefined);
 
   const replicaDir = join(base, 'replica');
-  const replica = new PgNode({ role: 'replica', port: await freePort(), dataDir: replicaDir, bin, runAs });
-  run(join(bin, 'pg_basebackup'), [
-    '-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres',
-    '-D', replicaDir, '-R', '-X', 'stream', '-c', 'fast', '--no-sync',
-  ], { runAs });
+  const replica = new PgNode({
+    role: 'replica',
+    port: await freePort(),
+    dataDir: replicaDir,
+    bin,
+    runAs,
+  });
+  run(
+    join(bin, 'pg_basebackup'),
+    [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(primary.port),
+      '-U',
+      'postgres',
+      '-D',
+      replicaDir,
+      '-R',
+      '-X',
+      'stream',
+      '-c',
+      'fast',
+      '--no-sync',
+    ],
+    { runAs },
+  );
   // pg_basebackup copied the primary's settings; the later line wins.
   appendFileSync(join(replicaDir, 'postgresql.conf'), `port = ${replica.port}\n`);
   await replica.start();

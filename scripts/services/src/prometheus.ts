@@ -1,7 +1,22 @@
-import { closeSync, mkdirSync, openSync, existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  existsSync,
+  readFileSync,
+  writeFileSync,
+  renameSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { locate } from './internal/install.js';
-import { freePort, isAlive, signalGroup, spawnServer, waitForExit, waitUntil } from './internal/proc.js';
+import {
+  freePort,
+  isAlive,
+  signalGroup,
+  spawnServer,
+  waitForExit,
+  waitUntil,
+} from './internal/proc.js';
 
 /** One scrape job: Prometheus scrapes `targets` (host:port) at `metricsPath`. */
 export interface ScrapeJob {
@@ -49,7 +64,9 @@ export class PrometheusServer {
         'global:',
         `  scrape_interval: ${interval}`,
         `  evaluation_interval: ${interval}`,
-        ...(opts.ruleFiles?.length ? ['rule_files:', ...opts.ruleFiles.map((f) => `  - ${JSON.stringify(f)}`)] : []),
+        ...(opts.ruleFiles?.length
+          ? ['rule_files:', ...opts.ruleFiles.map((f) => `  - ${JSON.stringify(f)}`)]
+          : []),
         'scrape_configs:',
         '  - job_name: file_sd',
         '    file_sd_configs:',
@@ -60,20 +77,28 @@ export class PrometheusServer {
     );
     const log = openSync(join(this.#dir, 'prometheus.log'), 'a');
     try {
-      this.#pid = spawnServer(locate('prometheus'), [
-        `--config.file=${join(this.#dir, 'prometheus.yml')}`,
-        `--storage.tsdb.path=${join(this.#dir, 'data')}`,
-        `--web.listen-address=127.0.0.1:${this.port}`,
-        '--web.enable-lifecycle',
-        '--log.level=warn',
-      ], { logFile: log });
+      this.#pid = spawnServer(
+        locate('prometheus'),
+        [
+          `--config.file=${join(this.#dir, 'prometheus.yml')}`,
+          `--storage.tsdb.path=${join(this.#dir, 'data')}`,
+          `--web.listen-address=127.0.0.1:${this.port}`,
+          '--web.enable-lifecycle',
+          '--log.level=warn',
+        ],
+        { logFile: log },
+      );
     } finally {
       closeSync(log);
     }
-    await waitUntil(`Prometheus on port ${this.port}`, async () => (await fetch(`${this.url}/-/ready`)).ok, {
-      timeoutMs: 30_000,
-      hint: () => this.logTail(),
-    });
+    await waitUntil(
+      `Prometheus on port ${this.port}`,
+      async () => (await fetch(`${this.url}/-/ready`)).ok,
+      {
+        timeoutMs: 30_000,
+        hint: () => this.logTail(),
+      },
+    );
   }
 
   async stop(): Promise<void> {
@@ -85,7 +110,9 @@ export class PrometheusServer {
 
   logTail(lines = 20): string {
     const file = join(this.#dir, 'prometheus.log');
-    return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').slice(-lines).join('\n') : '';
+    return existsSync(file)
+      ? readFileSync(file, 'utf8').trim().split('\n').slice(-lines).join('\n')
+      : '';
   }
 }
 

@@ -1,8 +1,26 @@
-import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import { locate } from './internal/install.js';
-import { freePort, isAlive, signalGroup, spawnServer, systemUser, waitForExit, waitUntil, type RunAs } from './internal/proc.js';
+import {
+  freePort,
+  isAlive,
+  signalGroup,
+  spawnServer,
+  systemUser,
+  waitForExit,
+  waitUntil,
+  type RunAs,
+} from './internal/proc.js';
 
 /** Opens and closes an AMQP connection: true when the broker serves clients. */
 export async function amqpReachable(url: string): Promise<boolean> {
@@ -88,7 +106,8 @@ export class RabbitMqServer {
   async start(): Promise<void> {
     if (this.isRunning()) return;
     const server = locate('rabbitmq');
-    for (const sub of ['', 'home', 'mnesia', 'log']) mkdirSync(join(this.#dir, sub), { recursive: true, mode: 0o755 });
+    for (const sub of ['', 'home', 'mnesia', 'log'])
+      mkdirSync(join(this.#dir, sub), { recursive: true, mode: 0o755 });
     writeFileSync(join(this.#dir, 'rabbitmq-env.conf'), '');
     writeFileSync(join(this.#dir, 'enabled_plugins'), '[].\n');
     writeFileSync(join(this.#dir, 'advanced.config'), '[].\n');
@@ -106,11 +125,15 @@ export class RabbitMqServer {
     const log = openSync(join(this.#dir, 'server.log'), 'a');
     try {
       if (this.epmdPid === undefined) {
-        this.#epmdPid = spawnServer('epmd', ['-address', '127.0.0.1', '-port', String(this.ports.epmd)], {
-          runAs: this.#runAs,
-          env: this.#env(),
-          logFile: log,
-        });
+        this.#epmdPid = spawnServer(
+          'epmd',
+          ['-address', '127.0.0.1', '-port', String(this.ports.epmd)],
+          {
+            runAs: this.#runAs,
+            env: this.#env(),
+            logFile: log,
+          },
+        );
       }
       this.#pid = spawnServer(server, [], { runAs: this.#runAs, env: this.#env(), logFile: log });
     } finally {
@@ -138,7 +161,9 @@ export class RabbitMqServer {
     if (pid === undefined) return;
     signalGroup(pid, 'SIGKILL');
     await waitForExit(pid, 10_000);
-    await waitUntil('RabbitMQ to release its port', async () => !(await amqpReachable(this.url)), { timeoutMs: 10_000 });
+    await waitUntil('RabbitMQ to release its port', async () => !(await amqpReachable(this.url)), {
+      timeoutMs: 10_000,
+    });
   }
 
   /** Stops the broker and its epmd. */

@@ -2,7 +2,14 @@ import { mkdirSync, openSync, closeSync, existsSync, readFileSync } from 'node:f
 import { join } from 'node:path';
 import { Socket } from 'node:net';
 import { locate } from './internal/install.js';
-import { freePort, isAlive, signalGroup, spawnServer, waitForExit, waitUntil } from './internal/proc.js';
+import {
+  freePort,
+  isAlive,
+  signalGroup,
+  spawnServer,
+  waitForExit,
+  waitUntil,
+} from './internal/proc.js';
 
 /** Sends PING over a raw socket: no client library, so it also works to detect "down". */
 export function redisPing(port: number, timeoutMs = 1_000): Promise<boolean> {
@@ -46,10 +53,26 @@ export class RedisServer {
     mkdirSync(this.#dir, { recursive: true });
     const log = openSync(join(this.#dir, 'redis.log'), 'a');
     try {
-      this.#pid = spawnServer(locate('redis'), [
-        '--bind', '127.0.0.1', '--port', String(this.port), '--protected-mode', 'yes',
-        '--save', '', '--appendonly', 'no', '--dir', this.#dir, '--daemonize', 'no',
-      ], { logFile: log });
+      this.#pid = spawnServer(
+        locate('redis'),
+        [
+          '--bind',
+          '127.0.0.1',
+          '--port',
+          String(this.port),
+          '--protected-mode',
+          'yes',
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+          '--dir',
+          this.#dir,
+          '--daemonize',
+          'no',
+        ],
+        { logFile: log },
+      );
     } finally {
       closeSync(log);
     }
@@ -77,7 +100,9 @@ export class RedisServer {
 
   logTail(lines = 20): string {
     const file = join(this.#dir, 'redis.log');
-    return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').slice(-lines).join('\n') : '';
+    return existsSync(file)
+      ? readFileSync(file, 'utf8').trim().split('\n').slice(-lines).join('\n')
+      : '';
   }
 }
 

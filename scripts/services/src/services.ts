@@ -1,4 +1,13 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, chmodSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  chmodSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ServicesError } from './errors.js';
@@ -50,7 +59,11 @@ interface RunState {
   detached: boolean;
   postgres?: { primaryPort: number; replicaPort?: number };
   redis?: { port: number; pid?: number };
-  rabbitmq?: { ports: { amqp: number; dist: number; epmd: number }; pid?: number; epmdPid?: number };
+  rabbitmq?: {
+    ports: { amqp: number; dist: number; epmd: number };
+    pid?: number;
+    epmdPid?: number;
+  };
   prometheus?: { port: number; pid?: number };
 }
 
@@ -66,7 +79,16 @@ export class Services {
   #closed: Promise<void> | undefined;
   readonly #onExit = () => this.killNow();
 
-  constructor(dir: string, parts: { postgres?: PostgresPair; redis?: RedisServer; rabbitmq?: RabbitMqServer; prometheus?: PrometheusServer }, detached: boolean) {
+  constructor(
+    dir: string,
+    parts: {
+      postgres?: PostgresPair;
+      redis?: RedisServer;
+      rabbitmq?: RabbitMqServer;
+      prometheus?: PrometheusServer;
+    },
+    detached: boolean,
+  ) {
     this.dir = dir;
     this.postgres = parts.postgres;
     this.redis = parts.redis;
@@ -136,13 +158,18 @@ export class Services {
       state.postgres = { primaryPort: this.postgres.primary.port };
       if (this.postgres.replica) state.postgres.replicaPort = this.postgres.replica.port;
     }
-    if (this.redis) state.redis = { port: this.redis.port, ...(this.redis.pid ? { pid: this.redis.pid } : {}) };
+    if (this.redis)
+      state.redis = { port: this.redis.port, ...(this.redis.pid ? { pid: this.redis.pid } : {}) };
     if (this.rabbitmq) {
       state.rabbitmq = { ports: this.rabbitmq.ports };
       if (this.rabbitmq.pid) state.rabbitmq.pid = this.rabbitmq.pid;
       if (this.rabbitmq.epmdPid) state.rabbitmq.epmdPid = this.rabbitmq.epmdPid;
     }
-    if (this.prometheus) state.prometheus = { port: this.prometheus.port, ...(this.prometheus.pid ? { pid: this.prometheus.pid } : {}) };
+    if (this.prometheus)
+      state.prometheus = {
+        port: this.prometheus.port,
+        ...(this.prometheus.pid ? { pid: this.prometheus.pid } : {}),
+      };
     writeFileSync(join(this.dir, 'state.json'), JSON.stringify(state, null, 2));
   }
 }
@@ -163,11 +190,17 @@ export async function startServices(opts: StartServicesOptions = {}): Promise<Se
   const only = opts.only ?? ALL_SERVICES;
   for (const name of only) {
     if (!ALL_SERVICES.includes(name)) {
-      throw new ServicesError('BAD_OPTIONS', `unknown service "${String(name)}": expected one of ${ALL_SERVICES.join(', ')}`);
+      throw new ServicesError(
+        'BAD_OPTIONS',
+        `unknown service "${String(name)}": expected one of ${ALL_SERVICES.join(', ')}`,
+      );
     }
   }
   const log = opts.log ?? (() => {});
-  ensureInstalled(only.map((name) => REQUIREMENT_OF[name]), log);
+  ensureInstalled(
+    only.map((name) => REQUIREMENT_OF[name]),
+    log,
+  );
   const baseDir = opts.baseDir ?? tmpdir();
   reapStale(baseDir, log);
   mkdirSync(baseDir, { recursive: true });
@@ -180,16 +213,27 @@ export async function startServices(opts: StartServicesOptions = {}): Promise<Se
   const partial = () => new Services(dir, parts, true);
   try {
     const tasks: Promise<void>[] = [];
-    if (only.includes('postgres')) tasks.push(startPostgres({ dir, replica: opts.replica ?? true }).then((pair) => void (parts.postgres = pair)));
-    if (only.includes('rabbitmq')) tasks.push(startRabbitMq({ dir }).then((server) => void (parts.rabbitmq = server)));
-    if (only.includes('redis')) tasks.push(startRedis({ dir }).then((server) => void (parts.redis = server)));
+    if (only.includes('postgres'))
+      tasks.push(
+        startPostgres({ dir, replica: opts.replica ?? true }).then(
+          (pair) => void (parts.postgres = pair),
+        ),
+      );
+    if (only.includes('rabbitmq'))
+      tasks.push(startRabbitMq({ dir }).then((server) => void (parts.rabbitmq = server)));
+    if (only.includes('redis'))
+      tasks.push(startRedis({ dir }).then((server) => void (parts.redis = server)));
     if (only.includes('prometheus')) {
       tasks.push(
-        startPrometheus({ dir, jobs: opts.scrapeJobs ?? [], ruleFiles: opts.ruleFiles ?? [] }).then((server) => void (parts.prometheus = server)),
+        startPrometheus({ dir, jobs: opts.scrapeJobs ?? [], ruleFiles: opts.ruleFiles ?? [] }).then(
+          (server) => void (parts.prometheus = server),
+        ),
       );
     }
     const results = await Promise.allSettled(tasks);
-    const failure = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    const failure = results.find(
+      (result): result is PromiseRejectedResult => result.status === 'rejected',
+    );
     if (failure) throw failure.reason;
   } catch (error) {
     await partial().close();
@@ -197,29 +241,55 @@ export async function startServices(opts: StartServicesOptions = {}): Promise<Se
   }
   const services = new Services(dir, parts, opts.detached ?? false);
   services.saveState(opts.detached ?? false);
-  log(`services ready in ${((Date.now() - started) / 1000).toFixed(1)} s (${only.join(', ')}) under ${dir}`);
+  log(
+    `services ready in ${((Date.now() - started) / 1000).toFixed(1)} s (${only.join(', ')}) under ${dir}`,
+  );
   return services;
 }
 
 /** Reattaches to a run started by another process (for `services stop|status|env`). */
 export function attachServices(dir: string): Services {
   const file = join(dir, 'state.json');
-  if (!existsSync(file)) throw new ServicesError('BAD_OPTIONS', `no services run in ${dir} (state.json missing)`);
+  if (!existsSync(file))
+    throw new ServicesError('BAD_OPTIONS', `no services run in ${dir} (state.json missing)`);
   const state = JSON.parse(readFileSync(file, 'utf8')) as RunState;
   const parts: ConstructorParameters<typeof Services>[1] = {};
   if (state.postgres) {
     const bin = postgresBinDir() ?? '/usr/lib/postgresql/15/bin';
     const runAs = systemUser('postgres');
     const base = join(dir, 'postgres');
-    const primary = new PgNode({ role: 'primary', port: state.postgres.primaryPort, dataDir: join(base, 'primary'), bin, runAs });
+    const primary = new PgNode({
+      role: 'primary',
+      port: state.postgres.primaryPort,
+      dataDir: join(base, 'primary'),
+      bin,
+      runAs,
+    });
     const replica = state.postgres.replicaPort
-      ? new PgNode({ role: 'replica', port: state.postgres.replicaPort, dataDir: join(base, 'replica'), bin, runAs })
+      ? new PgNode({
+          role: 'replica',
+          port: state.postgres.replicaPort,
+          dataDir: join(base, 'replica'),
+          bin,
+          runAs,
+        })
       : undefined;
     parts.postgres = new PostgresPair(primary, replica);
   }
-  if (state.redis) parts.redis = new RedisServer(state.redis.port, join(dir, 'redis'), state.redis.pid);
-  if (state.rabbitmq) parts.rabbitmq = new RabbitMqServer(state.rabbitmq.ports, join(dir, 'rabbitmq'), state.rabbitmq);
-  if (state.prometheus) parts.prometheus = new PrometheusServer(state.prometheus.port, join(dir, 'prometheus'), state.prometheus.pid);
+  if (state.redis)
+    parts.redis = new RedisServer(state.redis.port, join(dir, 'redis'), state.redis.pid);
+  if (state.rabbitmq)
+    parts.rabbitmq = new RabbitMqServer(
+      state.rabbitmq.ports,
+      join(dir, 'rabbitmq'),
+      state.rabbitmq,
+    );
+  if (state.prometheus)
+    parts.prometheus = new PrometheusServer(
+      state.prometheus.port,
+      join(dir, 'prometheus'),
+      state.prometheus.pid,
+    );
   return new Services(dir, parts, true);
 }
 

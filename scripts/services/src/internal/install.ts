@@ -91,7 +91,10 @@ export function ensureInstalled(
   }
   log(`installing ${pkgs.join(', ')} with apt-get (missing: ${names})`);
   const ownPolicy = !existsSync(POLICY_RC);
-  if (ownPolicy) writeFileSync(POLICY_RC, '#!/bin/sh\n# meskit: do not start services on install\nexit 101\n', { mode: 0o755 });
+  if (ownPolicy)
+    writeFileSync(POLICY_RC, '#!/bin/sh\n# meskit: do not start services on install\nexit 101\n', {
+      mode: 0o755,
+    });
   try {
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     for (const args of [['update'], ['install', '-y', '--no-install-recommends', ...pkgs]]) {

@@ -60,7 +60,12 @@ function kernelPort(): Promise<number> {
 export function run(
   command: string,
   args: readonly string[],
-  options: { runAs?: RunAs | undefined; env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
+  options: {
+    runAs?: RunAs | undefined;
+    env?: NodeJS.ProcessEnv;
+    cwd?: string;
+    timeoutMs?: number;
+  } = {},
 ): string {
   const result = spawnSync(command, args, {
     encoding: 'utf8',
