@@ -1,0 +1,77 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+
+/** The reference MES running as its own process, as it runs in production. */
+export interface MesProcess {
+  url: string;
+  child: ChildProcess;
+  /** SIGTERM, then SIGKILL after 10 s; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/** Path of the reference MES's runnable entry point (built). */
+export function mesMainPath(): string {
+  const require = createRequire(import.meta.url);
+  return join(dirname(require.resolve('@meskit/reference-mes/package.json')), 'dist', 'main.js');
+}
+
+/**
+ * Spawns `node [execArgv] reference-mes/dist/main.js` with `env` added to this process's
+ * environment and resolves once it prints its listening line.
+ */
+export async function spawnMes(opts: {
+  env: Record<string, string>;
+  execArgv?: string[];
+  onStderr?: (line: string) => void;
+}): Promise<MesProcess> {
+  const child = spawn(process.execPath, [...(opts.execArgv ?? []), mesMainPath()], {
+    env: { ...process.env, MES_PORT: '0', ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stderr: string[] = [];
+  createInterface({ input: child.stderr! }).on('line', (line) => {
+    stderr.push(line);
+    if (stderr.length > 50) stderr.shift();
+    opts.onStderr?.(line);
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    const onExit = (code: number | null) =>
+      reject(
+        new Error(
+          `the reference MES exited (${String(code)}) before listening:\n${stderr.join('\n')}`,
+        ),
+      );
+    child.once('exit', onExit);
+    lines.on('line', (line) => {
+      try {
+        const event = JSON.parse(line) as { event?: string; url?: string };
+        if (event.event === 'listening' && event.url) {
+          child.off('exit', onExit);
+          resolve(event.url);
+        }
+      } catch {
+        /* not a JSON line */
+      }
+    });
+  });
+  let stopped: Promise<void> | undefined;
+  return {
+    url,
+    child,
+    stop() {
+      stopped ??= new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        child.once('exit', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        child.kill('SIGTERM');
+      });
+      return stopped;
+    },
+  };
+}

@@ -1,0 +1,198 @@
+#!/usr/bin/env node
+/**
+ * npm run demo [-- --once] [--orders N] [--simulate-seconds S] [--pricing-triangles N]
+ *
+ * Starts real PostgreSQL (primary + replica), Redis, RabbitMQ and Prometheus on loopback,
+ * runs the reference MES beside them, seeds orders, drives shop, CRM, B2B and operator
+ * traffic, and prints the legacy baseline table that meskit's parts are measured against.
+ * Without --once it keeps everything running, with its URLs printed, until Ctrl-C.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { generateRingStl, seedOrders, simulateTraffic } from '@meskit/reference-mes';
+import { startServices, type Services } from '@meskit/services';
+import { createDatabase, formatTable, sampleGet, spawnMes, type MesProcess } from '@meskit/bench';
+
+interface DemoOptions {
+  once: boolean;
+  orders: number;
+  simulateSeconds: number;
+  pricingTriangles: number;
+}
+
+function parseOptions(argv: string[]): DemoOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      once: { type: 'boolean', default: false },
+      orders: { type: 'string', default: '200000' },
+      'simulate-seconds': { type: 'string', default: '10' },
+      'pricing-triangles': { type: 'string', default: '50000' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(
+      'usage: npm run demo -- [--once] [--orders N (200000)] [--simulate-seconds S (10)] [--pricing-triangles N (50000)]\n',
+    );
+    process.exit(0);
+  }
+  const int = (name: string, raw: string, min: number): number => {
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min) {
+      process.stderr.write(`demo: --${name} must be an integer >= ${min} (got "${raw}")\n`);
+      process.exit(2);
+    }
+    return value;
+  };
+  return {
+    once: values.once,
+    orders: int('orders', values.orders, 1),
+    simulateSeconds: int('simulate-seconds', values['simulate-seconds'], 0),
+    pricingTriangles: int('pricing-triangles', values['pricing-triangles'], 12),
+  };
+}
+
+const log = (line: string) => process.stderr.write(`demo: ${line}\n`);
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  let services: Services | undefined;
+  let mes: MesProcess | undefined;
+  const shutdown = async () => {
+    await mes?.stop();
+    await services?.close();
+  };
+  let interrupted = false;
+  const onSignal = () => {
+    if (interrupted) return;
+    interrupted = true;
+    log('stopping');
+    void shutdown().then(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  try {
+    services = await startServices({ log });
+    const urls = services.urls;
+    const databaseUrl = await createDatabase(urls.DATABASE_URL!, 'mes');
+    const replicaUrl = new URL(urls.DATABASE_REPLICA_URL!);
+    replicaUrl.pathname = '/mes';
+    const modelDir = join(services.dir, 'models');
+    mkdirSync(modelDir, { recursive: true });
+
+    mes = await spawnMes({
+      env: { DATABASE_URL: databaseUrl, AMQP_URL: urls.AMQP_URL!, MES_MODEL_DIR: modelDir },
+      onStderr: (line) => process.stderr.write(`mes: ${line}\n`),
+    });
+    log(`reference MES listening on ${mes.url}`);
+
+    log(`seeding ${options.orders.toLocaleString('en-US')} orders`);
+    const seeded = await seedOrders({ databaseUrl, orders: options.orders });
+    log(`seeded in ${(seeded.ms / 1000).toFixed(1)} s`);
+
+    const firstPage = `${mes.url}/api/orders?status=MANUFACTURING_APPROVED&page=1&pageSize=20`;
+    const page = await sampleGet(firstPage, { samples: 30, warmup: 3 });
+
+    log(
+      `pricing a ${options.pricingTriangles.toLocaleString('en-US')}-triangle model the legacy way`,
+    );
+    const model = generateRingStl({ triangles: options.pricingTriangles });
+    const pricingStarted = performance.now();
+    const quote = await fetch(
+      `${mes.url}/api/b2b/orders?externalId=demo-quote-${Date.now()}&filename=ring.stl`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'model/stl' },
+        body: model,
+      },
+    );
+    const pricingMs = performance.now() - pricingStarted;
+    if (!quote.ok) throw new Error(`the B2B quote failed: ${quote.status} ${await quote.text()}`);
+    const priced = (await quote.json()) as {
+      polygonCount: number;
+      price: number;
+      currency: string;
+    };
+
+    let simulation: Awaited<ReturnType<typeof simulateTraffic>> | undefined;
+    if (options.simulateSeconds > 0) {
+      log(`simulating shop, CRM, B2B and operator traffic for ${options.simulateSeconds} s`);
+      simulation = await simulateTraffic({
+        mesUrl: mes.url,
+        amqpUrl: urls.AMQP_URL!,
+        modelDir,
+        durationMs: options.simulateSeconds * 1000,
+      });
+    }
+    const stats = (await (await fetch(`${mes.url}/internal/stats`)).json()) as {
+      published: number;
+      publishedUnconfirmed: number;
+    };
+
+    const rows: (string | number)[][] = [
+      ['measure', 'legacy MES', 'with meskit'],
+      [
+        `first page p50 at ${options.orders.toLocaleString('en-US')} orders (ms)`,
+        page.p50Ms,
+        'cache-proxy: to come',
+      ],
+      [
+        `first page p99 at ${options.orders.toLocaleString('en-US')} orders (ms)`,
+        page.p99Ms,
+        'cache-proxy: to come',
+      ],
+      [
+        `pricing, ${priced.polygonCount.toLocaleString('en-US')}-triangle model (ms)`,
+        Math.round(pricingMs),
+        'pricing-runner: to come',
+      ],
+      [
+        'messages published without confirmation',
+        stats.publishedUnconfirmed,
+        'mq-reliable: to come',
+      ],
+    ];
+    if (simulation) {
+      rows.push(['operator first page p50 under traffic (ms)', simulation.pageLatency.p50Ms, '']);
+      rows.push([
+        'takes won / lost to another operator',
+        `${simulation.takesWon} / ${simulation.takesLost}`,
+        '',
+      ]);
+    }
+    process.stdout.write(
+      `\nmeskit demo: the legacy baseline (${priced.price} ${priced.currency} for the sample model)\n\n`,
+    );
+    process.stdout.write(`${formatTable(rows)}\n\n`);
+
+    if (options.once) {
+      await shutdown();
+      return;
+    }
+    process.stdout.write(
+      [
+        'Running. Point meskit at it (e.g. `npx meskit doctor`) with:',
+        `export DATABASE_URL='${databaseUrl}'`,
+        `export DATABASE_REPLICA_URL='${replicaUrl.toString()}'`,
+        `export REDIS_URL='${urls.REDIS_URL!}'`,
+        `export AMQP_URL='${urls.AMQP_URL!}'`,
+        `export PROMETHEUS_URL='${urls.PROMETHEUS_URL!}'`,
+        `export MESKIT_MES_URL='${mes.url}'`,
+        '',
+        `MES API: ${firstPage}`,
+        'Ctrl-C stops everything.',
+        '',
+      ].join('\n'),
+    );
+    setInterval(() => {}, 1 << 30);
+  } catch (error) {
+    log(`failed: ${error instanceof Error ? error.message : String(error)}`);
+    await shutdown();
+    process.exit(1);
+  }
+}
+
+void main();
