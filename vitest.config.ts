@@ -11,6 +11,6 @@ export default defineConfig({
     pool: 'forks',
     // Two cores: the servers share the machine with the test workers.
     maxWorkers: 2,
-    reporters: ['default'],
+    reporters: ['default', './vitest.summary-reporter.ts'],
   },
 });
