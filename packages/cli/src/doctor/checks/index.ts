@@ -1,0 +1,12 @@
+import type { DoctorCheck } from '../types.js';
+import { mesCheck } from './mes.js';
+import { postgresPrimaryCheck, postgresReplicaCheck } from './postgres.js';
+import { rabbitmqCheck } from './rabbitmq.js';
+import { redisCheck } from './redis.js';
+
+/** The checks `meskit doctor` ships with, in report order. A fresh array on each call. */
+export function builtinChecks(): DoctorCheck[] {
+  return [postgresPrimaryCheck, postgresReplicaCheck, redisCheck, rabbitmqCheck, mesCheck];
+}
+
+export { mesCheck, postgresPrimaryCheck, postgresReplicaCheck, rabbitmqCheck, redisCheck };

@@ -1,0 +1,88 @@
+import { Redis } from 'ioredis';
+import { endpointOf, notConfigured, onAbort } from '../../internal/check-helpers.js';
+import { describeError } from '../describe-error.js';
+import type { DoctorCheck } from '../types.js';
+
+const DEFAULT_PORT = 6379;
+const DISCONNECT_GRACE_MS = 100;
+
+/** `redis`: connects, PINGs and reads the server version and mode from INFO. */
+export const redisCheck: DoctorCheck = {
+  id: 'redis',
+  title: 'Redis',
+  async run(ctx) {
+    const url = ctx.config.redisUrl;
+    if (!url) return notConfigured('redisUrl');
+    const endpoint = endpointOf(url, DEFAULT_PORT);
+    const redis = new Redis(url, {
+      lazyConnect: true,
+      connectTimeout: ctx.timeoutMs,
+      // A diagnosis wants the first answer, not ioredis' patient reconnect loop.
+      retryStrategy: () => null,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      connectionName: 'meskit-doctor',
+      // How long disconnect() lets a half-closed socket linger before destroying it; its
+      // timer holds the process open, and a doctor has nothing to flush.
+      disconnectTimeout: DISCONNECT_GRACE_MS,
+    });
+    // Without a listener ioredis prints "[ioredis] Unhandled error event" and a stack to
+    // stderr. With retries off, connect() then rejects with a bare "Connection is closed.",
+    // so the event's error (ECONNREFUSED, WRONGPASS...) is the one worth reporting.
+    let lastError: unknown;
+    redis.on('error', (err: unknown) => {
+      lastError = err;
+    });
+    const close = () => {
+      // ioredis arms a timer in disconnect() that only a later 'close' event clears; on a
+      // connection that already ended, that event never comes and the timer would hold
+      // the process open for seconds.
+      if (redis.status !== 'end') redis.disconnect();
+    };
+    const detach = onAbort(ctx.signal, close);
+    try {
+      ctx.step(`connecting to Redis at ${endpoint}`);
+      try {
+        await redis.connect();
+      } catch (err) {
+        throw new Error(
+          `cannot connect to Redis at ${endpoint}: ${describeError(lastError ?? err)}`,
+          { cause: err },
+        );
+      }
+      ctx.step(`waiting for Redis at ${endpoint} to answer PING and INFO`);
+      try {
+        const pong = await redis.ping();
+        const info = parseInfo(await redis.info('server'));
+        const version = info.get('redis_version') ?? 'unknown';
+        const mode = info.get('redis_mode') ?? 'unknown';
+        // Valkey answers as Redis (redis_version) and names itself in server_name.
+        const product = info.get('server_name') === 'valkey' ? 'Valkey' : 'Redis';
+        return {
+          status: 'pass',
+          message: `${product} ${version} at ${endpoint} (${mode}), PING answered ${pong}`,
+          details: { endpoint, version, mode, product },
+        };
+      } catch (err) {
+        throw new Error(`Redis at ${endpoint} did not answer: ${describeError(err)}`, {
+          cause: err,
+        });
+      }
+    } finally {
+      detach();
+      // disconnect(), not quit(): quit waits for an answer from a server that may be stuck.
+      close();
+    }
+  },
+};
+
+/** INFO's `key:value` lines as a map (section headers and blanks skipped). */
+function parseInfo(text: string): Map<string, string> {
+  const entries = new Map<string, string>();
+  for (const line of text.split(/\r?\n/)) {
+    const colon = line.indexOf(':');
+    if (colon > 0 && !line.startsWith('#'))
+      entries.set(line.slice(0, colon), line.slice(colon + 1));
+  }
+  return entries;
+}

@@ -1,0 +1,25 @@
+import { EXIT_CODES, type ExitCode } from './exit-codes.js';
+
+/**
+ * Stable codes for the errors this package throws:
+ * - `USAGE`: a flag or argument is wrong (exit 2).
+ * - `CONFIG`: a setting from a flag or env var is invalid (exit 2).
+ * - `INVALID_CHECK`: a `DoctorCheck` passed to a registry is malformed (programmer error).
+ * - `DUPLICATE_CHECK`: two checks share an id (programmer error).
+ */
+export type CliErrorCode = 'USAGE' | 'CONFIG' | 'INVALID_CHECK' | 'DUPLICATE_CHECK';
+
+/** An error with a stable `code` and the exit code the CLI ends with when it escapes a command. */
+export class CliError extends Error {
+  readonly code: CliErrorCode;
+  readonly exitCode: ExitCode;
+
+  constructor(code: CliErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CliError';
+    this.code = code;
+    // Bad input from the user is a usage problem; a malformed check is a bug in the
+    // code that registered it, which the user cannot fix with a flag.
+    this.exitCode = code === 'USAGE' || code === 'CONFIG' ? EXIT_CODES.usage : EXIT_CODES.internal;
+  }
+}
