@@ -56,7 +56,7 @@ export const legacyPage: Benchmark = {
             bench: 'legacy-page',
             small: { orders: small, ...atSmall },
             large: { orders: large, ...atLarge },
-            seedMs: seeded.ms,
+            seedMs: Math.round(seeded.ms),
             ratios: { growthP50: growth, growthP99: round(atLarge.p99Ms / atSmall.p99Ms, 1) },
           },
         };
