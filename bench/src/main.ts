@@ -36,6 +36,10 @@ function usage(): string {
 
 async function main(): Promise<void> {
   const [name, ...rest] = process.argv.slice(2);
+  if (name === '--help' || name === '-h') {
+    process.stdout.write(`${usage()}\n`);
+    return;
+  }
   const bench = BENCHMARKS.find((candidate) => candidate.name === name);
   if (!bench) {
     process.stderr.write(`${name ? `unknown benchmark "${name}"\n` : ''}${usage()}\n`);
