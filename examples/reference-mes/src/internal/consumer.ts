@@ -1,0 +1,170 @@
+// What the MES does with the messages the shop and the CRM send it.
+import type pg from 'pg';
+import { MesError } from '../errors.js';
+import { legacyPrice, type LegacyQuote } from '../pricing/legacy.js';
+import type { OrderStatus } from '../schema.js';
+import type { EventSink, MessageHandler } from './bus.js';
+import { readModel, resolveModelRef } from './model-store.js';
+import { getOrder, insertOrder, transition, type OrderKey } from './orders.js';
+import { isExternalId } from './validate.js';
+
+export type MessageFailureCode =
+  | 'MALFORMED_MESSAGE'
+  | 'UNKNOWN_ROUTING_KEY'
+  | 'ORDER_NOT_FOUND'
+  | 'INVALID_TRANSITION'
+  | 'MODEL_UNREADABLE'
+  | 'INVALID_MODEL';
+
+/** Why a consumed message had no effect; logged and counted in `consumeFailures`. */
+export class MessageFailure extends Error {
+  readonly code: MessageFailureCode;
+
+  constructor(code: MessageFailureCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'MessageFailure';
+    this.code = code;
+  }
+}
+
+export interface ConsumerDeps {
+  pool: pg.Pool;
+  modelDir: string;
+  pricingWork: number;
+  events: EventSink;
+}
+
+export function createMessageHandler(deps: ConsumerDeps): MessageHandler {
+  return async (routingKey, content) => {
+    const body = parseBody(content);
+    switch (routingKey) {
+      case 'order.submitted':
+        return onSubmitted(deps, body);
+      case 'order.manufacturing_approved':
+        return onStatusFromCrm(deps, body, 'PRICE_CALCULATED', 'MANUFACTURING_APPROVED');
+      case 'order.closed':
+        return onStatusFromCrm(deps, body, 'SHIPPED', 'CLOSED');
+      default:
+        throw new MessageFailure(
+          'UNKNOWN_ROUTING_KEY',
+          `no handler for routing key "${routingKey}"`,
+        );
+    }
+  };
+}
+
+/**
+ * `order.submitted`: record the order (idempotent on externalId), then price it from the
+ * stored model and publish `order.price_calculated`.
+ */
+async function onSubmitted(deps: ConsumerDeps, body: Record<string, unknown>): Promise<void> {
+  const { externalId, modelRef, source = 'b2c' } = body;
+  if (!isExternalId(externalId)) {
+    throw malformed(
+      'order.submitted needs "externalId": 1-128 letters, digits, ".", "_", ":" or "-"',
+    );
+  }
+  if (typeof modelRef !== 'string' || !resolveModelRef(deps.modelDir, modelRef)) {
+    throw malformed('order.submitted needs "modelRef": a relative path inside the model store');
+  }
+  if (source !== 'b2c' && source !== 'b2b') {
+    throw malformed('order.submitted "source" must be "b2c" or "b2b"');
+  }
+  const created = await insertOrder(
+    deps.pool,
+    { externalId, source, status: 'SUBMITTED', modelRef },
+    true,
+  );
+  const order = created ?? (await getOrder(deps.pool, { externalId }));
+  if (!order) throw new MessageFailure('ORDER_NOT_FOUND', `order "${externalId}" vanished`);
+  // A redelivered submission of an order already priced (or further) changes nothing.
+  if (order.status !== 'SUBMITTED') return;
+
+  let model: Buffer;
+  try {
+    model = await readModel(deps.modelDir, modelRef);
+  } catch (err) {
+    throw new MessageFailure(
+      'MODEL_UNREADABLE',
+      `cannot read model "${modelRef}" of order ${order.id}: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
+  }
+  let quote: LegacyQuote;
+  try {
+    // LEGACY (deliberate): priced synchronously on the event loop, blocking the HTTP API too.
+    quote = legacyPrice(model, { work: deps.pricingWork });
+  } catch (err) {
+    if (err instanceof MesError && err.code === 'INVALID_MODEL') {
+      throw new MessageFailure('INVALID_MODEL', `order ${order.id}: ${err.message}`, {
+        cause: err,
+      });
+    }
+    throw err;
+  }
+  const result = await transition(deps.pool, { id: order.id }, 'SUBMITTED', 'PRICE_CALCULATED', {
+    polygonCount: quote.triangles,
+    price: quote.price,
+  });
+  if (result.kind !== 'moved') return; // Priced concurrently by another MES instance.
+  deps.events.publish({
+    orderId: result.order.id,
+    externalId: result.order.externalId,
+    status: result.order.status,
+    previousStatus: result.previousStatus,
+    occurredAt: result.order.updatedAt,
+    price: quote.price,
+  });
+}
+
+/**
+ * Statuses the CRM sets. The CRM announces them itself, so the MES records them without
+ * publishing (its own queue is bound to these keys: republishing would loop).
+ */
+async function onStatusFromCrm(
+  deps: ConsumerDeps,
+  body: Record<string, unknown>,
+  from: OrderStatus,
+  to: OrderStatus,
+): Promise<void> {
+  const key = orderKey(body);
+  const result = await transition(deps.pool, key, from, to);
+  if (result.kind === 'moved') return;
+  const name = 'id' in key ? String(key.id) : `"${key.externalId}"`;
+  if (result.kind === 'not_found') {
+    throw new MessageFailure('ORDER_NOT_FOUND', `order ${name} does not exist`);
+  }
+  if (result.current.status === to) return; // A redelivery: already applied.
+  throw new MessageFailure(
+    'INVALID_TRANSITION',
+    `order ${name} is ${result.current.status}; ${to} needs ${from}`,
+  );
+}
+
+function orderKey(body: Record<string, unknown>): OrderKey {
+  const { orderId, externalId } = body;
+  if (typeof orderId === 'number' && Number.isSafeInteger(orderId) && orderId > 0) {
+    return { id: orderId };
+  }
+  if (orderId === undefined && isExternalId(externalId)) return { externalId };
+  throw malformed('the message needs "orderId" (a positive integer) or "externalId"');
+}
+
+function parseBody(content: Buffer): Record<string, unknown> {
+  let body: unknown;
+  try {
+    body = JSON.parse(content.toString('utf8'));
+  } catch (err) {
+    throw new MessageFailure('MALFORMED_MESSAGE', 'the message body is not valid JSON', {
+      cause: err,
+    });
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw malformed('the message body must be a JSON object');
+  }
+  return body as Record<string, unknown>;
+}
+
+function malformed(message: string): MessageFailure {
+  return new MessageFailure('MALFORMED_MESSAGE', message);
+}

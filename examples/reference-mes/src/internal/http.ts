@@ -1,0 +1,420 @@
+// The MES HTTP API on node:http: a small route table, JSON in and out, typed errors.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type pg from 'pg';
+import { ApiError, MesError } from '../errors.js';
+import type { MesStats } from '../mes.js';
+import { legacyPrice } from '../pricing/legacy.js';
+import { parseModel } from '../pricing/parse.js';
+import {
+  ORDER_STATUSES,
+  TAKEN_STATUSES,
+  isOrderStatus,
+  type Order,
+  type OrderStatus,
+} from '../schema.js';
+import type { EventSink } from './bus.js';
+import { describeError, isUnavailableError, sqlState } from './db.js';
+import { log } from './log.js';
+import { sanitizeFilename, saveModel } from './model-store.js';
+import {
+  getOrder,
+  insertOrder,
+  listOperators,
+  listOrders,
+  operatorExists,
+  transition,
+} from './orders.js';
+import { isExternalId, parseId } from './validate.js';
+
+export interface ApiDeps {
+  pool: pg.Pool;
+  modelDir: string;
+  pricingWork: number;
+  maxUploadBytes: number;
+  events: EventSink;
+  stats: () => MesStats;
+}
+
+type Params = readonly string[];
+type Handler = (deps: ApiDeps, req: IncomingMessage, url: URL, params: Params) => Promise<Reply>;
+interface Reply {
+  status: number;
+  body: unknown;
+}
+interface Route {
+  method: 'GET' | 'POST';
+  path: RegExp;
+  handler: Handler;
+}
+
+const JSON_BODY_LIMIT = 16 * 1024;
+const MODEL_CONTENT_TYPES = new Set([
+  'application/octet-stream',
+  'model/stl',
+  'model/obj',
+  'text/plain',
+]);
+
+/** Manufacturing steps after the take: path segment -> the transition it performs. */
+const STEPS: Record<string, { from: OrderStatus; to: OrderStatus }> = {
+  complete: { from: 'MANUFACTURING_STARTED', to: 'MANUFACTURING_COMPLETED' },
+  package: { from: 'MANUFACTURING_COMPLETED', to: 'PACKAGING' },
+  ship: { from: 'PACKAGING', to: 'SHIPPED' },
+};
+
+const ROUTES: readonly Route[] = [
+  { method: 'GET', path: /^\/health$/, handler: health },
+  { method: 'GET', path: /^\/api\/orders$/, handler: list },
+  { method: 'GET', path: /^\/api\/orders\/([^/]+)$/, handler: getOne },
+  { method: 'POST', path: /^\/api\/orders\/([^/]+)\/take$/, handler: take },
+  { method: 'POST', path: /^\/api\/orders\/([^/]+)\/(complete|package|ship)$/, handler: step },
+  { method: 'POST', path: /^\/api\/b2b\/orders$/, handler: createB2bOrder },
+  { method: 'GET', path: /^\/api\/operators$/, handler: operators },
+  { method: 'GET', path: /^\/internal\/stats$/, handler: stats },
+];
+
+export function createRequestListener(
+  deps: ApiDeps,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    handle(deps, req)
+      .then((reply) => send(res, reply))
+      .catch((err: unknown) => send(res, errorReply(err, req)));
+  };
+}
+
+async function handle(deps: ApiDeps, req: IncomingMessage): Promise<Reply> {
+  const url = new URL(req.url ?? '/', 'http://mes.invalid');
+  const matching = ROUTES.flatMap((route) => {
+    const match = route.path.exec(url.pathname);
+    return match ? [{ route, params: match.slice(1).map((p) => decodeURIComponent(p)) }] : [];
+  });
+  if (matching.length === 0) {
+    throw new ApiError(404, 'NOT_FOUND', `no such endpoint: ${url.pathname}`);
+  }
+  const hit = matching.find((m) => m.route.method === req.method);
+  if (!hit) {
+    const allowed = [...new Set(matching.map((m) => m.route.method))].join(', ');
+    throw new ApiError(
+      405,
+      'METHOD_NOT_ALLOWED',
+      `${req.method ?? '?'} is not allowed here; use ${allowed}`,
+      { headers: { allow: allowed } },
+    );
+  }
+  return hit.route.handler(deps, req, url, hit.params);
+}
+
+async function health(deps: ApiDeps): Promise<Reply> {
+  try {
+    await deps.pool.query('SELECT 1');
+    return { status: 200, body: { status: 'ok' } };
+  } catch (err) {
+    return {
+      status: 503,
+      body: {
+        status: 'unavailable',
+        error: {
+          code: 'DATABASE_UNAVAILABLE',
+          message: `database check failed: ${describeError(err)}`,
+        },
+      },
+    };
+  }
+}
+
+async function list(deps: ApiDeps, _req: IncomingMessage, url: URL): Promise<Reply> {
+  const q = url.searchParams;
+  const statusParam = q.get('status');
+  if (statusParam !== null && !isOrderStatus(statusParam)) {
+    throw new ApiError(
+      400,
+      'INVALID_STATUS',
+      `unknown status "${statusParam}"; use one of ${ORDER_STATUSES.join(', ')}`,
+    );
+  }
+  const page = intParam(q.get('page'), 1);
+  if (page === undefined || page < 1) {
+    throw new ApiError(400, 'INVALID_PAGE', 'page must be an integer >= 1');
+  }
+  const pageSize = intParam(q.get('pageSize'), 20);
+  if (pageSize === undefined || pageSize < 1 || pageSize > 100) {
+    throw new ApiError(400, 'INVALID_PAGE_SIZE', 'pageSize must be an integer from 1 to 100');
+  }
+  const { items, total } = await listOrders(deps.pool, {
+    status: statusParam ?? undefined,
+    page,
+    pageSize,
+  });
+  return { status: 200, body: { items, page, pageSize, total } };
+}
+
+async function getOne(
+  deps: ApiDeps,
+  _req: IncomingMessage,
+  _url: URL,
+  params: Params,
+): Promise<Reply> {
+  const id = orderId(params[0]);
+  const order = await getOrder(deps.pool, { id });
+  if (!order) throw notFound(id);
+  return { status: 200, body: order };
+}
+
+async function take(
+  deps: ApiDeps,
+  req: IncomingMessage,
+  _url: URL,
+  params: Params,
+): Promise<Reply> {
+  const id = orderId(params[0]);
+  const body = await readJson(req);
+  const operatorId = body?.['operatorId'];
+  if (typeof operatorId !== 'number' || !Number.isSafeInteger(operatorId) || operatorId < 1) {
+    throw new ApiError(
+      400,
+      'INVALID_OPERATOR',
+      'the body must be {"operatorId": <positive integer>}',
+    );
+  }
+  if (!(await operatorExists(deps.pool, operatorId))) {
+    throw new ApiError(400, 'UNKNOWN_OPERATOR', `operator ${operatorId} does not exist`);
+  }
+  const result = await transition(
+    deps.pool,
+    { id },
+    'MANUFACTURING_APPROVED',
+    'MANUFACTURING_STARTED',
+    { operatorId },
+  );
+  if (result.kind === 'not_found') throw notFound(id);
+  if (result.kind === 'conflict') {
+    const { current } = result;
+    if (TAKEN_STATUSES.has(current.status)) {
+      throw new ApiError(
+        409,
+        'ORDER_ALREADY_TAKEN',
+        `order ${id} was already taken by operator ${current.operatorId ?? 'unknown'}`,
+      );
+    }
+    throw new ApiError(
+      409,
+      'ORDER_NOT_AVAILABLE',
+      `order ${id} is ${current.status}; only MANUFACTURING_APPROVED orders can be taken`,
+    );
+  }
+  publishMove(deps, result.order, result.previousStatus);
+  return { status: 200, body: result.order };
+}
+
+async function step(
+  deps: ApiDeps,
+  req: IncomingMessage,
+  _url: URL,
+  params: Params,
+): Promise<Reply> {
+  const id = orderId(params[0]);
+  const action = params[1] ?? '';
+  const move = STEPS[action];
+  if (!move) throw new ApiError(404, 'NOT_FOUND', `no such action: ${action}`);
+  await readJson(req); // The body is optional and unused; reading it keeps the socket reusable.
+  const result = await transition(deps.pool, { id }, move.from, move.to);
+  if (result.kind === 'not_found') throw notFound(id);
+  if (result.kind === 'conflict') {
+    throw new ApiError(
+      409,
+      'INVALID_TRANSITION',
+      `order ${id} is ${result.current.status}; ${action} needs ${move.from}`,
+    );
+  }
+  publishMove(deps, result.order, result.previousStatus);
+  return { status: 200, body: result.order };
+}
+
+/**
+ * A B2B partner prices an item. LEGACY (deliberate): the legacy pricing runs synchronously
+ * inside the request, blocking the event loop (every other request waits) for seconds.
+ */
+async function createB2bOrder(deps: ApiDeps, req: IncomingMessage, url: URL): Promise<Reply> {
+  const externalId = url.searchParams.get('externalId');
+  if (!isExternalId(externalId)) {
+    throw new ApiError(
+      400,
+      'INVALID_EXTERNAL_ID',
+      'externalId is required: 1-128 letters, digits, ".", "_", ":" or "-"',
+    );
+  }
+  const filename = sanitizeFilename(url.searchParams.get('filename') ?? 'model.stl');
+  if (!filename) throw new ApiError(400, 'INVALID_FILENAME', 'filename must name a file');
+  const contentType = (req.headers['content-type'] ?? 'application/octet-stream')
+    .split(';')[0]!
+    .trim()
+    .toLowerCase();
+  if (!MODEL_CONTENT_TYPES.has(contentType)) {
+    req.resume();
+    throw new ApiError(
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+      `Content-Type ${contentType} is not a model; use ${[...MODEL_CONTENT_TYPES].join(', ')}`,
+    );
+  }
+  const data = await readBody(req, deps.maxUploadBytes);
+  // Parse first: a bad model is answered at once, not after seconds of pricing.
+  parseModel(data);
+  if (await getOrder(deps.pool, { externalId })) throw duplicate(externalId);
+
+  const stored = await saveModel(deps.modelDir, 'b2b', filename, data);
+  try {
+    const quote = legacyPrice(data, { work: deps.pricingWork });
+    const order = await insertOrder(deps.pool, {
+      externalId,
+      source: 'b2b',
+      status: 'PRICE_CALCULATED',
+      modelRef: stored.modelRef,
+      polygonCount: quote.triangles,
+      price: quote.price,
+      currency: quote.currency,
+    });
+    if (!order) throw new Error('insert returned no row');
+    publishMove(deps, order, null);
+    return { status: 201, body: order };
+  } catch (err) {
+    await stored.remove().catch(() => undefined);
+    if (sqlState(err) === '23505') throw duplicate(externalId);
+    throw err;
+  }
+}
+
+async function operators(deps: ApiDeps): Promise<Reply> {
+  return { status: 200, body: { items: await listOperators(deps.pool) } };
+}
+
+async function stats(deps: ApiDeps): Promise<Reply> {
+  return { status: 200, body: deps.stats() };
+}
+
+function publishMove(deps: ApiDeps, order: Order, previousStatus: OrderStatus | null): void {
+  deps.events.publish({
+    orderId: order.id,
+    externalId: order.externalId,
+    status: order.status,
+    previousStatus,
+    occurredAt: order.updatedAt,
+    ...(order.operatorId !== null ? { operatorId: order.operatorId } : {}),
+    ...(order.price !== null ? { price: order.price } : {}),
+  });
+}
+
+function orderId(text: string | undefined): number {
+  const id = parseId(text ?? '');
+  if (id === undefined) {
+    throw new ApiError(
+      400,
+      'INVALID_ID',
+      `order id must be a positive integer, got "${text ?? ''}"`,
+    );
+  }
+  return id;
+}
+
+function intParam(text: string | null, fallback: number): number | undefined {
+  if (text === null) return fallback;
+  if (!/^[0-9]{1,9}$/.test(text)) return undefined;
+  return Number(text);
+}
+
+function notFound(id: number): ApiError {
+  return new ApiError(404, 'ORDER_NOT_FOUND', `order ${id} does not exist`);
+}
+
+function duplicate(externalId: string): ApiError {
+  return new ApiError(
+    409,
+    'DUPLICATE_EXTERNAL_ID',
+    `an order with externalId "${externalId}" exists`,
+  );
+}
+
+/** Reads the whole body, refusing (413) past `limit` bytes without buffering the excess. */
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  // The rest of the body is not read: close the connection rather than drain megabytes.
+  const tooLarge = (): ApiError =>
+    new ApiError(413, 'PAYLOAD_TOO_LARGE', `the body is larger than the limit of ${limit} bytes`, {
+      headers: { connection: 'close' },
+    });
+  if (Number.isFinite(declared) && declared > limit) throw tooLarge();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const buf = chunk as Buffer;
+    size += buf.length;
+    if (size > limit) throw tooLarge();
+    chunks.push(buf);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown> | undefined> {
+  const raw = await readBody(req, JSON_BODY_LIMIT);
+  if (raw.length === 0) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw new ApiError(400, 'INVALID_JSON', 'the body is not valid JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ApiError(400, 'INVALID_JSON', 'the body must be a JSON object');
+  }
+  return parsed as Record<string, unknown>;
+}
+
+interface ErrorReply extends Reply {
+  headers?: Readonly<Record<string, string>>;
+}
+
+function errorReply(err: unknown, req: IncomingMessage): ErrorReply {
+  if (err instanceof ApiError) {
+    return { status: err.status, body: errorBody(err.code, err.message), headers: err.headers };
+  }
+  if (err instanceof MesError && err.code === 'INVALID_MODEL') {
+    return { status: 400, body: errorBody('INVALID_MODEL', err.message) };
+  }
+  if (err instanceof URIError) {
+    return {
+      status: 400,
+      body: errorBody('BAD_REQUEST', 'the path is not valid percent-encoding'),
+    };
+  }
+  if (isUnavailableError(err)) {
+    return {
+      status: 503,
+      body: errorBody('DATABASE_UNAVAILABLE', `the database is unavailable: ${describeError(err)}`),
+    };
+  }
+  log('error', 'request_failed', {
+    method: req.method,
+    path: req.url?.split('?')[0],
+    reason: describeError(err),
+  });
+  return { status: 500, body: errorBody('INTERNAL', 'internal error; see the MES log') };
+}
+
+function errorBody(code: string, message: string): { error: { code: string; message: string } } {
+  return { error: { code, message } };
+}
+
+function send(res: ServerResponse, reply: ErrorReply): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const payload = JSON.stringify(reply.body);
+  res.writeHead(reply.status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(payload),
+    ...reply.headers,
+  });
+  res.end(payload);
+}

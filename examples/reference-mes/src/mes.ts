@@ -1,0 +1,228 @@
+// createReferenceMes: the legacy MES as an in-process server (HTTP API + RabbitMQ consumer).
+import { mkdir } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { MesError } from './errors.js';
+import { LegacyBus, type EventSink, type MessagingCounters } from './internal/bus.js';
+import { createMessageHandler } from './internal/consumer.js';
+import { connectError, createPool } from './internal/db.js';
+import { createRequestListener } from './internal/http.js';
+import { migrate } from './schema.js';
+
+export interface ReferenceMesOptions {
+  /** PostgreSQL URL of the one database the MES uses for everything. Required. */
+  databaseUrl: string;
+  /** RabbitMQ URL. Default: none, and then no consumer and no events (messaging off). */
+  amqpUrl?: string;
+  /** Interface the HTTP API listens on. Default: '127.0.0.1'. */
+  host?: string;
+  /** HTTP port. Default: 0 (any free port; read the actual one from the handle). */
+  port?: number;
+  /** Folder standing in for the S3 model bucket; created if missing. Required. */
+  modelDir: string;
+  /** Topic exchange for order events (declared durable). Default: 'mes.events'. */
+  exchange?: string;
+  /** The MES's inbox queue (declared durable). Default: 'mes.crm-inbox'. */
+  queue?: string;
+  /** Work factor of the legacy pricing (see legacyPrice). Default: 1.0. */
+  pricingWork?: number;
+  /** Largest B2B model upload accepted, in bytes; larger ones get 413. Default: 52428800 (50 MiB). */
+  maxUploadBytes?: number;
+  /** Create the schema (and operators) if missing when starting. Default: true. */
+  migrate?: boolean;
+}
+
+/** Counters of the legacy messaging, served at GET /internal/stats. */
+export interface MesStats {
+  /** Events handed to the channel. */
+  published: number;
+  /** Published events the broker never confirmed: all of them (the MES never asks). */
+  publishedUnconfirmed: number;
+  /** Events not even handed over (broker gone, channel closed): logged and lost. */
+  publishFailures: number;
+  /** Messages handled, successfully or not. */
+  consumed: number;
+  /** Handled messages that had no effect (malformed, unknown order, invalid transition...). */
+  consumeFailures: number;
+}
+
+export interface ReferenceMes {
+  /** Base URL of the HTTP API, e.g. http://127.0.0.1:8080. */
+  readonly url: string;
+  readonly port: number;
+  stats(): MesStats;
+  /** Stops the HTTP server, the consumer (after the messages already delivered) and the pool. */
+  close(): Promise<void>;
+}
+
+export const DEFAULTS = {
+  host: '127.0.0.1',
+  port: 0,
+  exchange: 'mes.events',
+  queue: 'mes.crm-inbox',
+  pricingWork: 1,
+  maxUploadBytes: 50 * 1024 * 1024,
+  migrate: true,
+} as const;
+
+/** How long close() lets in-flight requests finish before cutting their connections. */
+const CLOSE_GRACE_MS = 5_000;
+
+type Config = Required<Omit<ReferenceMesOptions, 'amqpUrl'>> & { amqpUrl: string | undefined };
+
+export async function createReferenceMes(opts: ReferenceMesOptions): Promise<ReferenceMes> {
+  const config = normalise(opts);
+  await mkdir(config.modelDir, { recursive: true });
+  if (config.migrate) await migrate(config.databaseUrl);
+
+  const pool = createPool(config.databaseUrl);
+  const counters: MessagingCounters = {
+    published: 0,
+    publishFailures: 0,
+    consumed: 0,
+    consumeFailures: 0,
+  };
+  const stats = (): MesStats => ({
+    published: counters.published,
+    // LEGACY (deliberate): without publisher confirms nothing is ever confirmed.
+    publishedUnconfirmed: counters.published,
+    publishFailures: counters.publishFailures,
+    consumed: counters.consumed,
+    consumeFailures: counters.consumeFailures,
+  });
+
+  let bus: LegacyBus | undefined;
+  let server: Server | undefined;
+  try {
+    await pool.query('SELECT 1').catch((err: unknown) => {
+      throw connectError(config.databaseUrl, err);
+    });
+    const events: EventSink = { publish: (event) => bus?.publish(event) };
+    if (config.amqpUrl !== undefined) {
+      bus = await LegacyBus.connect({
+        url: config.amqpUrl,
+        exchange: config.exchange,
+        queue: config.queue,
+        counters,
+        onMessage: createMessageHandler({
+          pool,
+          modelDir: config.modelDir,
+          pricingWork: config.pricingWork,
+          events,
+        }),
+      });
+    }
+    server = createServer(
+      createRequestListener({
+        pool,
+        modelDir: config.modelDir,
+        pricingWork: config.pricingWork,
+        maxUploadBytes: config.maxUploadBytes,
+        events,
+        stats,
+      }),
+    );
+    const port = await listen(server, config.port, config.host);
+    const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+    let closing: Promise<void> | undefined;
+    const listening = server;
+    const openBus = bus;
+    return {
+      url: `http://${host}:${port}`,
+      port,
+      stats,
+      close: () => {
+        closing ??= (async () => {
+          await closeServer(listening);
+          await openBus?.close();
+          await pool.end();
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    if (server?.listening) await closeServer(server);
+    await bus?.close();
+    await pool.end().catch(() => undefined);
+    throw err;
+  }
+}
+
+function normalise(opts: ReferenceMesOptions): Config {
+  if (typeof opts !== 'object' || opts === null) {
+    throw badOption('options', 'pass an options object with databaseUrl and modelDir');
+  }
+  if (typeof opts.databaseUrl !== 'string' || opts.databaseUrl === '') {
+    throw badOption('databaseUrl', 'set it to a PostgreSQL URL, e.g. postgres://user@host/db');
+  }
+  if (typeof opts.modelDir !== 'string' || opts.modelDir === '') {
+    throw badOption('modelDir', 'set it to the folder holding the uploaded models');
+  }
+  if (opts.amqpUrl !== undefined && (typeof opts.amqpUrl !== 'string' || opts.amqpUrl === '')) {
+    throw badOption('amqpUrl', 'set it to an amqp:// URL or leave it out to run without messaging');
+  }
+  const port = opts.port ?? DEFAULTS.port;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw badOption('port', 'use an integer from 0 (any free port) to 65535');
+  }
+  const pricingWork = opts.pricingWork ?? DEFAULTS.pricingWork;
+  if (typeof pricingWork !== 'number' || !Number.isFinite(pricingWork) || pricingWork <= 0) {
+    throw badOption('pricingWork', 'use a finite number > 0 (1.0 is the legacy default)');
+  }
+  const maxUploadBytes = opts.maxUploadBytes ?? DEFAULTS.maxUploadBytes;
+  if (!Number.isSafeInteger(maxUploadBytes) || maxUploadBytes < 1) {
+    throw badOption('maxUploadBytes', 'use a positive integer number of bytes');
+  }
+  for (const name of ['host', 'exchange', 'queue'] as const) {
+    const value = opts[name];
+    if (value !== undefined && (typeof value !== 'string' || value === '')) {
+      throw badOption(name, 'use a non-empty string or leave it out for the default');
+    }
+  }
+  return {
+    databaseUrl: opts.databaseUrl,
+    amqpUrl: opts.amqpUrl,
+    host: opts.host ?? DEFAULTS.host,
+    port,
+    modelDir: opts.modelDir,
+    exchange: opts.exchange ?? DEFAULTS.exchange,
+    queue: opts.queue ?? DEFAULTS.queue,
+    pricingWork,
+    maxUploadBytes,
+    migrate: opts.migrate ?? DEFAULTS.migrate,
+  };
+}
+
+function badOption(name: string, fix: string): MesError {
+  return new MesError('BAD_OPTIONS', `createReferenceMes: invalid option "${name}": ${fix}`);
+}
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => {
+      reject(
+        new MesError('START_FAILED', `cannot listen on ${host}:${port}: ${err.message}`, {
+          cause: err,
+        }),
+      );
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    // In-flight requests may finish; after the grace period their connections are cut.
+    const timer = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
+    timer.unref();
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}

@@ -1,0 +1,110 @@
+// simulateTraffic against a real MES: the whole order lifecycle driven from outside.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createReferenceMes, simulateTraffic, summarise, type ReferenceMes } from '../src/index.js';
+import {
+  createTestDatabase,
+  deleteTopology,
+  eventually,
+  serviceUrls,
+  uniqueName,
+  type TestDatabase,
+} from './helpers.js';
+
+let db: TestDatabase;
+let mes: ReferenceMes;
+let modelDir: string;
+const exchange = uniqueName('test.sim.events');
+const queue = uniqueName('test.sim.inbox');
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  modelDir = await mkdtemp(join(tmpdir(), 'mes-sim-'));
+  mes = await createReferenceMes({
+    databaseUrl: db.url,
+    amqpUrl: serviceUrls().amqpUrl,
+    modelDir,
+    exchange,
+    queue,
+  });
+});
+
+afterAll(async () => {
+  await mes?.close();
+  await deleteTopology(serviceUrls().amqpUrl, exchange, queue).catch(() => undefined);
+  await db?.drop();
+  if (modelDir) await rm(modelDir, { recursive: true, force: true });
+});
+
+describe('simulateTraffic', () => {
+  it('drives shop orders, CRM approvals, B2B quotes and racing operators through the MES', async () => {
+    const report = await simulateTraffic({
+      mesUrl: mes.url,
+      amqpUrl: serviceUrls().amqpUrl,
+      modelDir,
+      exchange,
+      durationMs: 4_000,
+      operators: 4,
+      shopOrdersPerSecond: 5,
+      b2bQuotesPerSecond: 1,
+      operatorThinkMs: 50,
+    });
+    expect(report.errors).toBe(0);
+    expect(report.shopOrdersSubmitted).toBeGreaterThanOrEqual(10);
+    expect(report.b2bQuotes).toBeGreaterThanOrEqual(2);
+    expect(report.priceCalculatedReceived).toBeGreaterThanOrEqual(5);
+    expect(report.approvalsSent).toBe(report.priceCalculatedReceived);
+    expect(report.takesWon).toBeGreaterThanOrEqual(1);
+    expect(report.firstPageLatency.samples).toBe(report.firstPageRequests);
+    expect(report.firstPageLatency.p50Ms).toBeLessThanOrEqual(report.firstPageLatency.p99Ms);
+
+    // What the report claims is what the database holds.
+    const count = async (where: string): Promise<number> =>
+      Number(
+        (await db.query<{ n: string }>(`SELECT count(*) AS n FROM orders WHERE ${where}`)).rows[0]!
+          .n,
+      );
+    expect(await count(`status = 'MANUFACTURING_STARTED'`)).toBe(report.takesWon);
+    expect(await count(`source = 'b2b'`)).toBe(report.b2bQuotes);
+    expect(report.takesWon).toBeLessThanOrEqual(report.approvalsSent);
+    // Messages published in the last moments may still be on their way to the MES.
+    await eventually('every shop order reached the MES', async () => {
+      return (await count(`source = 'b2c'`)) === report.shopOrdersSubmitted;
+    });
+  });
+
+  it('stops early when its signal aborts', async () => {
+    const controller = new AbortController();
+    const run = simulateTraffic({
+      mesUrl: mes.url,
+      amqpUrl: serviceUrls().amqpUrl,
+      modelDir,
+      exchange,
+      // Far beyond the test timeout: only the abort can end this run in time.
+      durationMs: 10 * 60_000,
+      operators: 2,
+      signal: controller.signal,
+    });
+    setTimeout(() => controller.abort(), 500);
+    const report = await run;
+    expect(report.errors).toBe(0);
+    expect(report.firstPageRequests).toBeGreaterThan(0);
+  });
+
+  it('rejects bad options naming the option', async () => {
+    await expect(
+      simulateTraffic({ mesUrl: mes.url, amqpUrl: serviceUrls().amqpUrl, modelDir, durationMs: 0 }),
+    ).rejects.toMatchObject({
+      code: 'BAD_OPTIONS',
+      message: expect.stringContaining('"durationMs"'),
+    });
+  });
+
+  it('summarises latencies by nearest rank', () => {
+    const samples = Array.from({ length: 100 }, (_, i) => i + 1);
+    expect(summarise(samples)).toEqual({ p50Ms: 50, p99Ms: 99, samples: 100 });
+    expect(summarise([])).toEqual({ p50Ms: 0, p99Ms: 0, samples: 0 });
+  });
+});
