@@ -156,7 +156,11 @@ async function main(): Promise<void> {
       ],
     ];
     if (simulation) {
-      rows.push(['operator first page p50 under traffic (ms)', simulation.firstPageLatency.p50Ms, '']);
+      rows.push([
+        'operator first page p50 under traffic (ms)',
+        simulation.firstPageLatency.p50Ms,
+        '',
+      ]);
       rows.push([
         'takes won / lost to another operator',
         `${simulation.takesWon} / ${simulation.takesLost}`,
