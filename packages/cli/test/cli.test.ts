@@ -103,6 +103,9 @@ describe('meskit (in-process)', () => {
       ['redis', 'skip'],
       ['rabbitmq', 'skip'],
       ['mes', 'skip'],
+      ['otel.collector', 'skip'],
+      ['otel.metrics', 'skip'],
+      ['loki', 'skip'],
     ]);
     expect(report.checks[1]?.message).toBe(
       'not configured: pass --replica-url or set DATABASE_REPLICA_URL',

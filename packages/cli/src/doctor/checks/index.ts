@@ -1,12 +1,32 @@
 import type { DoctorCheck } from '../types.js';
+import { lokiCheck } from './loki.js';
 import { mesCheck } from './mes.js';
+import { otelCollectorCheck, otelMetricsCheck } from './otel.js';
 import { postgresPrimaryCheck, postgresReplicaCheck } from './postgres.js';
 import { rabbitmqCheck } from './rabbitmq.js';
 import { redisCheck } from './redis.js';
 
 /** The checks `meskit doctor` ships with, in report order. A fresh array on each call. */
 export function builtinChecks(): DoctorCheck[] {
-  return [postgresPrimaryCheck, postgresReplicaCheck, redisCheck, rabbitmqCheck, mesCheck];
+  return [
+    postgresPrimaryCheck,
+    postgresReplicaCheck,
+    redisCheck,
+    rabbitmqCheck,
+    mesCheck,
+    otelCollectorCheck,
+    otelMetricsCheck,
+    lokiCheck,
+  ];
 }
 
-export { mesCheck, postgresPrimaryCheck, postgresReplicaCheck, rabbitmqCheck, redisCheck };
+export {
+  lokiCheck,
+  mesCheck,
+  otelCollectorCheck,
+  otelMetricsCheck,
+  postgresPrimaryCheck,
+  postgresReplicaCheck,
+  rabbitmqCheck,
+  redisCheck,
+};

@@ -1,0 +1,118 @@
+import { request as httpRequest, STATUS_CODES, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+
+// Enough of a body to say what answered, not enough to flood a terminal or hold memory.
+const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
+
+export interface ProbeResponse {
+  readonly statusCode: number;
+  /** `200 OK`, `415 Unsupported Media Type`. */
+  readonly statusText: string;
+  readonly contentType: string;
+  /** At most the first `maxBodyBytes`. */
+  readonly body: string;
+}
+
+export interface ProbeRequest {
+  readonly method: 'GET' | 'POST';
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body?: string;
+  readonly signal: AbortSignal;
+  /** Body bytes kept. Default: 64 KiB. */
+  readonly maxBodyBytes?: number;
+}
+
+/**
+ * One HTTP request for a doctor check. No keep-alive agent (a pooled socket would keep the
+ * process alive after the report) and no redirects followed (a check names the endpoint it
+ * was given, not where it was sent).
+ */
+export function probe(url: URL, options: ProbeRequest): Promise<ProbeResponse> {
+  const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  return new Promise((resolve, reject) => {
+    const req = send(url, {
+      method: options.method,
+      agent: false,
+      signal: options.signal,
+      headers: {
+        connection: 'close',
+        ...(options.body !== undefined
+          ? { 'content-length': String(Buffer.byteLength(options.body)) }
+          : {}),
+        ...options.headers,
+      },
+    });
+    req.once('error', reject);
+    req.once('response', (res: IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let settled = false;
+      const finish = (): void => {
+        if (settled) return;
+        settled = true;
+        res.destroy();
+        const statusCode = res.statusCode ?? 0;
+        resolve({
+          statusCode,
+          statusText: `${statusCode} ${STATUS_CODES[statusCode] ?? ''}`.trim(),
+          contentType: String(res.headers['content-type'] ?? ''),
+          body: Buffer.concat(chunks).toString('utf8'),
+        });
+      };
+      res.on('data', (chunk: Buffer) => {
+        if (size >= maxBodyBytes) return;
+        chunks.push(chunk.subarray(0, maxBodyBytes - size));
+        size += chunk.length;
+        if (size >= maxBodyBytes) finish();
+      });
+      res.once('end', finish);
+      res.once('error', reject);
+    });
+    req.end(options.body);
+  });
+}
+
+/** `k=v,k2=v2` (the OTEL_EXPORTER_OTLP_HEADERS format, values percent-decoded). */
+export function parseHeaderList(raw: string | undefined): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const entry of (raw ?? '').split(',')) {
+    const index = entry.indexOf('=');
+    if (index <= 0) continue;
+    const key = entry.slice(0, index).trim();
+    if (key) headers[decode(key)] = decode(entry.slice(index + 1).trim());
+  }
+  return headers;
+}
+
+/** An env var's value, or undefined when unset or empty (how shells unset things). */
+export function envValue(
+  env: Readonly<Record<string, string | undefined>>,
+  name: string,
+): string | undefined {
+  const value = env[name]?.trim();
+  return value ? value : undefined;
+}
+
+/** The URL if it is http(s), else undefined. */
+export function httpUrl(raw: string): URL | undefined {
+  try {
+    const url = new URL(raw);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `host:port` for messages (never the whole URL, which may carry credentials). */
+export function hostPort(url: URL): string {
+  return `${url.hostname}:${url.port || (url.protocol === 'https:' ? 443 : 80)}`;
+}
+
+function decode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}

@@ -1,0 +1,131 @@
+// Route labels for the HTTP histogram. A label value per distinct URL would make one time
+// series per order id and take Prometheus down, so paths are turned into templates and the
+// number of distinct templates is capped.
+import type { IncomingMessage } from 'node:http';
+import { DEFAULTS } from '../defaults.js';
+import { TelemetryError } from '../errors.js';
+import type { NormalizeRoute } from '../options.js';
+
+/** The label of every route past the cap, of unparsable request targets and of unknown methods. */
+export const OTHER = 'other';
+
+const ID = ':id';
+const NUMERIC = /^\d+$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const LONG_HEX = /^[0-9a-f]{16,}$/i;
+// Order numbers, dates and similar business keys: ORD-000123, 2024-05-01, A17B9921.
+const DIGIT_RUN = /\d{3,}/;
+const HAS_DIGIT = /\d/;
+// Segments this long are data (tokens, base64 blobs), not part of a route.
+const MAX_SEGMENT_LENGTH = 40;
+const MAX_ROUTE_LENGTH = 200;
+
+const KNOWN_METHODS = new Set([
+  'GET',
+  'HEAD',
+  'POST',
+  'PUT',
+  'DELETE',
+  'PATCH',
+  'OPTIONS',
+  'CONNECT',
+  'TRACE',
+]);
+
+/**
+ * The built-in path normaliser: drops the query string and replaces segments that look like
+ * identifiers (all digits, a UUID, 16+ hex digits, a run of 3+ digits, 40+ characters)
+ * with `:id`. `/orders/42/take?x=1` -> `/orders/:id/take`. Pure: no cap applied.
+ */
+export function normalizePath(target: string): string {
+  let path = target;
+  if (path === '') return '/';
+  if (!path.startsWith('/')) {
+    // Absolute-form targets (proxies) and `*` (OPTIONS *): keep the path of a URL, else `other`.
+    try {
+      path = new URL(path).pathname;
+    } catch {
+      return OTHER;
+    }
+  }
+  const end = path.search(/[?#]/);
+  if (end !== -1) path = path.slice(0, end);
+  if (path === '' || path === '/') return '/';
+  const segments = path.split('/');
+  for (let i = 0; i < segments.length; i++) {
+    if (looksLikeId(segments[i] as string)) segments[i] = ID;
+  }
+  const route = segments.join('/');
+  return route.length > MAX_ROUTE_LENGTH ? OTHER : route;
+}
+
+// Per request on the hot path: the digit test first, because segments without digits (the
+// route's words) are the common case and need no further regex.
+function looksLikeId(segment: string): boolean {
+  if (segment === '') return false;
+  if (segment.length >= MAX_SEGMENT_LENGTH) return true;
+  if (HAS_DIGIT.test(segment)) {
+    return (
+      NUMERIC.test(segment) ||
+      DIGIT_RUN.test(segment) ||
+      UUID.test(segment) ||
+      LONG_HEX.test(segment)
+    );
+  }
+  return segment.length >= 16 && LONG_HEX.test(segment);
+}
+
+/** The method label: the standard methods as sent, anything else `other`. */
+export function methodLabel(method: string | undefined): string {
+  if (method === undefined) return OTHER;
+  return KNOWN_METHODS.has(method) ? method : OTHER;
+}
+
+export interface RouteNormalizerOptions {
+  /** Distinct routes kept; later new routes are labelled `other`. Default: 100. */
+  maxRoutes?: number;
+  /** The application's own normaliser, tried first; `undefined` falls back to `normalizePath`. Default: none. */
+  normalizeRoute?: NormalizeRoute;
+}
+
+/**
+ * Turns a request into its route label. Remembers the routes it has labelled and, past
+ * `maxRoutes`, labels new ones `other`. A 404 from the built-in normaliser never takes a
+ * slot (scanners probing random paths would otherwise fill the cap): it reuses a route
+ * already seen with another status, or is `other`.
+ */
+export type RouteLabeler = (request: IncomingMessage, statusCode: number) => string;
+
+/** Builds a route labeler (see RouteLabeler). Throws TelemetryError for a bad option. */
+export function createRouteNormalizer(options: RouteNormalizerOptions = {}): RouteLabeler {
+  const maxRoutes = options.maxRoutes ?? DEFAULTS.maxRoutes;
+  if (!Number.isSafeInteger(maxRoutes) || maxRoutes < 1) {
+    throw new TelemetryError(
+      'MESKIT_OTEL_INVALID_OPTION',
+      `createRouteNormalizer(): option maxRoutes must be a whole number ≥ 1, got ${String(maxRoutes)}`,
+    );
+  }
+  const custom = options.normalizeRoute;
+  const seen = new Set<string>();
+  return (request, statusCode) => {
+    const target = request.url ?? '/';
+    if (custom !== undefined) {
+      let own: string | undefined;
+      try {
+        own = custom(target, request);
+      } catch {
+        // The application's normaliser must not break its own requests' metrics.
+        own = undefined;
+      }
+      if (typeof own === 'string' && own !== '') return admit(own, true);
+    }
+    return admit(normalizePath(target), statusCode !== 404);
+  };
+
+  function admit(route: string, mayTakeSlot: boolean): string {
+    if (route === OTHER || seen.has(route)) return route;
+    if (!mayTakeSlot || seen.size >= maxRoutes) return OTHER;
+    seen.add(route);
+    return route;
+  }
+}

@@ -1,0 +1,13 @@
+// Test peers of @meskit/otel-bootstrap, for any package's tests:
+// `import { startOtlpReceiver, startLokiReceiver } from '@meskit/otel-bootstrap/testing'`.
+// Both bind 127.0.0.1 on a free port; close() them in afterAll.
+export { SPAN_KIND, startOtlpReceiver } from './otlp-receiver.js';
+export type {
+  AttributeValue,
+  OtlpReceiver,
+  ReceivedExport,
+  ReceivedLink,
+  ReceivedSpan,
+} from './otlp-receiver.js';
+export { startLokiReceiver } from './loki-receiver.js';
+export type { LokiReceiver, ReceivedLine, ReceivedPush } from './loki-receiver.js';
