@@ -6,6 +6,7 @@ import {
   readdirSync,
   rmSync,
   chmodSync,
+  renameSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -68,6 +69,7 @@ interface RunState {
 }
 
 const PREFIX = 'meskit-services-';
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 /** The running servers of one run, with the handles fault tests drive. */
 export class Services {
@@ -78,23 +80,24 @@ export class Services {
   readonly prometheus: PrometheusServer | undefined;
   #closed: Promise<void> | undefined;
   readonly #onExit = () => this.killNow();
+  // A signal that ends the process skips 'exit' handlers: stop the servers first, then let
+  // the signal do what it would have done (unless the host handles it itself).
+  readonly #onSignal = (signal: NodeJS.Signals) => {
+    this.killNow();
+    this.#unhook();
+    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  };
 
-  constructor(
-    dir: string,
-    parts: {
-      postgres?: PostgresPair;
-      redis?: RedisServer;
-      rabbitmq?: RabbitMqServer;
-      prometheus?: PrometheusServer;
-    },
-    detached: boolean,
-  ) {
+  constructor(dir: string, parts: Parts, detached: boolean) {
     this.dir = dir;
     this.postgres = parts.postgres;
     this.redis = parts.redis;
     this.rabbitmq = parts.rabbitmq;
     this.prometheus = parts.prometheus;
-    if (!detached) process.once('exit', this.#onExit);
+    if (!detached) {
+      process.once('exit', this.#onExit);
+      for (const signal of STOP_SIGNALS) process.once(signal, this.#onSignal);
+    }
   }
 
   get urls(): ServiceUrls {
@@ -117,7 +120,7 @@ export class Services {
   /** Stops every server and removes the data folder. Safe to call twice. */
   close(): Promise<void> {
     this.#closed ??= (async () => {
-      process.removeListener('exit', this.#onExit);
+      this.#unhook();
       await Promise.allSettled([
         this.postgres?.stop(),
         this.redis?.stop(),
@@ -127,6 +130,11 @@ export class Services {
       rmSync(this.dir, { recursive: true, force: true });
     })();
     return this.#closed;
+  }
+
+  #unhook(): void {
+    process.removeListener('exit', this.#onExit);
+    for (const signal of STOP_SIGNALS) process.removeListener(signal, this.#onSignal);
   }
 
   /** Synchronous last resort on process exit: signals only, no waiting. */
@@ -153,25 +161,41 @@ export class Services {
 
   /** Writes state.json so that `services stop|status|env` can find this run. */
   saveState(detached: boolean): void {
-    const state: RunState = { ownerPid: process.pid, detached };
-    if (this.postgres) {
-      state.postgres = { primaryPort: this.postgres.primary.port };
-      if (this.postgres.replica) state.postgres.replicaPort = this.postgres.replica.port;
-    }
-    if (this.redis)
-      state.redis = { port: this.redis.port, ...(this.redis.pid ? { pid: this.redis.pid } : {}) };
-    if (this.rabbitmq) {
-      state.rabbitmq = { ports: this.rabbitmq.ports };
-      if (this.rabbitmq.pid) state.rabbitmq.pid = this.rabbitmq.pid;
-      if (this.rabbitmq.epmdPid) state.rabbitmq.epmdPid = this.rabbitmq.epmdPid;
-    }
-    if (this.prometheus)
-      state.prometheus = {
-        port: this.prometheus.port,
-        ...(this.prometheus.pid ? { pid: this.prometheus.pid } : {}),
-      };
-    writeFileSync(join(this.dir, 'state.json'), JSON.stringify(state, null, 2));
+    writeState(this.dir, this, detached);
   }
+}
+
+type Parts = {
+  postgres?: PostgresPair | undefined;
+  redis?: RedisServer | undefined;
+  rabbitmq?: RabbitMqServer | undefined;
+  prometheus?: PrometheusServer | undefined;
+};
+
+/**
+ * Records the owner and every server started so far. Written as soon as the folder exists
+ * and after each server starts, so that a run killed part-way can still be cleaned up.
+ */
+function writeState(dir: string, self: Parts, detached: boolean): void {
+  const state: RunState = { ownerPid: process.pid, detached };
+  if (self.postgres) {
+    state.postgres = { primaryPort: self.postgres.primary.port };
+    if (self.postgres.replica) state.postgres.replicaPort = self.postgres.replica.port;
+  }
+  if (self.redis)
+    state.redis = { port: self.redis.port, ...(self.redis.pid ? { pid: self.redis.pid } : {}) };
+  if (self.rabbitmq) {
+    state.rabbitmq = { ports: self.rabbitmq.ports };
+    if (self.rabbitmq.pid) state.rabbitmq.pid = self.rabbitmq.pid;
+    if (self.rabbitmq.epmdPid) state.rabbitmq.epmdPid = self.rabbitmq.epmdPid;
+  }
+  if (self.prometheus)
+    state.prometheus = {
+      port: self.prometheus.port,
+      ...(self.prometheus.pid ? { pid: self.prometheus.pid } : {}),
+    };
+  writeFileSync(join(dir, 'state.json.tmp'), JSON.stringify(state, null, 2));
+  renameSync(join(dir, 'state.json.tmp'), join(dir, 'state.json'));
 }
 
 const REQUIREMENT_OF: Record<ServiceName, Requirement> = {
@@ -207,7 +231,10 @@ export async function startServices(opts: StartServicesOptions = {}): Promise<Se
   const dir = mkdtempSync(join(baseDir, PREFIX));
   // The servers run as their own users (postgres, rabbitmq): they must be able to enter it.
   chmodSync(dir, 0o755);
-  const parts: ConstructorParameters<typeof Services>[1] = {};
+  const parts: Parts = {};
+  const detached = opts.detached ?? false;
+  writeState(dir, parts, detached);
+  const record = () => writeState(dir, parts, detached);
   const started = Date.now();
   // Provisional handle, so that a failure part-way stops what did start.
   const partial = () => new Services(dir, parts, true);
@@ -216,17 +243,19 @@ export async function startServices(opts: StartServicesOptions = {}): Promise<Se
     if (only.includes('postgres'))
       tasks.push(
         startPostgres({ dir, replica: opts.replica ?? true }).then(
-          (pair) => void (parts.postgres = pair),
+          (pair) => void ((parts.postgres = pair), record()),
         ),
       );
     if (only.includes('rabbitmq'))
-      tasks.push(startRabbitMq({ dir }).then((server) => void (parts.rabbitmq = server)));
+      tasks.push(
+        startRabbitMq({ dir }).then((server) => void ((parts.rabbitmq = server), record())),
+      );
     if (only.includes('redis'))
-      tasks.push(startRedis({ dir }).then((server) => void (parts.redis = server)));
+      tasks.push(startRedis({ dir }).then((server) => void ((parts.redis = server), record())));
     if (only.includes('prometheus')) {
       tasks.push(
         startPrometheus({ dir, jobs: opts.scrapeJobs ?? [], ruleFiles: opts.ruleFiles ?? [] }).then(
-          (server) => void (parts.prometheus = server),
+          (server) => void ((parts.prometheus = server), record()),
         ),
       );
     }
@@ -239,8 +268,8 @@ export async function startServices(opts: StartServicesOptions = {}): Promise<Se
     await partial().close();
     throw error;
   }
-  const services = new Services(dir, parts, opts.detached ?? false);
-  services.saveState(opts.detached ?? false);
+  const services = new Services(dir, parts, detached);
+  services.saveState(detached);
   log(
     `services ready in ${((Date.now() - started) / 1000).toFixed(1)} s (${only.join(', ')}) under ${dir}`,
   );
@@ -253,7 +282,7 @@ export function attachServices(dir: string): Services {
   if (!existsSync(file))
     throw new ServicesError('BAD_OPTIONS', `no services run in ${dir} (state.json missing)`);
   const state = JSON.parse(readFileSync(file, 'utf8')) as RunState;
-  const parts: ConstructorParameters<typeof Services>[1] = {};
+  const parts: Parts = {};
   if (state.postgres) {
     const bin = postgresBinDir() ?? '/usr/lib/postgresql/15/bin';
     const runAs = systemUser('postgres');
@@ -299,16 +328,32 @@ function reapStale(baseDir: string, log: (line: string) => void): void {
   for (const entry of readdirSync(baseDir)) {
     if (!entry.startsWith(PREFIX)) continue;
     const dir = join(baseDir, entry);
-    const file = join(dir, 'state.json');
     try {
-      if (!existsSync(file)) continue;
-      const state = JSON.parse(readFileSync(file, 'utf8')) as RunState;
+      const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as RunState;
       if (state.detached || isAlive(state.ownerPid)) continue;
       log(`removing servers left behind by process ${state.ownerPid} in ${dir}`);
       attachServices(dir).killNow();
+      killProcessesUsing(dir);
       rmSync(dir, { recursive: true, force: true });
     } catch {
       /* best effort: never block a new run on an old one */
+    }
+  }
+}
+
+/**
+ * SIGKILLs every process whose command line names `dir` (a server whose pid was not
+ * recorded yet when its owner died). Linux only; elsewhere a no-op.
+ */
+function killProcessesUsing(dir: string): void {
+  if (!existsSync('/proc')) return;
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir)) process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone, or not ours to read */
     }
   }
 }
