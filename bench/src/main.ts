@@ -5,9 +5,10 @@
  * the table to stdout, and with --json one JSON line is printed last.
  */
 import { legacyPage } from './benches/legacy-page.js';
+import { otel } from './benches/otel.js';
 import { formatTable, type Benchmark } from './lib/bench.js';
 
-const BENCHMARKS: readonly Benchmark[] = [legacyPage];
+const BENCHMARKS: readonly Benchmark[] = [legacyPage, otel];
 
 function parseOptions(args: readonly string[]): Record<string, string | boolean> {
   const options: Record<string, string | boolean> = {};

@@ -17,16 +17,27 @@ export function mesMainPath(): string {
   return join(dirname(require.resolve('@meskit/reference-mes/package.json')), 'dist', 'main.js');
 }
 
+export interface SpawnOptions {
+  env: Record<string, string>;
+  /** Node flags before the script, e.g. ['--import', '@meskit/otel-bootstrap/register']. */
+  execArgv?: string[];
+  onStderr?: (line: string) => void;
+}
+
 /**
  * Spawns `node [execArgv] reference-mes/dist/main.js` with `env` added to this process's
  * environment and resolves once it prints its listening line.
  */
-export async function spawnMes(opts: {
-  env: Record<string, string>;
-  execArgv?: string[];
-  onStderr?: (line: string) => void;
-}): Promise<MesProcess> {
-  const child = spawn(process.execPath, [...(opts.execArgv ?? []), mesMainPath()], {
+export function spawnMes(opts: SpawnOptions): Promise<MesProcess> {
+  return spawnListening(mesMainPath(), opts);
+}
+
+/**
+ * Spawns `node [execArgv] script` and resolves once it prints the reference MES's listening
+ * line (`{"event":"listening","url":...}`) on stdout.
+ */
+export async function spawnListening(script: string, opts: SpawnOptions): Promise<MesProcess> {
+  const child = spawn(process.execPath, [...(opts.execArgv ?? []), script], {
     env: { ...process.env, MES_PORT: '0', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

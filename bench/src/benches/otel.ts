@@ -1,0 +1,164 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startOtlpReceiver } from '@meskit/otel-bootstrap/testing';
+import { seedOrders } from '@meskit/reference-mes';
+import { startServices } from '@meskit/services';
+import { intOption, type Benchmark } from '../lib/bench.js';
+import { createDatabase } from '../lib/database.js';
+import { spawnListening, spawnMes, type SpawnOptions } from '../lib/mes-process.js';
+import { round } from '../lib/stats.js';
+import { runWrk, type WrkResult } from '../lib/wrk.js';
+
+const TRIVIAL = fileURLToPath(new URL('../../fixtures/trivial-server.mjs', import.meta.url));
+const UPSTREAM = fileURLToPath(new URL('../../fixtures/upstream-register.mjs', import.meta.url));
+const OURS = ['--import', '@meskit/otel-bootstrap/register'];
+
+interface Variant {
+  name: string;
+  start: () => Promise<{ url: string; stop: () => Promise<void> }>;
+  path: string;
+}
+
+/** Median of the rounds by throughput, so one noisy round does not decide the ratio. */
+function median(results: WrkResult[]): WrkResult {
+  const sorted = [...results].sort((a, b) => a.requestsPerSecond - b.requestsPerSecond);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+/**
+ * What @meskit/otel-bootstrap costs a service, every trace sampled and exported to an OTLP
+ * receiver: the MES's get-one-order (one indexed query) with and without it, and a trivial
+ * endpoint bare, with it, and with a plain upstream NodeSDK + instrumentation-http. Variants
+ * run in interleaved rounds under wrk; the median round of each is compared.
+ */
+export const otel: Benchmark = {
+  name: 'otel',
+  description:
+    'telemetry overhead: MES get-one-order and a trivial endpoint, with/without the bootstrap and vs upstream NodeSDK (--seconds N --rounds N --connections N)',
+  async run({ options, log }) {
+    const seconds = intOption(options, 'seconds', 5);
+    const rounds = intOption(options, 'rounds', 3);
+    const connections = intOption(options, 'connections', 16);
+    const receiver = await startOtlpReceiver();
+    const services = await startServices({ only: ['postgres'], replica: false, log });
+    const modelDir = mkdtempSync(join(tmpdir(), 'meskit-bench-models-'));
+    // Every span sampled and exported; the batch processor sized so it keeps up rather
+    // than dropping (dropping would make telemetry look cheaper than it is).
+    const telemetryEnv: Record<string, string> = {
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_TRACES_SAMPLER: 'always_on',
+      OTEL_BSP_SCHEDULE_DELAY: '200',
+      OTEL_BSP_MAX_QUEUE_SIZE: '65536',
+      OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '2048',
+      OTEL_SERVICE_NAME: 'bench',
+      MESKIT_METRICS_PORT: '0',
+    };
+    try {
+      const databaseUrl = await createDatabase(services.urls.DATABASE_URL!, 'mes_bench_otel');
+      const mesEnv = { DATABASE_URL: databaseUrl, MES_MODEL_DIR: modelDir };
+      // Seeds through a bare MES process (which also creates the schema).
+      const seeder = await spawnMes({ env: mesEnv });
+      await seedOrders({ databaseUrl, orders: 10_000 });
+      await seeder.stop();
+      const start = (script: string | undefined, opts: SpawnOptions) => async () => {
+        const started = script ? await spawnListening(script, opts) : await spawnMes(opts);
+        return { url: started.url, stop: () => started.stop() };
+      };
+      const variants: Variant[] = [
+        { name: 'mes bare', path: '/api/orders/5000', start: start(undefined, { env: mesEnv }) },
+        {
+          name: 'mes with bootstrap',
+          path: '/api/orders/5000',
+          start: start(undefined, { env: { ...mesEnv, ...telemetryEnv }, execArgv: OURS }),
+        },
+        { name: 'trivial bare', path: '/health', start: start(TRIVIAL, { env: {} }) },
+        {
+          name: 'trivial with bootstrap',
+          path: '/health',
+          start: start(TRIVIAL, { env: telemetryEnv, execArgv: OURS }),
+        },
+        {
+          name: 'trivial with upstream NodeSDK',
+          path: '/health',
+          start: start(TRIVIAL, { env: telemetryEnv, execArgv: ['--import', UPSTREAM] }),
+        },
+      ];
+      const results = new Map<string, WrkResult[]>(variants.map((v) => [v.name, []]));
+      const spans = new Map<string, number>(variants.map((v) => [v.name, 0]));
+      for (let round_ = 1; round_ <= rounds; round_++) {
+        for (const variant of variants) {
+          const server = await variant.start();
+          try {
+            const url = `${server.url}${variant.path}`;
+            const probe = await fetch(url);
+            if (!probe.ok)
+              throw new Error(`${variant.name}: GET ${variant.path} answered ${probe.status}`);
+            await probe.arrayBuffer();
+            await runWrk(url, { seconds: 1, connections }); // warm-up: JIT, pools
+            receiver.clear();
+            const result = await runWrk(url, { seconds, connections });
+            if (result.errors > 0)
+              throw new Error(`${variant.name}: ${result.errors} failed requests under load`);
+            results.get(variant.name)!.push(result);
+            log(
+              `round ${round_} ${variant.name}: ${Math.round(result.requestsPerSecond)} req/s, p99 ${result.p99Ms} ms`,
+            );
+          } finally {
+            await server.stop(); // flushes the spans still queued
+          }
+          spans.set(variant.name, spans.get(variant.name)! + receiver.spans.length);
+        }
+      }
+      const m = (name: string) => median(results.get(name)!);
+      const ratios = {
+        throughput: round(
+          m('mes with bootstrap').requestsPerSecond / m('mes bare').requestsPerSecond,
+          3,
+        ),
+        p99: round(m('mes with bootstrap').p99Ms / m('mes bare').p99Ms, 3),
+        trivialThroughput: round(
+          m('trivial with bootstrap').requestsPerSecond / m('trivial bare').requestsPerSecond,
+          3,
+        ),
+        trivialVsUpstream: round(
+          m('trivial with bootstrap').requestsPerSecond /
+            m('trivial with upstream NodeSDK').requestsPerSecond,
+          3,
+        ),
+      };
+      const perRequest = (name: string) => {
+        const requests = results.get(name)!.reduce((sum, r) => sum + r.requests, 0);
+        return requests ? round(spans.get(name)! / requests, 2) : 0;
+      };
+      return {
+        table: [
+          ['variant (median of rounds)', 'req/s', 'p50 (ms)', 'p99 (ms)', 'spans per request'],
+          ...variants.map((v) => [
+            v.name,
+            Math.round(m(v.name).requestsPerSecond),
+            m(v.name).p50Ms,
+            m(v.name).p99Ms,
+            perRequest(v.name),
+          ]),
+          ['ratios', JSON.stringify(ratios), '', '', ''],
+        ],
+        json: {
+          bench: 'otel',
+          seconds,
+          rounds,
+          connections,
+          variants: Object.fromEntries(
+            variants.map((v) => [v.name, { ...m(v.name), spansPerRequest: perRequest(v.name) }]),
+          ),
+          ratios,
+        },
+      };
+    } finally {
+      await receiver.close();
+      await services.close();
+      rmSync(modelDir, { recursive: true, force: true });
+    }
+  },
+};
