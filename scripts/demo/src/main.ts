@@ -11,7 +11,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateRingStl, seedOrders, simulateTraffic } from '@meskit/reference-mes';
-import { startServices, type Services } from '@meskit/services';
+import { freePort, startServices, type Services } from '@meskit/services';
+import { startLokiReceiver, startOtlpReceiver } from '@meskit/otel-bootstrap/testing';
 import { createDatabase, formatTable, sampleGet, spawnMes, type MesProcess } from '@meskit/bench';
 
 interface DemoOptions {
@@ -56,12 +57,29 @@ function parseOptions(argv: string[]): DemoOptions {
 
 const log = (line: string) => process.stderr.write(`demo: ${line}\n`);
 
+/** The MES logs JSON lines (pino); the demo shows only its warnings and errors. */
+function echoMesWarnings(line: string): void {
+  try {
+    const entry = JSON.parse(line) as { level?: number | string };
+    const level =
+      typeof entry.level === 'number'
+        ? entry.level
+        : ({ warn: 40, error: 50, fatal: 60 }[String(entry.level)] ?? 30);
+    if (level < 40) return;
+  } catch {
+    /* not JSON: show it */
+  }
+  process.stderr.write(`mes: ${line}\n`);
+}
+
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   let services: Services | undefined;
   let mes: MesProcess | undefined;
+  const closers: (() => Promise<void>)[] = [];
   const shutdown = async () => {
     await mes?.stop();
+    await Promise.allSettled(closers.map((close) => close()));
     await services?.close();
   };
   let interrupted = false;
@@ -83,11 +101,35 @@ async function main(): Promise<void> {
     const modelDir = join(services.dir, 'models');
     mkdirSync(modelDir, { recursive: true });
 
+    // No Collector or Loki can run here: the demo stands the test receivers in for them,
+    // unless real ones are configured in the environment.
+    const collector = process.env['OTEL_EXPORTER_OTLP_ENDPOINT']
+      ? undefined
+      : await startOtlpReceiver();
+    const loki = process.env['MESKIT_LOKI_URL'] ? undefined : await startLokiReceiver();
+    if (collector) closers.push(() => collector.close());
+    if (loki) closers.push(() => loki.close());
+    const otlpEndpoint = process.env['OTEL_EXPORTER_OTLP_ENDPOINT'] ?? collector!.url;
+    const lokiUrl = process.env['MESKIT_LOKI_URL'] ?? loki!.url;
+    const metricsPort = await freePort();
+    const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+
+    // The MES unchanged: telemetry comes from the --import flag alone.
     mes = await spawnMes({
-      env: { DATABASE_URL: databaseUrl, AMQP_URL: urls.AMQP_URL!, MES_MODEL_DIR: modelDir },
-      onStderr: (line) => process.stderr.write(`mes: ${line}\n`),
+      env: {
+        DATABASE_URL: databaseUrl,
+        AMQP_URL: urls.AMQP_URL!,
+        MES_MODEL_DIR: modelDir,
+        OTEL_SERVICE_NAME: 'mes',
+        OTEL_EXPORTER_OTLP_ENDPOINT: otlpEndpoint,
+        MESKIT_LOKI_URL: lokiUrl,
+        MESKIT_METRICS_PORT: String(metricsPort),
+      },
+      execArgv: ['--import', '@meskit/otel-bootstrap/register'],
+      onStderr: echoMesWarnings,
     });
-    log(`reference MES listening on ${mes.url}`);
+    services.prometheus?.setScrapeJob({ job: 'mes', targets: [`127.0.0.1:${metricsPort}`] });
+    log(`reference MES listening on ${mes.url}, metrics on ${metricsUrl}`);
 
     log(`seeding ${options.orders.toLocaleString('en-US')} orders`);
     const seeded = await seedOrders({ databaseUrl, orders: options.orders });
@@ -132,6 +174,7 @@ async function main(): Promise<void> {
       publishedUnconfirmed: number;
     };
 
+    const scraped = await prometheusUp(urls.PROMETHEUS_URL!, 'mes');
     const rows: (string | number)[][] = [
       ['measure', 'legacy MES', 'with meskit'],
       [
@@ -167,8 +210,21 @@ async function main(): Promise<void> {
         '',
       ]);
     }
+    rows.push(
+      [
+        'trace spans exported (OTLP)',
+        'none',
+        collector ? collector.spans.length : 'to your collector',
+      ],
+      [
+        'log lines shipped to Loki, with trace ids',
+        'none',
+        loki ? loki.lines.length : 'to your Loki',
+      ],
+      ['Prometheus scrapes the MES', 'no metrics', scraped ? 'up' : 'not yet'],
+    );
     process.stdout.write(
-      `\nmeskit demo: the legacy baseline (${priced.price} ${priced.currency} for the sample model)\n\n`,
+      `\nmeskit demo: the legacy MES and what meskit changes so far (${priced.price} ${priced.currency} for the sample model)\n\n`,
     );
     process.stdout.write(`${formatTable(rows)}\n\n`);
 
@@ -185,6 +241,9 @@ async function main(): Promise<void> {
         `export AMQP_URL='${urls.AMQP_URL!}'`,
         `export PROMETHEUS_URL='${urls.PROMETHEUS_URL!}'`,
         `export MESKIT_MES_URL='${mes.url}'`,
+        `export MESKIT_METRICS_URL='${metricsUrl}'`,
+        `export OTEL_EXPORTER_OTLP_ENDPOINT='${otlpEndpoint}'`,
+        `export MESKIT_LOKI_URL='${lokiUrl}'`,
         '',
         `MES API: ${firstPage}`,
         'Ctrl-C stops everything.',
@@ -197,6 +256,19 @@ async function main(): Promise<void> {
     await shutdown();
     process.exit(1);
   }
+}
+
+/** Whether Prometheus reports the job's target up (it scrapes every second). */
+async function prometheusUp(prometheusUrl: string, job: string): Promise<boolean> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const response = await fetch(
+      `${prometheusUrl}/api/v1/query?query=${encodeURIComponent(`up{job="${job}"}`)}`,
+    );
+    const body = (await response.json()) as { data?: { result?: { value: [number, string] }[] } };
+    if (body.data?.result?.[0]?.value[1] === '1') return true;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return false;
 }
 
 void main();

@@ -10,3 +10,4 @@ export { PrometheusServer, startPrometheus } from './prometheus.js';
 export type { ScrapeJob } from './prometheus.js';
 export { REQUIREMENTS, ensureInstalled, locate } from './internal/install.js';
 export type { Requirement } from './internal/install.js';
+export { freePort } from './internal/proc.js';

@@ -10,9 +10,7 @@ const baseDir = mkdtempSync(join(tmpdir(), 'meskit-cleanup-test-'));
 afterAll(() => rmSync(baseDir, { recursive: true, force: true }));
 
 /** Runs a child that starts Redis under `baseDir`, prints its port, then does `then`. */
-async function childWithRedis(
-  then: 'wait' | 'sigkill-self',
-): Promise<{
+async function childWithRedis(then: 'wait' | 'sigkill-self'): Promise<{
   port: number;
   dir: string;
   exited: Promise<NodeJS.Signals | number | null>;
