@@ -1,0 +1,162 @@
+// Every dashboard in dashboards/grafana imports into any Grafana with any Prometheus
+// datasource, and each panel says what it shows and in which unit.
+import { describe, expect, it } from 'vitest';
+import { allPanels, loadDashboards, repoPath, type DashboardFile } from './artifacts.js';
+import { DATASOURCE_REF, dashboardProblems } from './dashboard-lint.js';
+
+const files = loadDashboards();
+
+describe('Grafana dashboards', () => {
+  it('exist', () => {
+    expect(files.map((f) => repoPath(f.path))).toContain('dashboards/grafana/mes-overview.json');
+  });
+
+  it.each(files.map((f) => [repoPath(f.path), f] as const))('%s is valid for import', (_, file) => {
+    expect(dashboardProblems(file)).toEqual([]);
+  });
+
+  it('have unique uids', () => {
+    const uids = files.map((f) => f.dashboard.uid);
+    expect(new Set(uids).size).toBe(uids.length);
+  });
+});
+
+describe('the MES overview', () => {
+  const overview = files.find((f) => f.dashboard.uid === 'meskit-mes-overview') as DashboardFile;
+  const exprs = allPanels(overview.dashboard).flatMap((p) =>
+    (p.targets ?? []).map((t) => t.expr ?? ''),
+  );
+
+  // What the issue asks the overview to show; a refactoring that drops one fails here.
+  it.each([
+    [
+      'request rate per route',
+      /sum by \(method, route\) \(rate\(meskit_http_server_request_duration_seconds_count/,
+    ],
+    ['5xx share per route', /status_code=~"5\.\."/],
+    ['p50/p95/p99 per route', /histogram_quantile\(0\.95, sum by \(le, method, route\)/],
+    [
+      'new-orders page latency',
+      /histogram_quantile\(0\.99, sum by \(le\) \(rate\(\w+_bucket\{[^}]*method="GET", route="\/api\/orders"/,
+    ],
+    ['new-orders page SLO burn', /route="\/api\/orders", le="0\.25"\}\[1h\][\s\S]*\/ 0\.01$/],
+    ['errors by status', /sum by \(status_code\)/],
+    ['CPU', /process_cpu_user_seconds_total/],
+    ['RSS', /process_resident_memory_bytes/],
+    ['heap', /nodejs_heap_size_used_bytes/],
+    ['event-loop lag p99', /nodejs_eventloop_lag_p99_seconds/],
+    ['GC time', /nodejs_gc_duration_seconds_sum/],
+    ['active handles', /nodejs_active_handles_total/],
+  ])('shows %s', (_, pattern) => {
+    expect(exprs.some((expr) => pattern.test(expr))).toBe(true);
+  });
+});
+
+describe('the dashboard checks', () => {
+  // A minimal valid dashboard, then one breakage at a time: each must be reported.
+  const valid = (): DashboardFile => ({
+    path: 'test.json',
+    dashboard: {
+      uid: 'meskit-test',
+      title: 'Test',
+      id: null,
+      schemaVersion: 39,
+      tags: ['meskit'],
+      __inputs: [{ name: 'DS_PROMETHEUS', type: 'datasource', pluginId: 'prometheus' }],
+      templating: {
+        list: [
+          {
+            name: 'datasource',
+            type: 'datasource',
+            query: 'prometheus',
+            current: { value: '${DS_PROMETHEUS}' },
+          },
+          {
+            name: 'job',
+            type: 'query',
+            query: 'label_values(up, job)',
+            datasource: { uid: DATASOURCE_REF },
+          },
+        ],
+      },
+      panels: [
+        {
+          id: 1,
+          type: 'timeseries',
+          title: 'Up',
+          description: 'Scrape health.',
+          datasource: { type: 'prometheus', uid: DATASOURCE_REF },
+          gridPos: { h: 8, w: 12, x: 0, y: 0 },
+          fieldConfig: { defaults: { unit: 'none' } },
+          targets: [{ refId: 'A', expr: 'up{job=~"$job"}[$__rate_interval]' }],
+        },
+      ],
+    },
+  });
+
+  it('accept the minimal valid dashboard', () => {
+    expect(dashboardProblems(valid())).toEqual([]);
+  });
+
+  it.each<[string, (file: DashboardFile) => void, RegExp]>([
+    [
+      'a fixed datasource',
+      (f) => void (f.dashboard.panels![0]!.datasource = { uid: 'P1809F7CD0C75ACF3' }),
+      /datasource is not the variable/,
+    ],
+    [
+      'a missing unit',
+      (f) => void delete f.dashboard.panels![0]!.fieldConfig!.defaults!.unit,
+      /no unit/,
+    ],
+    [
+      'a missing description',
+      (f) => void (f.dashboard.panels![0]!.description = ' '),
+      /no description/,
+    ],
+    [
+      'a target without expr',
+      (f) => void (f.dashboard.panels![0]!.targets = [{ refId: 'A' }]),
+      /no expr/,
+    ],
+    ['no targets', (f) => void (f.dashboard.panels![0]!.targets = []), /no targets/],
+    [
+      'an undefined variable',
+      (f) => void (f.dashboard.panels![0]!.targets![0]!.expr = 'up{job=~"$service"}'),
+      /undefined variable \$service/,
+    ],
+    [
+      'no datasource variable',
+      (f) => void f.dashboard.templating!.list!.shift(),
+      /no template variable "datasource"/,
+    ],
+    [
+      'no job variable',
+      (f) => void f.dashboard.templating!.list!.pop(),
+      /no template variable "job"/,
+    ],
+    ['no import input', (f) => void delete f.dashboard.__inputs, /no __inputs/],
+    ['a fixed id', (f) => void (f.dashboard.id = 7), /id is set/],
+    [
+      'a panel off the grid',
+      (f) => void (f.dashboard.panels![0]!.gridPos = { h: 8, w: 12, x: 18, y: 0 }),
+      /outside the 24-column grid/,
+    ],
+  ])('report %s', (_, breakIt, message) => {
+    const file = valid();
+    breakIt(file);
+    expect(dashboardProblems(file).join('\n')).toMatch(message);
+  });
+
+  it('report overlapping panels', () => {
+    const file = valid();
+    const panel = file.dashboard.panels![0]!;
+    file.dashboard.panels!.push({
+      ...panel,
+      id: 2,
+      title: 'Twin',
+      gridPos: { h: 8, w: 12, x: 6, y: 4 },
+    });
+    expect(dashboardProblems(file)).toEqual(['panel "Twin": overlaps panel "Up"']);
+  });
+});

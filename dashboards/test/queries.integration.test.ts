@@ -1,0 +1,167 @@
+// Every dashboard and rule query, evaluated by the real Prometheus of the test run.
+//
+// Always on: each query is valid for that Prometheus (the version the services library
+// installs), with dashboard variables substituted as Grafana would.
+//
+// And the data check: the reference MES runs under @meskit/otel-bootstrap, Prometheus scrapes
+// it, and every query must return data for that job. It needs otel-bootstrap and the
+// reference MES built (`npm test` builds first).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { attachServices } from '@meskit/services';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { REPO_ROOT } from './artifacts.js';
+import { collectQueries, evaluateAll, type ShippedQuery } from './queries.js';
+
+const services = inject('services');
+const prometheusUrl = services.PROMETHEUS_URL ?? '';
+
+describe('dashboard and rule queries on the real Prometheus', () => {
+  it('are all valid', async () => {
+    expect(prometheusUrl, 'the test run has no Prometheus').not.toBe('');
+    const report = await evaluateAll(prometheusUrl, { requireData: false });
+    expect(report.outcomes.length).toBe(collectQueries().length);
+    expect(report.outcomes.length).toBeGreaterThan(20);
+    expect(report.problems).toEqual([]);
+  });
+
+  it('are reported when Prometheus rejects them or, when data is required, return nothing', async () => {
+    const queries: ShippedQuery[] = [
+      { kind: 'panel', source: 'unbalanced', expr: 'sum(rate(up[5m])' },
+      // Valid syntax, but a range vector where a graph needs an instant vector.
+      { kind: 'panel', source: 'range vector', expr: 'up[$__rate_interval]' },
+      { kind: 'panel', source: 'typo in variable', expr: 'up{job=~"$jb"}' },
+      { kind: 'panel', source: 'absent metric', expr: 'meskit_no_such_metric_total{job=~"$job"}' },
+    ];
+    const valid = await evaluateAll(prometheusUrl, { requireData: false, queries });
+    expect(valid.problems).toEqual([
+      expect.stringMatching(/^unbalanced: Prometheus rejected it: bad_data/),
+      expect.stringMatching(/^range vector: Prometheus rejected it: bad_data/),
+      'typo in variable: unknown dashboard variable $jb',
+    ]);
+    const withData = await evaluateAll(prometheusUrl, { requireData: true, queries });
+    expect(withData.problems).toContain('absent metric: no data');
+  });
+});
+
+describe('dashboard and rule queries on a scraped, instrumented MES', () => {
+  const job = `dashboards-mes-${process.pid}`;
+  const prometheus = attachServices(services.MESKIT_SERVICES_DIR).prometheus;
+  const modelDir = mkdtempSync(join(tmpdir(), 'meskit-dashboards-models-'));
+  let mes: ChildProcess | undefined;
+
+  afterAll(async () => {
+    // An empty target list retires the job; Prometheus keeps re-reading the file.
+    prometheus?.setScrapeJob({ job, targets: [] });
+    if (mes && mes.exitCode === null && mes.signalCode === null) {
+      const exited = new Promise((resolve) => mes?.once('exit', resolve));
+      mes.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(modelDir, { recursive: true, force: true });
+  });
+
+  it('return data for every query', { timeout: 120_000 }, async () => {
+    expect(prometheus, 'the test run has no Prometheus').toBeDefined();
+    const metricsPort = await freePort();
+    const started = spawnInstrumentedMes({
+      DATABASE_URL: services.DATABASE_URL ?? '',
+      MES_MODEL_DIR: modelDir,
+      MESKIT_METRICS_PORT: String(metricsPort),
+      // No collector here: record metrics, sample no traces.
+      OTEL_TRACES_SAMPLER: 'always_off',
+    });
+    mes = started.child;
+    const mesUrl = await started.listening;
+    prometheus?.setScrapeJob({ job, targets: [`127.0.0.1:${metricsPort}`] });
+
+    // Traffic on the routes the dashboard and the SLOs look at.
+    for (let i = 0; i < 20; i++) {
+      const page = await fetch(
+        `${mesUrl}/api/orders?status=MANUFACTURING_APPROVED&page=1&pageSize=20`,
+      );
+      expect(page.status).toBe(200);
+      await page.arrayBuffer();
+      await (await fetch(`${mesUrl}/health`)).arrayBuffer();
+    }
+    // rate() needs two samples of the request histogram: wait for Prometheus to have them.
+    await queryUntil(
+      `count_over_time(meskit_http_server_request_duration_seconds_count{job="${job}", route="/api/orders"}[1m]) >= 2`,
+    );
+
+    const report = await evaluateAll(prometheusUrl, { requireData: true, job });
+    expect(report.problems).toEqual([]);
+  });
+});
+
+function spawnInstrumentedMes(env: Record<string, string>): {
+  child: ChildProcess;
+  listening: Promise<string>;
+} {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      '@meskit/otel-bootstrap/register',
+      join(REPO_ROOT, 'examples', 'reference-mes', 'dist', 'main.js'),
+    ],
+    {
+      cwd: REPO_ROOT,
+      env: { ...process.env, MES_PORT: '0', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const stderr: string[] = [];
+  createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line));
+  const listening = new Promise<string>((resolve, reject) => {
+    child.once('exit', (code) =>
+      reject(
+        new Error(
+          `the reference MES exited (${String(code)}) before listening:\n${stderr.join('\n')}`,
+        ),
+      ),
+    );
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      try {
+        const event = JSON.parse(line) as { event?: string; url?: string };
+        if (event.event === 'listening' && event.url) resolve(event.url);
+      } catch {
+        // Not one of the MES's JSON lines.
+      }
+    });
+  });
+  return { child, listening };
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * Polls an instant query until it returns a series. Prometheus scrapes on its own schedule
+ * (every second in the test run) and offers nothing to wait on, so this polls.
+ */
+async function queryUntil(query: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    const response = await fetch(
+      `${prometheusUrl}/api/v1/query?query=${encodeURIComponent(query)}`,
+    );
+    last = await response.text();
+    const body = JSON.parse(last) as { data?: { result?: unknown[] } };
+    if ((body.data?.result?.length ?? 0) > 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(
+    `Prometheus returned no series for ${query} within ${timeoutMs} ms (last answer: ${last})`,
+  );
+}
