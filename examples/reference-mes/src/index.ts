@@ -1,5 +1,6 @@
 export { createReferenceMes, DEFAULTS } from './mes.js';
 export type { MesStats, ReferenceMes, ReferenceMesOptions } from './mes.js';
+export type { LogLevel } from './internal/log.js';
 export {
   migrate,
   ORDER_STATUSES,

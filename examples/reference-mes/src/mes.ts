@@ -5,8 +5,9 @@ import type { AddressInfo } from 'node:net';
 import { MesError } from './errors.js';
 import { LegacyBus, type EventSink, type MessagingCounters } from './internal/bus.js';
 import { createMessageHandler } from './internal/consumer.js';
-import { connectError, createPool } from './internal/db.js';
+import { connectError, createPool, redactUrl } from './internal/db.js';
 import { createRequestListener } from './internal/http.js';
+import { createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from './internal/log.js';
 import { migrate } from './schema.js';
 
 export interface ReferenceMesOptions {
@@ -30,6 +31,11 @@ export interface ReferenceMesOptions {
   maxUploadBytes?: number;
   /** Create the schema (and operators) if missing when starting. Default: true. */
   migrate?: boolean;
+  /**
+   * Level of the MES's log (pino JSON lines on stderr: one per HTTP request at `info`, failures
+   * at `error`); `silent` for none. Default: 'info'.
+   */
+  logLevel?: LogLevel;
 }
 
 /** Counters of the legacy messaging, served at GET /internal/stats. */
@@ -63,6 +69,7 @@ export const DEFAULTS = {
   pricingWork: 1,
   maxUploadBytes: 50 * 1024 * 1024,
   migrate: true,
+  logLevel: 'info',
 } as const;
 
 /** How long close() lets in-flight requests finish before cutting their connections. */
@@ -75,7 +82,8 @@ export async function createReferenceMes(opts: ReferenceMesOptions): Promise<Ref
   await mkdir(config.modelDir, { recursive: true });
   if (config.migrate) await migrate(config.databaseUrl);
 
-  const pool = createPool(config.databaseUrl);
+  const logger = createLogger(config.logLevel);
+  const pool = createPool(config.databaseUrl, logger);
   const counters: MessagingCounters = {
     published: 0,
     publishFailures: 0,
@@ -104,6 +112,7 @@ export async function createReferenceMes(opts: ReferenceMesOptions): Promise<Ref
         exchange: config.exchange,
         queue: config.queue,
         counters,
+        logger,
         onMessage: createMessageHandler({
           pool,
           modelDir: config.modelDir,
@@ -120,15 +129,28 @@ export async function createReferenceMes(opts: ReferenceMesOptions): Promise<Ref
         maxUploadBytes: config.maxUploadBytes,
         events,
         stats,
+        logger,
       }),
     );
     const port = await listen(server, config.port, config.host);
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+    const url = `http://${host}:${port}`;
+    logger.info(
+      {
+        event: 'started',
+        url,
+        database: redactUrl(config.databaseUrl),
+        broker: config.amqpUrl !== undefined ? redactUrl(config.amqpUrl) : null,
+        exchange: config.exchange,
+        queue: config.queue,
+      },
+      'reference MES started',
+    );
     let closing: Promise<void> | undefined;
     const listening = server;
     const openBus = bus;
     return {
-      url: `http://${host}:${port}`,
+      url,
       port,
       stats,
       close: () => {
@@ -173,6 +195,10 @@ function normalise(opts: ReferenceMesOptions): Config {
   if (!Number.isSafeInteger(maxUploadBytes) || maxUploadBytes < 1) {
     throw badOption('maxUploadBytes', 'use a positive integer number of bytes');
   }
+  const logLevel = opts.logLevel ?? DEFAULTS.logLevel;
+  if (!isLogLevel(logLevel)) {
+    throw badOption('logLevel', `use one of ${LOG_LEVELS.join(', ')}`);
+  }
   for (const name of ['host', 'exchange', 'queue'] as const) {
     const value = opts[name];
     if (value !== undefined && (typeof value !== 'string' || value === '')) {
@@ -190,6 +216,7 @@ function normalise(opts: ReferenceMesOptions): Config {
     pricingWork,
     maxUploadBytes,
     migrate: opts.migrate ?? DEFAULTS.migrate,
+    logLevel,
   };
 }
 

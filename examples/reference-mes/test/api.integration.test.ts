@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { MesError, createReferenceMes, type ReferenceMes } from '../src/index.js';
+import { MesError, createReferenceMes, type LogLevel, type ReferenceMes } from '../src/index.js';
 import {
   call,
   createTestDatabase,
@@ -19,7 +19,8 @@ let modelDir: string;
 beforeAll(async () => {
   db = await createTestDatabase();
   modelDir = await mkdtemp(join(tmpdir(), 'mes-api-'));
-  mes = await createReferenceMes({ databaseUrl: db.url, modelDir });
+  // Failures only: a request line per call would flood the test output.
+  mes = await createReferenceMes({ databaseUrl: db.url, modelDir, logLevel: 'warn' });
 });
 
 afterAll(async () => {
@@ -329,7 +330,12 @@ describe('the rest of the API', () => {
 
 describe('createReferenceMes', () => {
   it('close() is safe to call twice', async () => {
-    const other = await createReferenceMes({ databaseUrl: db.url, modelDir, migrate: false });
+    const other = await createReferenceMes({
+      databaseUrl: db.url,
+      modelDir,
+      migrate: false,
+      logLevel: 'warn',
+    });
     await Promise.all([other.close(), other.close()]);
     await other.close();
     await expect(fetch(`${other.url}/health`)).rejects.toThrow();
@@ -341,6 +347,7 @@ describe('createReferenceMes', () => {
     [{ pricingWork: 0 }, 'pricingWork'],
     [{ maxUploadBytes: -1 }, 'maxUploadBytes'],
     [{ modelDir: '' }, 'modelDir'],
+    [{ logLevel: 'loud' as LogLevel }, 'logLevel'],
   ])('rejects bad options %j naming the option', async (patch, name) => {
     const attempt = createReferenceMes({ databaseUrl: db.url, modelDir, ...patch });
     await expect(attempt).rejects.toBeInstanceOf(MesError);
@@ -364,7 +371,12 @@ describe('createReferenceMes', () => {
 describe('a database that goes away (fault injection)', () => {
   it('answers 503 on /health and the API, without crashing, until closed', async () => {
     const relay = await startRelay(new URL(db.url));
-    const fragile = await createReferenceMes({ databaseUrl: relay.url, modelDir, migrate: false });
+    const fragile = await createReferenceMes({
+      databaseUrl: relay.url,
+      modelDir,
+      migrate: false,
+      logLevel: 'warn',
+    });
     try {
       expect((await call(fragile.url, 'GET', '/health')).status).toBe(200);
       relay.cut();

@@ -43,6 +43,7 @@ beforeAll(async () => {
     exchange,
     queue,
     maxUploadBytes: MAX_UPLOAD,
+    logLevel: 'warn', // failures only: no request line per upload in the test output
   });
   events = await observeEvents(amqpUrl, exchange);
 });

@@ -35,7 +35,15 @@ beforeAll(async () => {
   db = await createTestDatabase();
   modelDir = await mkdtemp(join(tmpdir(), 'mes-consumer-'));
   await mkdir(join(modelDir, 'shop'));
-  mes = await createReferenceMes({ databaseUrl: db.url, amqpUrl, modelDir, exchange, queue });
+  // Failures only (the consume_failed lines): no request line per call in the test output.
+  mes = await createReferenceMes({
+    databaseUrl: db.url,
+    amqpUrl,
+    modelDir,
+    exchange,
+    queue,
+    logLevel: 'warn',
+  });
   events = await observeEvents(amqpUrl, exchange);
 });
 
@@ -188,6 +196,7 @@ describe('a broker that goes away (fault injection)', () => {
       exchange: ex,
       queue: q,
       migrate: false,
+      logLevel: 'warn',
     });
     try {
       relay.cut();

@@ -104,7 +104,22 @@ describe('dist/main.js', () => {
         mes.child.kill(signal);
         expect(await mes.exited).toEqual({ code: 0, signal: null });
         expect(mes.stdout().trim().split('\n')).toHaveLength(1);
-        expect(mes.stderr()).toBe('');
+        // stderr is the pino log: JSON lines only, nothing at warn or above, one per request.
+        const logLines = mes
+          .stderr()
+          .trim()
+          .split('\n')
+          .map((text) => JSON.parse(text) as Record<string, unknown>);
+        expect(logLines.filter((l) => Number(l['level']) >= 40)).toEqual([]);
+        expect(logLines.filter((l) => l['event'] === 'request')).toEqual([
+          expect.objectContaining({
+            level: 30,
+            method: 'GET',
+            route: '/health',
+            status: 200,
+            durationMs: expect.any(Number),
+          }),
+        ]);
       } finally {
         mes.child.kill('SIGKILL');
       }
@@ -139,6 +154,7 @@ describe('dist/main.js', () => {
     [{ MES_PORT: 'eighty' }, /MES_PORT must be an integer/],
     [{ MES_PRICING_WORK: '-2' }, /MES_PRICING_WORK must be a number > 0/],
     [{ AMQP_URL: 'http://localhost' }, /AMQP_URL must start with amqp:\/\//],
+    [{ MES_LOG_LEVEL: 'loud' }, /MES_LOG_LEVEL must be one of fatal, error/],
   ])('exits non-zero for bad config %j', async (patch, message) => {
     const mes = run(MAIN, [], { ...mesEnv(), ...patch });
     const { code } = await mes.exited;

@@ -28,6 +28,7 @@ beforeAll(async () => {
     modelDir,
     exchange,
     queue,
+    logLevel: 'warn', // failures only: no request line per simulated call in the test output
   });
 });
 

@@ -30,7 +30,7 @@ export interface InstrumentationOptions {
   amqplib?: boolean | AmqplibInstrumentationConfig;
   /** Redis (`ioredis`) command spans. Default: true. */
   ioredis?: boolean | IORedisInstrumentationConfig;
-  /** trace_id/span_id/trace_flags on the lines of the application's own pino loggers. Default: true. */
+  /** trace_id/span_id/trace_flags on the lines of the application's own pino loggers, and with Loki configured those lines shipped to Loki too (log sending; `{ disableLogSending: true }` keeps them out). Default: true. */
   pino?: boolean | PinoInstrumentationConfig;
 }
 

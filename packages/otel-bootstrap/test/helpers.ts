@@ -2,6 +2,7 @@
 // @meskit/otel-bootstrap/register <app>`, with this test run's Node.
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 
@@ -33,7 +34,7 @@ export interface SpawnedApp {
 export interface SpawnOptions {
   /** `--import` (ESM apps) or `--require` (CommonJS apps). */
   readonly flag: '--import' | '--require';
-  /** File name under test/fixtures. */
+  /** File name under test/fixtures, or the absolute path of another application's entry point. */
   readonly app: string;
   readonly env?: Readonly<Record<string, string>>;
 }
@@ -51,7 +52,11 @@ export function spawnApp(options: SpawnOptions): SpawnedApp {
   Object.assign(env, options.env);
   const child: ChildProcessByStdio<null, Readable, Readable> = spawn(
     process.execPath,
-    [options.flag, '@meskit/otel-bootstrap/register', `${FIXTURES_DIR}${options.app}`],
+    [
+      options.flag,
+      '@meskit/otel-bootstrap/register',
+      isAbsolute(options.app) ? options.app : `${FIXTURES_DIR}${options.app}`,
+    ],
     // cwd is the package: `--import @meskit/otel-bootstrap/register` resolves from there.
     { cwd: PACKAGE_DIR, env, stdio: ['ignore', 'pipe', 'pipe'] },
   );

@@ -1,6 +1,9 @@
 // Zero-code start, proven on real processes: an ESM app under `--import` and a CommonJS app
 // under `--require` (test/fixtures), against the real PostgreSQL (and Redis) of the test run,
 // exporting to the test OTLP receiver and Loki receiver.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   SPAN_KIND,
@@ -32,10 +35,12 @@ describe.each([
   let child: SpawnedApp;
   let ready: Ready;
   let traceId: string;
+  let carelessDir: string;
 
   beforeAll(async () => {
     otlp = await startOtlpReceiver();
     loki = await startLokiReceiver();
+    carelessDir = await mkdtemp(join(tmpdir(), 'otel-bootstrap-careless-'));
     child = spawnApp({
       flag,
       app,
@@ -52,6 +57,7 @@ describe.each([
         MESKIT_LOKI_URL: loki.url,
         MESKIT_LOKI_BATCH_INTERVAL_MS: '100',
         MESKIT_LOG_STDOUT: 'true',
+        FIXTURE_CARELESS_LOG: join(carelessDir, 'careless.log'),
       },
     });
     ready = await child.waitForEvent<Ready>('listening');
@@ -68,6 +74,7 @@ describe.each([
     await child?.exited;
     await otlp?.close();
     await loki?.close();
+    if (carelessDir) await rm(carelessDir, { recursive: true, force: true });
   });
 
   it('exports the HTTP server span and the pg spans of a request as one trace', async () => {
@@ -142,10 +149,54 @@ describe.each([
     const ownLine = child.jsonLines().find((l) => l['msg'] === 'own pino logger line');
     expect(ownLine).toMatchObject({ trace_id: traceId });
 
-    const lokiLine = await loki.waitForLine((l) => l.json?.['trace_id'] === traceId);
-    expect(lokiLine.json?.['msg']).toMatch(/^order 42 read/);
+    const lokiLine = await loki.waitForLine(
+      (l) => l.json?.['trace_id'] === traceId && String(l.json['msg']).startsWith('order 42 read'),
+    );
     // Low-cardinality labels only: no hostname, pid, trace id or route.
     expect(lokiLine.labels).toEqual({ service: serviceName, env: 'test', level: 'info' });
+  });
+
+  it("ships the application's own pino lines to Loki too, with the trace id and the same labels", async () => {
+    const ownLine = await loki.waitForLine((l) => l.json?.['msg'] === 'own pino logger line');
+    expect(ownLine.json).toMatchObject({
+      level: 30,
+      logger: 'own',
+      orderId: 42,
+      trace_id: traceId,
+      span_id: expect.stringMatching(/^[0-9a-f]{16}$/),
+      trace_flags: '01',
+      pid: child.pid,
+      service: serviceName,
+      env: 'test',
+    });
+    expect(ownLine.labels).toEqual({ service: serviceName, env: 'test', level: 'info' });
+    // Its time is the one the application's logger wrote.
+    const written = child.jsonLines().find((l) => l['msg'] === 'own pino logger line');
+    expect(ownLine.json?.['time']).toBe(written?.['time']);
+  });
+
+  it('ships each root logger line to Loki once, not a second time as an application line', async () => {
+    // The careless line is written after the root line: once it arrived, so did any duplicate.
+    await loki.waitForLine((l) => l.json?.['logger'] === 'careless');
+    const rootLines = loki.lines.filter((l) => String(l.json?.['msg']).startsWith('order 42 read'));
+    expect(rootLines).toHaveLength(1);
+  });
+
+  it("masks secrets in the application's own lines before they reach Loki", async () => {
+    const lokiLine = await loki.waitForLine((l) => l.json?.['logger'] === 'careless');
+    // The application did write the secrets (to its own file): the masking is ours.
+    const written = await readFile(join(carelessDir, 'careless.log'), 'utf8');
+    expect(written).toContain(DB_PASSWORD);
+    expect(written).toContain(BEARER_TOKEN);
+
+    expect(lokiLine.json).toMatchObject({
+      trace_id: traceId,
+      databaseUrl: withPassword(services.DATABASE_URL ?? '', '***'),
+      headers: expect.objectContaining({ authorization: '***' }),
+      msg: `careless line: connected to ${withPassword(services.DATABASE_URL ?? '', '***')} for Bearer ***`,
+    });
+    expect(lokiLine.line).not.toContain(DB_PASSWORD);
+    expect(lokiLine.line).not.toContain(BEARER_TOKEN);
   });
 
   it('lets no secret through: not the database password, not the Authorization header', async () => {

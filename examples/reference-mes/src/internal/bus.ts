@@ -16,7 +16,7 @@ import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { MesError } from '../errors.js';
 import { CONSUMED_ROUTING_KEYS, routingKeyFor, type OrderEvent } from '../events.js';
 import { redactUrl } from './db.js';
-import { log } from './log.js';
+import { reasonOf, type Logger } from './log.js';
 
 /** Where the MES sends its events; a no-op without a broker. */
 export interface EventSink {
@@ -39,6 +39,7 @@ export interface LegacyBusOptions {
   queue: string;
   counters: MessagingCounters;
   onMessage: MessageHandler;
+  logger: Logger;
 }
 
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -46,6 +47,7 @@ const CONNECT_TIMEOUT_MS = 10_000;
 export class LegacyBus implements EventSink {
   readonly #exchange: string;
   readonly #counters: MessagingCounters;
+  readonly #log: Logger;
   readonly #connection: ChannelModel;
   #channel: Channel | undefined;
   #consumerTag: string | undefined;
@@ -58,6 +60,7 @@ export class LegacyBus implements EventSink {
     this.#channel = channel;
     this.#exchange = opts.exchange;
     this.#counters = opts.counters;
+    this.#log = opts.logger;
   }
 
   /** Connects, declares the topology and starts consuming. Rejects with `BROKER_UNREACHABLE`. */
@@ -104,11 +107,15 @@ export class LegacyBus implements EventSink {
     const channel = this.#channel;
     if (!channel) {
       this.#counters.publishFailures++;
-      log('error', 'publish_failed', {
-        routingKey,
-        orderId: event.orderId,
-        reason: 'no broker connection (the legacy MES does not reconnect)',
-      });
+      this.#log.error(
+        {
+          event: 'publish_failed',
+          routingKey,
+          orderId: event.orderId,
+          reason: 'no broker connection (the legacy MES does not reconnect)',
+        },
+        'event lost: not published',
+      );
       return;
     }
     const messageId = randomUUID();
@@ -124,12 +131,16 @@ export class LegacyBus implements EventSink {
       this.#counters.published++;
     } catch (err) {
       this.#counters.publishFailures++;
-      log('error', 'publish_failed', {
-        routingKey,
-        orderId: event.orderId,
-        messageId,
-        reason: err instanceof Error ? err.message : String(err),
-      });
+      this.#log.error(
+        {
+          event: 'publish_failed',
+          routingKey,
+          orderId: event.orderId,
+          messageId,
+          reason: reasonOf(err),
+        },
+        'event lost: not published',
+      );
     }
   }
 
@@ -154,7 +165,10 @@ export class LegacyBus implements EventSink {
   #deliver(msg: ConsumeMessage | null, handler: MessageHandler): void {
     if (msg === null) {
       // The broker cancelled the consumer (e.g. the queue was deleted).
-      log('error', 'consumer_cancelled', { reason: 'cancelled by the broker' });
+      this.#log.error(
+        { event: 'consumer_cancelled', reason: 'cancelled by the broker' },
+        'the consumer was cancelled; no more messages will be handled',
+      );
       return;
     }
     const { routingKey } = msg.fields;
@@ -164,12 +178,16 @@ export class LegacyBus implements EventSink {
         await handler(routingKey, msg.content);
       } catch (err) {
         this.#counters.consumeFailures++;
-        log('error', 'consume_failed', {
-          routingKey,
-          messageId: typeof messageId === 'string' ? messageId : undefined,
-          code: errorCode(err),
-          reason: err instanceof Error ? err.message : String(err),
-        });
+        this.#log.error(
+          {
+            event: 'consume_failed',
+            routingKey,
+            messageId: typeof messageId === 'string' ? messageId : undefined,
+            code: errorCode(err),
+            reason: reasonOf(err),
+          },
+          'a consumed message had no effect',
+        );
       } finally {
         this.#counters.consumed++;
       }
@@ -179,17 +197,27 @@ export class LegacyBus implements EventSink {
   #watch(channel: Channel): void {
     // Without 'error' listeners a dying broker would crash the process.
     this.#connection.on('error', (err: Error) => {
-      log('error', 'broker_connection_error', { reason: err.message });
+      this.#log.error(
+        { event: 'broker_connection_error', reason: err.message },
+        'RabbitMQ connection error',
+      );
     });
     this.#connection.on('close', () => {
       if (this.#closing) return;
       this.#channel = undefined;
-      log('error', 'broker_connection_lost', {
-        reason: 'the connection to RabbitMQ closed; the legacy MES does not reconnect',
-      });
+      this.#log.error(
+        {
+          event: 'broker_connection_lost',
+          reason: 'the connection to RabbitMQ closed; the legacy MES does not reconnect',
+        },
+        'RabbitMQ connection lost',
+      );
     });
     channel.on('error', (err: Error) => {
-      log('error', 'broker_channel_error', { reason: err.message });
+      this.#log.error(
+        { event: 'broker_channel_error', reason: err.message },
+        'RabbitMQ channel error',
+      );
     });
     channel.on('close', () => {
       if (this.#channel === channel) this.#channel = undefined;

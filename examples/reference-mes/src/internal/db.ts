@@ -1,19 +1,24 @@
 import pg from 'pg';
 import { MesError } from '../errors.js';
-import { log } from './log.js';
+import { reasonOf, type Logger } from './log.js';
 
 /** Bounds how long a request (or start-up) waits for a connection to a dead database. */
 const CONNECT_TIMEOUT_MS = 5_000;
 
 /** The MES's single pool. LEGACY (deliberate): reads and writes share the one primary. */
-export function createPool(databaseUrl: string): pg.Pool {
+export function createPool(databaseUrl: string, logger: Logger): pg.Pool {
   const pool = new pg.Pool({
     connectionString: databaseUrl,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     max: 10,
   });
   // An idle client losing its server emits here; without a listener it would crash the MES.
-  pool.on('error', (err) => log('error', 'db_idle_client_error', { error: err.message }));
+  pool.on('error', (err) => {
+    logger.error(
+      { event: 'db_idle_client_error', reason: reasonOf(err) },
+      'an idle database connection failed',
+    );
+  });
   return pool;
 }
 

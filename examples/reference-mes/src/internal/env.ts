@@ -2,6 +2,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULTS, type ReferenceMesOptions } from '../mes.js';
+import { isLogLevel, LOG_LEVELS } from './log.js';
 
 /** A configuration mistake: main.ts prints the message as its one error line. */
 export class ConfigError extends Error {
@@ -48,6 +49,12 @@ export function readMesEnv(env: Env): ReferenceMesOptions {
   if (!Number.isFinite(pricingWork) || pricingWork <= 0) {
     throw new ConfigError(`MES_PRICING_WORK must be a number > 0, got "${workText}"`);
   }
+  const logLevel = (read(env, 'MES_LOG_LEVEL') ?? DEFAULTS.logLevel).toLowerCase();
+  if (!isLogLevel(logLevel)) {
+    throw new ConfigError(
+      `MES_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`,
+    );
+  }
   return {
     databaseUrl,
     ...(amqpUrl !== undefined ? { amqpUrl } : {}),
@@ -57,6 +64,7 @@ export function readMesEnv(env: Env): ReferenceMesOptions {
     exchange: read(env, 'MES_EXCHANGE') ?? DEFAULTS.exchange,
     queue: read(env, 'MES_QUEUE') ?? DEFAULTS.queue,
     pricingWork,
+    logLevel,
   };
 }
 

@@ -14,7 +14,7 @@ import {
 } from '../schema.js';
 import type { EventSink } from './bus.js';
 import { describeError, isUnavailableError, sqlState } from './db.js';
-import { log } from './log.js';
+import type { Logger } from './log.js';
 import { sanitizeFilename, saveModel } from './model-store.js';
 import {
   getOrder,
@@ -33,6 +33,7 @@ export interface ApiDeps {
   maxUploadBytes: number;
   events: EventSink;
   stats: () => MesStats;
+  logger: Logger;
 }
 
 type Params = readonly string[];
@@ -43,6 +44,8 @@ interface Reply {
 }
 interface Route {
   method: 'GET' | 'POST';
+  /** The route's name in the request log line: low-cardinality, ids as `:id`. */
+  name: string;
   path: RegExp;
   handler: Handler;
 }
@@ -63,27 +66,76 @@ const STEPS: Record<string, { from: OrderStatus; to: OrderStatus }> = {
 };
 
 const ROUTES: readonly Route[] = [
-  { method: 'GET', path: /^\/health$/, handler: health },
-  { method: 'GET', path: /^\/api\/orders$/, handler: list },
-  { method: 'GET', path: /^\/api\/orders\/([^/]+)$/, handler: getOne },
-  { method: 'POST', path: /^\/api\/orders\/([^/]+)\/take$/, handler: take },
-  { method: 'POST', path: /^\/api\/orders\/([^/]+)\/(complete|package|ship)$/, handler: step },
-  { method: 'POST', path: /^\/api\/b2b\/orders$/, handler: createB2bOrder },
-  { method: 'GET', path: /^\/api\/operators$/, handler: operators },
-  { method: 'GET', path: /^\/internal\/stats$/, handler: stats },
+  { method: 'GET', name: '/health', path: /^\/health$/, handler: health },
+  { method: 'GET', name: '/api/orders', path: /^\/api\/orders$/, handler: list },
+  { method: 'GET', name: '/api/orders/:id', path: /^\/api\/orders\/([^/]+)$/, handler: getOne },
+  {
+    method: 'POST',
+    name: '/api/orders/:id/take',
+    path: /^\/api\/orders\/([^/]+)\/take$/,
+    handler: take,
+  },
+  {
+    method: 'POST',
+    name: '/api/orders/:id/:step',
+    path: /^\/api\/orders\/([^/]+)\/(complete|package|ship)$/,
+    handler: step,
+  },
+  {
+    method: 'POST',
+    name: '/api/b2b/orders',
+    path: /^\/api\/b2b\/orders$/,
+    handler: createB2bOrder,
+  },
+  { method: 'GET', name: '/api/operators', path: /^\/api\/operators$/, handler: operators },
+  { method: 'GET', name: '/internal/stats', path: /^\/internal\/stats$/, handler: stats },
 ];
+
+/** What the request log line reports about a request beyond its method and status. */
+interface RequestInfo {
+  /** The matched route's name; undefined when no route matched (404, 405). */
+  route: string | undefined;
+}
 
 export function createRequestListener(
   deps: ApiDeps,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    handle(deps, req)
+    const started = process.hrtime.bigint();
+    const info: RequestInfo = { route: undefined };
+    // 'close' comes once per response, after the last byte or when the client went away.
+    res.once('close', () => logRequest(deps.logger, req, res, info, started));
+    handle(deps, req, info)
       .then((reply) => send(res, reply))
-      .catch((err: unknown) => send(res, errorReply(err, req)));
+      .catch((err: unknown) => send(res, errorReply(deps.logger, err, req)));
   };
 }
 
-async function handle(deps: ApiDeps, req: IncomingMessage): Promise<Reply> {
+/** One line per request, at info: method, route, status and duration. */
+function logRequest(
+  logger: Logger,
+  req: IncomingMessage,
+  res: ServerResponse,
+  info: RequestInfo,
+  started: bigint,
+): void {
+  const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
+  const method = req.method ?? '?';
+  const route = info.route ?? null;
+  logger.info(
+    {
+      event: 'request',
+      method,
+      route,
+      status: res.statusCode,
+      durationMs: Math.round(durationMs * 1000) / 1000,
+      ...(res.writableFinished ? {} : { aborted: true }),
+    },
+    `${method} ${route ?? '(no route)'} ${res.statusCode}`,
+  );
+}
+
+async function handle(deps: ApiDeps, req: IncomingMessage, info: RequestInfo): Promise<Reply> {
   const url = new URL(req.url ?? '/', 'http://mes.invalid');
   const matching = ROUTES.flatMap((route) => {
     const match = route.path.exec(url.pathname);
@@ -95,6 +147,7 @@ async function handle(deps: ApiDeps, req: IncomingMessage): Promise<Reply> {
   const hit = matching.find((m) => m.route.method === req.method);
   if (!hit) {
     const allowed = [...new Set(matching.map((m) => m.route.method))].join(', ');
+    info.route = matching[0]?.route.name;
     throw new ApiError(
       405,
       'METHOD_NOT_ALLOWED',
@@ -102,6 +155,7 @@ async function handle(deps: ApiDeps, req: IncomingMessage): Promise<Reply> {
       { headers: { allow: allowed } },
     );
   }
+  info.route = hit.route.name;
   return hit.route.handler(deps, req, url, hit.params);
 }
 
@@ -374,7 +428,7 @@ interface ErrorReply extends Reply {
   headers?: Readonly<Record<string, string>>;
 }
 
-function errorReply(err: unknown, req: IncomingMessage): ErrorReply {
+function errorReply(logger: Logger, err: unknown, req: IncomingMessage): ErrorReply {
   if (err instanceof ApiError) {
     return { status: err.status, body: errorBody(err.code, err.message), headers: err.headers };
   }
@@ -393,11 +447,15 @@ function errorReply(err: unknown, req: IncomingMessage): ErrorReply {
       body: errorBody('DATABASE_UNAVAILABLE', `the database is unavailable: ${describeError(err)}`),
     };
   }
-  log('error', 'request_failed', {
-    method: req.method,
-    path: req.url?.split('?')[0],
-    reason: describeError(err),
-  });
+  logger.error(
+    {
+      event: 'request_failed',
+      method: req.method,
+      path: req.url?.split('?')[0],
+      reason: describeError(err),
+    },
+    'request failed with an unexpected error',
+  );
   return { status: 500, body: errorBody('INTERNAL', 'internal error; see the MES log') };
 }
 

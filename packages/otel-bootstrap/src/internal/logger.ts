@@ -23,6 +23,11 @@ interface RootLogging {
   readonly destination: FanOut;
   /** Read on every line, so startTelemetry() can add the configured keys later. */
   readonly settings: { redactor: Redactor };
+  /**
+   * The fields that open every root logger line (pid, host, then service and env once
+   * telemetry starts), put on the application's lines shipped to Loki too.
+   */
+  readonly identity: Record<string, unknown>;
 }
 
 /**
@@ -56,6 +61,7 @@ function createRootLogging(): RootLogging {
   // a process.exit() is not lost.
   destination.stdout = pino.destination({ dest: 1, sync: true });
   const settings = { redactor: createRedactor() };
+  const identity: Record<string, unknown> = { pid: process.pid, host: hostname() };
   // Before startTelemetry() the level comes from the environment; it validates and warns.
   const levelFromEnv = process.env['MESKIT_LOG_LEVEL']?.trim().toLowerCase();
   const level =
@@ -66,7 +72,7 @@ function createRootLogging(): RootLogging {
     {
       level,
       // `host`, not pino's `hostname`: pino-loki turns a `hostname` field into a Loki label.
-      base: { pid: process.pid, host: hostname() },
+      base: { ...identity },
       mixin: traceFields,
       mixinMergeStrategy: (logObject: object, mixinObject: object) =>
         mixinObject === NO_TRACE ? logObject : Object.assign(mixinObject, logObject),
@@ -87,7 +93,17 @@ function createRootLogging(): RootLogging {
     },
     destination,
   );
-  return { logger, destination, settings };
+  // With Loki configured, instrumentation-pino gives the loggers that a patched pino()
+  // creates a second stream feeding the Logs API, whose records are shipped to Loki as the
+  // application's lines (shipAppLogLine). Our own import of pino is normally loaded before the
+  // instrumentation and stays unpatched, but a copy of this package loaded later (a library
+  // importing `@meskit/otel-bootstrap/logger`) may create the root logger through a patched
+  // one. The root logger ships its own lines: keep its stream ours, or each would go twice.
+  const loggerFields = logger as unknown as Record<symbol, unknown>;
+  if (loggerFields[pino.symbols.streamSym] !== destination) {
+    loggerFields[pino.symbols.streamSym] = destination;
+  }
+  return { logger, destination, settings, identity };
 }
 
 /** trace_id, span_id and trace_flags of the active span, the field names instrumentation-pino uses. */
@@ -101,6 +117,37 @@ function traceFields(): Record<string, string> {
     span_id: spanContext.spanId,
     trace_flags: spanContext.traceFlags.toString(16).padStart(2, '0'),
   };
+}
+
+/** True while lines are being shipped to Loki (telemetry started with Loki, not yet closed). */
+export function shippingToLoki(): boolean {
+  return rootLogging().destination.loki !== undefined;
+}
+
+/**
+ * Ships one line of an application's own logger to Loki, beside the root logger's lines:
+ * the same identity fields first, the same redaction, the same transport and labels. Does
+ * nothing when Loki is not (or no longer) configured. The line is not written to stdout: the
+ * application's logger already wrote it where the application wanted it.
+ */
+export function shipAppLogLine(fields: Readonly<Record<string, unknown>>): void {
+  const root = rootLogging();
+  const loki = root.destination.loki;
+  if (loki === undefined) return;
+  const redactor = root.settings.redactor;
+  // pino's order: level and time, the identity fields, then the line's own fields.
+  const record = redactor.value({
+    level: fields['level'],
+    time: fields['time'],
+    ...root.identity,
+    ...fields,
+  });
+  loki.write(`${redactor.line(JSON.stringify(record, jsonSafe))}\n`);
+}
+
+/** JSON.stringify replacer: BigInt (which it refuses) as a string. */
+function jsonSafe(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? value.toString() : value;
 }
 
 export interface LoggingConfig {
@@ -124,6 +171,8 @@ export function startLogging(config: LoggingConfig, metrics: SelfMetrics): Loggi
   root.settings.redactor = createRedactor(config.redactKeys);
   root.logger.level = config.level;
   root.logger.setBindings({ service: config.serviceName, env: config.environment });
+  root.identity['service'] = config.serviceName;
+  root.identity['env'] = config.environment;
 
   let loki: LokiShipper | undefined;
   if (config.loki) {

@@ -23,6 +23,7 @@ import { defaultResource, resourceFromAttributes } from '@opentelemetry/resource
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace';
 import type { InstrumentationOptions } from '../options.js';
+import { AppLogForwarder } from './app-logs.js';
 import type { ResolvedConfig } from './config.js';
 import {
   isInternalServer,
@@ -88,6 +89,9 @@ export function startTracing(config: ResolvedConfig, deps: TracingDeps): Tracing
     selfObsMeterProvider: queueDropMeterProvider(deps.selfMetrics, tracing.maxQueueSize),
   });
 
+  // The application's own pino lines go to Loki with ours (README "Logs"); without Loki
+  // there is nowhere to ship them, and their loggers get no extra stream at all.
+  const shipAppLogs = config.logs.loki !== undefined;
   const resourceAttributes = { ...config.resourceAttributes };
   const sdk = new NodeSDK({
     ...(config.serviceNameOption !== undefined ? { serviceName: config.serviceNameOption } : {}),
@@ -97,13 +101,14 @@ export function startTracing(config: ResolvedConfig, deps: TracingDeps): Tracing
     spanProcessors: [processor],
     sampler: tracing.sampler,
     instrumentations: [
-      ...buildInstrumentations(tracing.instrumentations, deps.routeLabel),
+      ...buildInstrumentations(tracing.instrumentations, deps.routeLabel, shipAppLogs),
       ...tracing.extraInstrumentations,
     ],
-    // Metrics are prom-client's job and logs go through pino: an empty list stops the SDK
-    // from setting up its default OTLP metric and log exporters behind our back.
+    // Metrics are prom-client's job: an empty list stops the SDK from setting up its default
+    // OTLP metric exporter behind our back. Log records (the application's pino lines) have one
+    // processor, ours, which hands them to the Loki transport; no OTLP log exporter either.
     metricReaders: [],
-    logRecordProcessors: [],
+    logRecordProcessors: shipAppLogs ? [new AppLogForwarder()] : [],
   });
   sdk.start();
 
@@ -126,6 +131,7 @@ function foreignTracerProviderRegistered(): boolean {
 function buildInstrumentations(
   options: InstrumentationOptions,
   routeLabel: RouteLabeler,
+  shipAppLogs: boolean,
 ): Instrumentation[] {
   const list: Instrumentation[] = [];
   const configOf = <T extends object>(value: boolean | T | undefined): T | undefined =>
@@ -140,9 +146,9 @@ function buildInstrumentations(
   const ioredis = configOf(options.ioredis);
   if (ioredis) list.push(new IORedisInstrumentation(ioredis));
   const pino = configOf(options.pino);
-  // Log lines go to stdout/Loki through pino itself; the OpenTelemetry log bridge would
-  // send every line a second time through an SDK pipeline nobody configured.
-  if (pino) list.push(new PinoInstrumentation({ disableLogSending: true, ...pino }));
+  // Trace ids on every application logger's lines; with Loki configured, log sending too: the
+  // lines then also become log records, which AppLogForwarder ships to Loki.
+  if (pino) list.push(new PinoInstrumentation({ disableLogSending: !shipAppLogs, ...pino }));
   return list;
 }
 
