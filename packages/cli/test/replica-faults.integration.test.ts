@@ -59,6 +59,21 @@ describe('postgres.replica on a private pair', () => {
     // Then hold the next commit back on the replica: bytes outstanding for a minute.
     await pair.setReplicaApplyDelay(60_000);
     await pair.primary.query('INSERT INTO lag_probe VALUES (1)');
+    // With synchronous_commit off the commit record can sit in WAL buffers, behind
+    // pg_current_wal_lsn(), which the doctor compares: wait until the replica has received
+    // it, so the outstanding bytes are there to see (an event, not a sleep).
+    const { rows } = await pair.primary.query<{ lsn: string }>(
+      'SELECT pg_current_wal_insert_lsn()::text AS lsn',
+    );
+    for (let attempt = 0; ; attempt++) {
+      const received = await pair.replica!.query<{ ok: boolean }>(
+        'SELECT pg_last_wal_receive_lsn() >= $1::pg_lsn AS ok',
+        [rows[0]?.lsn],
+      );
+      if (received.rows[0]?.ok) break;
+      if (attempt > 300) throw new Error('the replica never received the held-back commit');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
 
     const { result, report, primary, replica } = await doctorReplica(['--max-lag-seconds', '0']);
     expect(result.code).toBe(0); // a warning is not a failure

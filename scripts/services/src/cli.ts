@@ -25,7 +25,8 @@ import {
 import { amqpReachable } from './rabbitmq.js';
 import { redisPing } from './redis.js';
 
-const CURRENT = join(tmpdir(), 'meskit-services.current');
+/** Where `start` records its run for `env`, `status` and `stop`. */
+const currentFile = () => join(tmpdir(), 'meskit-services.current');
 
 function usage(message?: string): never {
   if (message) process.stderr.write(`services: ${message}\n`);
@@ -36,13 +37,13 @@ function usage(message?: string): never {
 }
 
 function currentRun(): Services {
-  if (!existsSync(CURRENT)) {
+  if (!existsSync(currentFile())) {
     process.stderr.write(
       'services: no background run; start one with `npm run services -- start`\n',
     );
     process.exit(1);
   }
-  return attachServices(readFileSync(CURRENT, 'utf8').trim());
+  return attachServices(readFileSync(currentFile(), 'utf8').trim());
 }
 
 async function status(services: Services): Promise<Record<string, boolean>> {
@@ -95,8 +96,8 @@ async function main(): Promise<void> {
       return;
     }
     case 'start': {
-      if (existsSync(CURRENT)) {
-        const previous = readFileSync(CURRENT, 'utf8').trim();
+      if (existsSync(currentFile())) {
+        const previous = readFileSync(currentFile(), 'utf8').trim();
         if (existsSync(previous))
           usage(`a background run already exists in ${previous}; run \`services stop\` first`);
       }
@@ -106,7 +107,7 @@ async function main(): Promise<void> {
         detached: true,
         log,
       });
-      writeFileSync(CURRENT, services.dir);
+      writeFileSync(currentFile(), services.dir);
       process.stdout.write(`${services.exports()}\n`);
       return;
     }
@@ -124,7 +125,7 @@ async function main(): Promise<void> {
     }
     case 'stop': {
       await currentRun().close();
-      rmSync(CURRENT, { force: true });
+      rmSync(currentFile(), { force: true });
       log('stopped');
       return;
     }

@@ -5,7 +5,8 @@ export type ServicesErrorCode =
   | 'START_FAILED'
   | 'NOT_READY'
   | 'COMMAND_FAILED'
-  | 'BAD_OPTIONS';
+  | 'BAD_OPTIONS'
+  | 'STOP_FAILED';
 
 export class ServicesError extends Error {
   readonly code: ServicesErrorCode;

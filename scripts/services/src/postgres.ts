@@ -2,7 +2,7 @@ import { appendFileSync, chownSync, existsSync, mkdirSync, readFileSync } from '
 import { join } from 'node:path';
 import pg from 'pg';
 import { ServicesError } from './errors.js';
-import { locate, postgresBinDir } from './internal/install.js';
+import { postgresBinDir } from './internal/install.js';
 import {
   freePort,
   isAlive,
@@ -11,6 +11,7 @@ import {
   waitForExit,
   waitUntil,
   type RunAs,
+  tailFile,
 } from './internal/proc.js';
 
 /** How to stop a node: `fast` rolls back sessions and shuts down cleanly, `immediate` aborts. */
@@ -91,9 +92,7 @@ export class PgNode {
 
   /** Last lines of the server's log, for error messages. */
   logTail(lines = 20): string {
-    const file = join(this.dataDir, '..', `${this.role}.log`);
-    if (!existsSync(file)) return '';
-    return readFileSync(file, 'utf8').trim().split('\n').slice(-lines).join('\n');
+    return tailFile(join(this.dataDir, '..', `${this.role}.log`), lines);
   }
 
   /** Runs one query against this node on a short-lived connection. */
@@ -130,6 +129,8 @@ export interface PostgresPairOptions {
   dir: string;
   /** Start a streaming replica beside the primary. Default: true. */
   replica?: boolean;
+  /** Sees the pair's handle before its servers start. Default: none. */
+  track?: (pair: PostgresPair) => void;
 }
 
 /** A primary and its streaming replica (pg_basebackup -R), on loopback. */
@@ -187,9 +188,16 @@ export class PostgresPair {
     return (rows[0]?.n ?? 0) > 0;
   }
 
+  /** Stops both servers (immediate mode: test data need no clean shutdown). */
   async stop(): Promise<void> {
-    await this.replica?.stop('immediate').catch(() => {});
-    await this.primary.stop('immediate').catch(() => {});
+    const results = await Promise.allSettled([
+      this.replica?.stop('immediate'),
+      this.primary.stop('immediate'),
+    ]);
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed.length > 0) {
+      throw new ServicesError('STOP_FAILED', failed.map((r) => String(r.reason)).join('; '));
+    }
   }
 
   #requireReplica(): PgNode {
@@ -228,8 +236,12 @@ host replication all 127.0.0.1/32 trust
 `;
 
 /** Creates, configures and starts a primary and (by default) its streaming replica. */
+/**
+ * Creates, configures and starts a primary and (by default) its streaming replica. The pair
+ * handle exists before either server starts; `opts.track` sees it then, so a caller can stop
+ * what did start if start-up fails or is interrupted. On failure both are stopped here too.
+ */
 export async function startPostgres(opts: PostgresPairOptions): Promise<PostgresPair> {
-  locate('postgres');
   const bin = postgresBinDir();
   if (!bin)
     throw new ServicesError(
@@ -242,6 +254,7 @@ export async function startPostgres(opts: PostgresPairOptions): Promise<Postgres
   if (runAs) chownSync(base, runAs.uid, runAs.gid);
 
   const primaryDir = join(base, 'primary');
+  const replicaDir = join(base, 'replica');
   const primary = new PgNode({
     role: 'primary',
     port: await freePort(),
@@ -249,6 +262,29 @@ export async function startPostgres(opts: PostgresPairOptions): Promise<Postgres
     bin,
     runAs,
   });
+  const replica =
+    opts.replica === false
+      ? undefined
+      : new PgNode({ role: 'replica', port: await freePort(), dataDir: replicaDir, bin, runAs });
+  const pair = new PostgresPair(primary, replica);
+  opts.track?.(pair);
+  try {
+    await initPair(pair, bin, runAs, base);
+  } catch (error) {
+    await pair.stop();
+    throw error;
+  }
+  return pair;
+}
+
+async function initPair(
+  pair: PostgresPair,
+  bin: string,
+  runAs: RunAs | undefined,
+  base: string,
+): Promise<void> {
+  const { primary, replica } = pair;
+  const primaryDir = primary.dataDir;
   run(
     join(bin, 'initdb'),
     ['-D', primaryDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync'],
@@ -257,17 +293,8 @@ export async function startPostgres(opts: PostgresPairOptions): Promise<Postgres
   appendFileSync(join(primaryDir, 'postgresql.conf'), PRIMARY_CONF(primary.port, base));
   appendFileSync(join(primaryDir, 'pg_hba.conf'), HBA);
   await primary.start();
-
-  if (opts.replica === false) return new PostgresPair(primary, undefined);
-
-  const replicaDir = join(base, 'replica');
-  const replica = new PgNode({
-    role: 'replica',
-    port: await freePort(),
-    dataDir: replicaDir,
-    bin,
-    runAs,
-  });
+  if (!replica) return;
+  const replicaDir = replica.dataDir;
   run(
     join(bin, 'pg_basebackup'),
     [
@@ -291,10 +318,8 @@ export async function startPostgres(opts: PostgresPairOptions): Promise<Postgres
   // pg_basebackup copied the primary's settings; the later line wins.
   appendFileSync(join(replicaDir, 'postgresql.conf'), `port = ${replica.port}\n`);
   await replica.start();
-  const pair = new PostgresPair(primary, replica);
   await waitUntil('the replica to stream from the primary', () => pair.replicaStreaming(), {
     timeoutMs: 30_000,
     hint: () => replica.logTail(),
   });
-  return pair;
 }

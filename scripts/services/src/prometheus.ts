@@ -1,22 +1,7 @@
-import {
-  closeSync,
-  mkdirSync,
-  openSync,
-  existsSync,
-  readFileSync,
-  writeFileSync,
-  renameSync,
-} from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { locate } from './internal/install.js';
-import {
-  freePort,
-  isAlive,
-  signalGroup,
-  spawnServer,
-  waitForExit,
-  waitUntil,
-} from './internal/proc.js';
+import { freePort, isAlive, spawnServer, waitUntil, stopGroup, tailFile } from './internal/proc.js';
 
 /** One scrape job: Prometheus scrapes `targets` (host:port) at `metricsPath`. */
 export interface ScrapeJob {
@@ -54,7 +39,9 @@ export class PrometheusServer {
     renameSync(`${file}.tmp`, file);
   }
 
-  async start(opts: { scrapeIntervalSeconds?: number; ruleFiles?: string[] } = {}): Promise<void> {
+  async start(
+    opts: { scrapeIntervalSeconds?: number; ruleFiles?: string[]; onSpawn?: () => void } = {},
+  ): Promise<void> {
     if (this.pid !== undefined) return;
     mkdirSync(join(this.#dir, 'targets'), { recursive: true });
     const interval = `${opts.scrapeIntervalSeconds ?? 1}s`;
@@ -91,6 +78,7 @@ export class PrometheusServer {
     } finally {
       closeSync(log);
     }
+    opts.onSpawn?.();
     await waitUntil(
       `Prometheus on port ${this.port}`,
       async () => (await fetch(`${this.url}/-/ready`)).ok,
@@ -102,17 +90,11 @@ export class PrometheusServer {
   }
 
   async stop(): Promise<void> {
-    const pid = this.pid;
-    if (pid === undefined) return;
-    signalGroup(pid, 'SIGTERM');
-    if (!(await waitForExit(pid, 10_000))) signalGroup(pid, 'SIGKILL');
+    await stopGroup(this.pid);
   }
 
   logTail(lines = 20): string {
-    const file = join(this.#dir, 'prometheus.log');
-    return existsSync(file)
-      ? readFileSync(file, 'utf8').trim().split('\n').slice(-lines).join('\n')
-      : '';
+    return tailFile(join(this.#dir, 'prometheus.log'), lines);
   }
 }
 
@@ -121,9 +103,17 @@ export async function startPrometheus(opts: {
   jobs?: ScrapeJob[];
   scrapeIntervalSeconds?: number;
   ruleFiles?: string[];
+  track?: (server: PrometheusServer) => void;
+  onSpawn?: () => void;
 }): Promise<PrometheusServer> {
   const server = new PrometheusServer(await freePort(), join(opts.dir, 'prometheus'));
+  opts.track?.(server);
   for (const job of opts.jobs ?? []) server.setScrapeJob(job);
-  await server.start(opts);
+  try {
+    await server.start(opts);
+  } catch (error) {
+    await server.stop().catch(() => {});
+    throw error;
+  }
   return server;
 }

@@ -20,6 +20,7 @@ import {
   waitForExit,
   waitUntil,
   type RunAs,
+  stopGroup,
 } from './internal/proc.js';
 
 /** Opens and closes an AMQP connection: true when the broker serves clients. */
@@ -103,7 +104,8 @@ export class RabbitMqServer {
     };
   }
 
-  async start(): Promise<void> {
+  /** Starts the node; `onSpawn` runs as soon as its processes exist (to record their pids). */
+  async start(onSpawn?: () => void): Promise<void> {
     if (this.isRunning()) return;
     const server = locate('rabbitmq');
     for (const sub of ['', 'home', 'mnesia', 'log'])
@@ -139,6 +141,7 @@ export class RabbitMqServer {
     } finally {
       closeSync(log);
     }
+    onSpawn?.();
     await waitUntil(`RabbitMQ on port ${this.ports.amqp}`, () => amqpReachable(this.url), {
       timeoutMs: 90_000,
       intervalMs: 250,
@@ -148,11 +151,7 @@ export class RabbitMqServer {
 
   /** Graceful stop: the start script traps SIGTERM and stops the node. */
   async stop(): Promise<void> {
-    const pid = this.pid;
-    if (pid !== undefined) {
-      signalGroup(pid, 'SIGTERM');
-      if (!(await waitForExit(pid, 30_000))) signalGroup(pid, 'SIGKILL');
-    }
+    await stopGroup(this.pid, 30_000);
   }
 
   /** SIGKILL to the whole node: connections drop without a close frame. */
@@ -169,8 +168,7 @@ export class RabbitMqServer {
   /** Stops the broker and its epmd. */
   async close(): Promise<void> {
     await this.stop();
-    const epmd = this.epmdPid;
-    if (epmd !== undefined) signalGroup(epmd, 'SIGTERM');
+    await stopGroup(this.epmdPid);
   }
 
   logTail(lines = 30): string {
@@ -194,9 +192,23 @@ function chownTree(dir: string, runAs: RunAs): void {
   }
 }
 
-export async function startRabbitMq(opts: { dir: string }): Promise<RabbitMqServer> {
+/**
+ * Starts RabbitMQ (and its own epmd) on free loopback ports. `track` sees the handle before
+ * it is ready, so a caller can stop it even if start-up fails or is interrupted.
+ */
+export async function startRabbitMq(opts: {
+  dir: string;
+  track?: (server: RabbitMqServer) => void;
+  onSpawn?: () => void;
+}): Promise<RabbitMqServer> {
   const ports = { amqp: await freePort(), dist: await freePort(), epmd: await freePort() };
   const server = new RabbitMqServer(ports, join(opts.dir, 'rabbitmq'));
-  await server.start();
+  opts.track?.(server);
+  try {
+    await server.start(opts.onSpawn);
+  } catch (error) {
+    await server.close().catch(() => {});
+    throw error;
+  }
   return server;
 }

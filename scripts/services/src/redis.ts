@@ -1,4 +1,4 @@
-import { mkdirSync, openSync, closeSync, existsSync, readFileSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Socket } from 'node:net';
 import { locate } from './internal/install.js';
@@ -9,6 +9,8 @@ import {
   spawnServer,
   waitForExit,
   waitUntil,
+  stopGroup,
+  tailFile,
 } from './internal/proc.js';
 
 /** Sends PING over a raw socket: no client library, so it also works to detect "down". */
@@ -48,7 +50,8 @@ export class RedisServer {
     return this.pid !== undefined;
   }
 
-  async start(): Promise<void> {
+  /** Starts Redis; `onSpawn` runs as soon as the process exists (to record its pid). */
+  async start(onSpawn?: () => void): Promise<void> {
     if (this.isRunning()) return;
     mkdirSync(this.#dir, { recursive: true });
     const log = openSync(join(this.#dir, 'redis.log'), 'a');
@@ -76,6 +79,7 @@ export class RedisServer {
     } finally {
       closeSync(log);
     }
+    onSpawn?.();
     await waitUntil(`Redis on port ${this.port}`, () => redisPing(this.port), {
       timeoutMs: 20_000,
       hint: () => this.logTail(),
@@ -84,10 +88,7 @@ export class RedisServer {
 
   /** Graceful stop (SIGTERM, no save). */
   async stop(): Promise<void> {
-    const pid = this.pid;
-    if (pid === undefined) return;
-    signalGroup(pid, 'SIGTERM');
-    if (!(await waitForExit(pid, 10_000))) signalGroup(pid, 'SIGKILL');
+    await stopGroup(this.pid);
   }
 
   /** SIGKILL: Redis vanishes mid-command, as in a crash. */
@@ -99,15 +100,26 @@ export class RedisServer {
   }
 
   logTail(lines = 20): string {
-    const file = join(this.#dir, 'redis.log');
-    return existsSync(file)
-      ? readFileSync(file, 'utf8').trim().split('\n').slice(-lines).join('\n')
-      : '';
+    return tailFile(join(this.#dir, 'redis.log'), lines);
   }
 }
 
-export async function startRedis(opts: { dir: string }): Promise<RedisServer> {
+/**
+ * Starts Redis on a free loopback port. `track` sees the handle before it is ready, so a
+ * caller can stop it even if start-up fails or is interrupted.
+ */
+export async function startRedis(opts: {
+  dir: string;
+  track?: (server: RedisServer) => void;
+  onSpawn?: () => void;
+}): Promise<RedisServer> {
   const server = new RedisServer(await freePort(), join(opts.dir, 'redis'));
-  await server.start();
+  opts.track?.(server);
+  try {
+    await server.start(opts.onSpawn);
+  } catch (error) {
+    await server.stop().catch(() => {});
+    throw error;
+  }
   return server;
 }

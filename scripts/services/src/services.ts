@@ -12,14 +12,12 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ServicesError } from './errors.js';
-import { ensureInstalled, type Requirement } from './internal/install.js';
-import { isAlive, signalGroup } from './internal/proc.js';
+import { ensureInstalled, postgresBinDir, type Requirement } from './internal/install.js';
+import { isAlive, onProcessEnd, signalGroup, systemUser } from './internal/proc.js';
 import { PgNode, PostgresPair, startPostgres } from './postgres.js';
 import { PrometheusServer, startPrometheus, type ScrapeJob } from './prometheus.js';
 import { RabbitMqServer, startRabbitMq } from './rabbitmq.js';
 import { RedisServer, startRedis } from './redis.js';
-import { postgresBinDir } from './internal/install.js';
-import { systemUser } from './internal/proc.js';
 
 export type ServiceName = 'postgres' | 'redis' | 'rabbitmq' | 'prometheus';
 export const ALL_SERVICES: readonly ServiceName[] = ['postgres', 'redis', 'rabbitmq', 'prometheus'];
@@ -69,7 +67,6 @@ interface RunState {
 }
 
 const PREFIX = 'meskit-services-';
-const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 /** The running servers of one run, with the handles fault tests drive. */
 export class Services {
@@ -79,14 +76,7 @@ export class Services {
   readonly rabbitmq: RabbitMqServer | undefined;
   readonly prometheus: PrometheusServer | undefined;
   #closed: Promise<void> | undefined;
-  readonly #onExit = () => this.killNow();
-  // A signal that ends the process skips 'exit' handlers: stop the servers first, then let
-  // the signal do what it would have done (unless the host handles it itself).
-  readonly #onSignal = (signal: NodeJS.Signals) => {
-    this.killNow();
-    this.#unhook();
-    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-  };
+  readonly #unhook: () => void;
 
   constructor(dir: string, parts: Parts, detached: boolean) {
     this.dir = dir;
@@ -94,10 +84,8 @@ export class Services {
     this.redis = parts.redis;
     this.rabbitmq = parts.rabbitmq;
     this.prometheus = parts.prometheus;
-    if (!detached) {
-      process.once('exit', this.#onExit);
-      for (const signal of STOP_SIGNALS) process.once(signal, this.#onSignal);
-    }
+    // Servers die with the process that started them, on exit and on SIGINT/SIGTERM/SIGHUP.
+    this.#unhook = detached ? () => {} : onProcessEnd(() => this.killNow());
   }
 
   get urls(): ServiceUrls {
@@ -117,24 +105,29 @@ export class Services {
       .join('\n');
   }
 
-  /** Stops every server and removes the data folder. Safe to call twice. */
+  /**
+   * Stops every server and removes the data folder. Safe to call twice.
+   * @throws ServicesError STOP_FAILED naming the servers that would not stop.
+   */
   close(): Promise<void> {
     this.#closed ??= (async () => {
       this.#unhook();
-      await Promise.allSettled([
+      const results = await Promise.allSettled([
         this.postgres?.stop(),
         this.redis?.stop(),
         this.rabbitmq?.close(),
         this.prometheus?.stop(),
       ]);
       rmSync(this.dir, { recursive: true, force: true });
+      const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed.length > 0) {
+        throw new ServicesError(
+          'STOP_FAILED',
+          `some servers did not stop: ${failed.map((r) => String(r.reason)).join('; ')}`,
+        );
+      }
     })();
     return this.#closed;
-  }
-
-  #unhook(): void {
-    process.removeListener('exit', this.#onExit);
-    for (const signal of STOP_SIGNALS) process.removeListener(signal, this.#onSignal);
   }
 
   /** Synchronous last resort on process exit: signals only, no waiting. */
@@ -157,11 +150,6 @@ export class Services {
         }
       }
     }
-  }
-
-  /** Writes state.json so that `services stop|status|env` can find this run. */
-  saveState(detached: boolean): void {
-    writeState(this.dir, this, detached);
   }
 }
 
@@ -233,30 +221,37 @@ export async function startServices(opts: StartServicesOptions = {}): Promise<Se
   chmodSync(dir, 0o755);
   const parts: Parts = {};
   const detached = opts.detached ?? false;
-  writeState(dir, parts, detached);
+  // Recorded from the first moment and after every spawn, so that whatever happens next
+  // (a failed start, Ctrl-C, SIGKILL) the servers can be found and stopped.
   const record = () => writeState(dir, parts, detached);
-  const started = Date.now();
-  // Provisional handle, so that a failure part-way stops what did start.
+  record();
   const partial = () => new Services(dir, parts, true);
+  const unhook = detached ? () => {} : onProcessEnd(() => partial().killNow());
+  const started = Date.now();
   try {
-    const tasks: Promise<void>[] = [];
-    if (only.includes('postgres'))
-      tasks.push(
-        startPostgres({ dir, replica: opts.replica ?? true }).then(
-          (pair) => void ((parts.postgres = pair), record()),
-        ),
-      );
-    if (only.includes('rabbitmq'))
-      tasks.push(
-        startRabbitMq({ dir }).then((server) => void ((parts.rabbitmq = server), record())),
-      );
-    if (only.includes('redis'))
-      tasks.push(startRedis({ dir }).then((server) => void ((parts.redis = server), record())));
+    const tasks: Promise<unknown>[] = [];
+    if (only.includes('postgres')) {
+      const track = (pair: PostgresPair) => void ((parts.postgres = pair), record());
+      tasks.push(startPostgres({ dir, replica: opts.replica ?? true, track }));
+    }
+    if (only.includes('rabbitmq')) {
+      const track = (server: RabbitMqServer) => void ((parts.rabbitmq = server), record());
+      tasks.push(startRabbitMq({ dir, track, onSpawn: record }));
+    }
+    if (only.includes('redis')) {
+      const track = (server: RedisServer) => void ((parts.redis = server), record());
+      tasks.push(startRedis({ dir, track, onSpawn: record }));
+    }
     if (only.includes('prometheus')) {
+      const track = (server: PrometheusServer) => void ((parts.prometheus = server), record());
       tasks.push(
-        startPrometheus({ dir, jobs: opts.scrapeJobs ?? [], ruleFiles: opts.ruleFiles ?? [] }).then(
-          (server) => void ((parts.prometheus = server), record()),
-        ),
+        startPrometheus({
+          dir,
+          jobs: opts.scrapeJobs ?? [],
+          ruleFiles: opts.ruleFiles ?? [],
+          track,
+          onSpawn: record,
+        }),
       );
     }
     const results = await Promise.allSettled(tasks);
@@ -265,11 +260,15 @@ export async function startServices(opts: StartServicesOptions = {}): Promise<Se
     );
     if (failure) throw failure.reason;
   } catch (error) {
-    await partial().close();
+    unhook();
+    await partial()
+      .close()
+      .catch(() => {});
     throw error;
   }
+  unhook();
+  record();
   const services = new Services(dir, parts, detached);
-  services.saveState(detached);
   log(
     `services ready in ${((Date.now() - started) / 1000).toFixed(1)} s (${only.join(', ')}) under ${dir}`,
   );

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, writeFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, writeFileSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { ServicesError } from '../errors.js';
 import { isRoot } from './proc.js';
@@ -90,11 +90,14 @@ export function ensureInstalled(
     );
   }
   log(`installing ${pkgs.join(', ')} with apt-get (missing: ${names})`);
-  const ownPolicy = !existsSync(POLICY_RC);
-  if (ownPolicy)
-    writeFileSync(POLICY_RC, '#!/bin/sh\n# meskit: do not start services on install\nexit 101\n', {
-      mode: 0o755,
-    });
+  // Our own policy-rc.d for the install, whatever the machine had: a permissive one would let
+  // the packages start system-wide servers (PostgreSQL on 5432, RabbitMQ and epmd on every
+  // interface). The machine's own file is put back afterwards.
+  const saved = existsSync(POLICY_RC) ? `${POLICY_RC}.meskit-saved` : undefined;
+  if (saved) renameSync(POLICY_RC, saved);
+  writeFileSync(POLICY_RC, '#!/bin/sh\n# meskit: do not start services on install\nexit 101\n', {
+    mode: 0o755,
+  });
   try {
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     for (const args of [['update'], ['install', '-y', '--no-install-recommends', ...pkgs]]) {
@@ -107,7 +110,8 @@ export function ensureInstalled(
       }
     }
   } finally {
-    if (ownPolicy) rmSync(POLICY_RC, { force: true });
+    if (saved) renameSync(saved, POLICY_RC);
+    else rmSync(POLICY_RC, { force: true });
   }
   const still = missing.filter((key) => !REQUIREMENTS[key].locate());
   if (still.length > 0) {

@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type SpawnOptions } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
+import { existsSync, readFileSync } from 'node:fs';
 import { ServicesError } from '../errors.js';
 
 /** The uid/gid a server must run as when we are root (PostgreSQL refuses to run as root). */
@@ -166,4 +167,46 @@ export async function waitForExit(pid: number, timeoutMs: number): Promise<boole
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return true;
+}
+
+/** SIGTERM to a process group, SIGKILL when it has not exited after `graceMs`. */
+export async function stopGroup(pid: number | undefined, graceMs = 10_000): Promise<void> {
+  if (pid === undefined) return;
+  signalGroup(pid, 'SIGTERM');
+  if (!(await waitForExit(pid, graceMs))) {
+    signalGroup(pid, 'SIGKILL');
+    if (!(await waitForExit(pid, 5_000))) {
+      throw new ServicesError('STOP_FAILED', `process ${pid} survived SIGKILL`);
+    }
+  }
+}
+
+/** The last lines of a log file, for error messages ('' when there is none). */
+export function tailFile(file: string, lines = 20): string {
+  return existsSync(file)
+    ? readFileSync(file, 'utf8').trim().split('\n').slice(-lines).join('\n')
+    : '';
+}
+
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/**
+ * Calls `kill` (synchronous: signals only) when the process exits or is told to stop by a
+ * signal, which would otherwise skip 'exit' handlers. After `kill`, the signal does what it
+ * would have done, unless the host handles it itself. Returns the function that unhooks.
+ */
+export function onProcessEnd(kill: () => void): () => void {
+  const onExit = () => kill();
+  const onSignal = (signal: NodeJS.Signals) => {
+    kill();
+    unhook();
+    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  };
+  const unhook = () => {
+    process.removeListener('exit', onExit);
+    for (const signal of STOP_SIGNALS) process.removeListener(signal, onSignal);
+  };
+  process.once('exit', onExit);
+  for (const signal of STOP_SIGNALS) process.once(signal, onSignal);
+  return unhook;
 }
