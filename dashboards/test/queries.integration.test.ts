@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { attachServices } from '@meskit/services';
+import { loadMetricsDoc } from './artifacts.js';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { REPO_ROOT } from './artifacts.js';
 import { collectQueries, evaluateAll, type ShippedQuery } from './queries.js';
@@ -95,6 +96,20 @@ describe('dashboard and rule queries on a scraped, instrumented MES', () => {
 
     const report = await evaluateAll(prometheusUrl, { requireData: true, job });
     expect(report.problems).toEqual([]);
+
+    // And the other way round: every metric family the instrumented MES exposes is listed in
+    // docs/metrics.md with its type, so the page cannot fall behind the code.
+    const exposition = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const exposed = [...exposition.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => ({
+      name: m[1] as string,
+      type: m[2] as string,
+    }));
+    expect(exposed.length).toBeGreaterThan(10);
+    const documented = new Map(loadMetricsDoc().map((metric) => [metric.name, metric.type]));
+    const missing = exposed
+      .filter(({ name, type }) => documented.get(name) !== type)
+      .map(({ name, type }) => `${name} (${type})`);
+    expect(missing, 'exposed but not in docs/metrics.md with that type').toEqual([]);
   });
 });
 
