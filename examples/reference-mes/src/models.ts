@@ -206,7 +206,8 @@ export function encodeObj(mesh: Mesh): Buffer {
   return Buffer.from(lines.join('\n'), 'latin1');
 }
 
-function unitNormal(p: Float64Array, o: number): [number, number, number] {
+/** The unit normal of the triangle whose 9 coordinates start at `o`; zero when degenerate. */
+export function unitNormal(p: Float64Array, o: number): [number, number, number] {
   const ux = p[o + 3]! - p[o]!;
   const uy = p[o + 4]! - p[o + 1]!;
   const uz = p[o + 5]! - p[o + 2]!;

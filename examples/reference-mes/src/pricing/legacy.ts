@@ -6,7 +6,7 @@
 // polygons. This is the 2-30 minute pricing of CASE.md, scaled down to seconds. Do not fix it
 // here: meskit's pricing-runner is what makes it fast (or moves it off the event loop).
 import { performance } from 'node:perf_hooks';
-import type { Mesh } from '../models.js';
+import { unitNormal, type Mesh } from '../models.js';
 import { parseModel } from './parse.js';
 
 /** The inputs of the legacy price formula, exposed so tests and docs can quote them. */
@@ -131,19 +131,7 @@ export function probeWallThickness(mesh: Mesh, work = 1): ThicknessProbe {
     const o = t * 9;
     for (let k = 0; k < 3; k++)
       centroids[t * 3 + k] = (p[o + k]! + p[o + 3 + k]! + p[o + 6 + k]!) / 3;
-    const ux = p[o + 3]! - p[o]!;
-    const uy = p[o + 4]! - p[o + 1]!;
-    const uz = p[o + 5]! - p[o + 2]!;
-    const vx = p[o + 6]! - p[o]!;
-    const vy = p[o + 7]! - p[o + 1]!;
-    const vz = p[o + 8]! - p[o + 2]!;
-    const nx = uy * vz - uz * vy;
-    const ny = uz * vx - ux * vz;
-    const nz = ux * vy - uy * vx;
-    const len = Math.hypot(nx, ny, nz) || 1;
-    normals[t * 3] = nx / len;
-    normals[t * 3 + 1] = ny / len;
-    normals[t * 3 + 2] = nz / len;
+    normals.set(unitNormal(p, o), t * 3);
   }
 
   const thinSquared = LEGACY_PRICING.thinWallMm * LEGACY_PRICING.thinWallMm;
