@@ -38,7 +38,8 @@ export function spawnMes(opts: SpawnOptions): Promise<MesProcess> {
  */
 export async function spawnListening(script: string, opts: SpawnOptions): Promise<MesProcess> {
   const child = spawn(process.execPath, [...(opts.execArgv ?? []), script], {
-    env: { ...process.env, MES_PORT: '0', ...opts.env },
+    // Loopback whatever the caller's shell says: benchmarks and the demo load this address.
+    env: { ...process.env, MES_PORT: '0', ...opts.env, MES_HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const stderr: string[] = [];
