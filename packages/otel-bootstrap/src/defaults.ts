@@ -13,6 +13,8 @@ export const DEFAULTS = {
   scheduledDelayMs: 5_000,
   /** Time limit of one export, ms (OTEL_BSP_EXPORT_TIMEOUT). */
   exportTimeoutMs: 30_000,
+  /** Time limit of one OTLP request, ms (OTEL_EXPORTER_OTLP_TIMEOUT, the spec's default). */
+  otlpRequestTimeoutMs: 10_000,
   /** Port of the `/metrics` server (MESKIT_METRICS_PORT); 0 picks a free port. */
   metricsPort: 9464,
   /** Interface the `/metrics` server binds (MESKIT_METRICS_HOST): loopback, so it is never exposed by accident. */

@@ -24,7 +24,7 @@ export type NormalizeRoute = (path: string, request: IncomingMessage) => string 
 export interface InstrumentationOptions {
   /** node:http/https server and client spans. Default: true. */
   http?: boolean | HttpInstrumentationConfig;
-  /** PostgreSQL (`pg`, `pg-pool`) query and connect spans. Default: true. */
+  /** PostgreSQL (`pg`, `pg-pool`) query spans; connect spans only with `{ ignoreConnectSpans: false }`. Default: true. */
   pg?: boolean | PgInstrumentationConfig;
   /** RabbitMQ (`amqplib`) publish/consume spans; carries W3C trace context in message headers. Default: true. */
   amqplib?: boolean | AmqplibInstrumentationConfig;

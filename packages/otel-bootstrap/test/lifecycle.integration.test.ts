@@ -129,6 +129,49 @@ describe('shutdown', () => {
   });
 });
 
+describe('exporting from a worker thread', () => {
+  it('delivers the spans of an app that ends with process.exit(), encoded as OTLP/JSON', async () => {
+    const app = start('exit-now.mjs', {
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+      // No scheduled export during the test: only the exit can deliver.
+      OTEL_BSP_SCHEDULE_DELAY: '600000',
+    });
+    const { traceId } = await app.waitForEvent<{ traceId: string }>('done');
+    expect(await app.exited).toEqual({ code: 0, signal: null });
+    const job = otlp.spans.find((s) => s.traceId === traceId && s.name === 'job');
+    expect(job).toMatchObject({
+      kind: SPAN_KIND.INTERNAL,
+      parentSpanId: undefined,
+      attributes: { 'job.items': 3, 'job.ratio': 0.5 },
+      status: { code: 2, message: 'partly failed' },
+      events: [{ name: 'checkpoint', attributes: { step: 'half' } }],
+      scope: { name: 'exit-now' },
+    });
+    expect(job?.serviceName).toBeTruthy();
+    expect(BigInt(job?.endTimeUnixNano ?? 0)).toBeGreaterThanOrEqual(
+      BigInt(job?.startTimeUnixNano ?? 1),
+    );
+    expect(app.stderr()).toBe('');
+  });
+
+  it('sends gzip and the configured headers when OTEL_EXPORTER_OTLP_COMPRESSION=gzip', async () => {
+    const app = start('exit-now.mjs', {
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+      OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip',
+      OTEL_EXPORTER_OTLP_HEADERS: 'x-tenant=general,x-api-key=general',
+      OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'x-api-key=traces',
+    });
+    const { traceId } = await app.waitForEvent<{ traceId: string }>('done');
+    await app.exited;
+    expect(otlp.spans.some((s) => s.traceId === traceId && s.name === 'job')).toBe(true);
+    expect(otlp.exports[0]?.headers).toMatchObject({
+      'content-encoding': 'gzip',
+      'x-tenant': 'general',
+      'x-api-key': 'traces',
+    });
+  });
+});
+
 describe('worker threads', () => {
   it('inherit the --import flag but start no second telemetry', async () => {
     const app = start('workers.mjs', { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url });

@@ -47,6 +47,10 @@ export interface ResolvedConfig {
     readonly maxExportBatchSize: number;
     readonly scheduledDelayMs: number;
     readonly exportTimeoutMs: number;
+    /** Time limit of one OTLP request (OTEL_EXPORTER_OTLP_(TRACES_)TIMEOUT), capped by exportTimeoutMs. */
+    readonly requestTimeoutMs: number;
+    /** OTEL_EXPORTER_OTLP_(TRACES_)COMPRESSION: `gzip` or none. */
+    readonly gzip: boolean;
     readonly instrumentations: InstrumentationOptions;
     readonly extraInstrumentations: readonly Instrumentation[];
   };
@@ -235,18 +239,23 @@ function resolveTracing(
     }
   }
 
+  // The general variable, then the traces one, then the option: the more specific wins.
   let headers: Record<string, string> | undefined;
-  if (options.otlpHeaders !== undefined) headers = stringRecord(options.otlpHeaders, 'otlpHeaders');
   for (const variable of ['OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_TRACES_HEADERS']) {
-    // The exporter parses these itself; we only check them, so a typo is reported instead
-    // of turning into a silent 401 from the backend.
+    // Checked as well as parsed, so a typo is reported instead of turning into a silent 401
+    // from the backend.
     const raw = fromEnv(variable);
+    if (raw !== undefined) headers = { ...headers, ...parseKeyValueList(raw) };
     if (raw !== undefined && !isKeyValueList(raw)) {
       problems.push({
         variable,
         message: `${variable} is not a comma-separated list of key=value pairs; malformed entries are ignored`,
       });
     }
+  }
+
+  if (options.otlpHeaders !== undefined) {
+    headers = { ...headers, ...stringRecord(options.otlpHeaders, 'otlpHeaders') };
   }
 
   let sampler: Sampler;
@@ -316,6 +325,22 @@ function resolveTracing(
     DEFAULTS.exportTimeoutMs,
     1,
   );
+  // The exporter's own timeout variables, which the OTLP exporter read itself before export
+  // moved to our worker: the traces one wins over the general one.
+  const requestTimeoutVariable =
+    fromEnv('OTEL_EXPORTER_OTLP_TRACES_TIMEOUT') !== undefined
+      ? 'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT'
+      : 'OTEL_EXPORTER_OTLP_TIMEOUT';
+  const requestTimeoutMs = Math.min(
+    bspNumber('exportTimeoutMs', requestTimeoutVariable, DEFAULTS.otlpRequestTimeoutMs, 1),
+    exportTimeoutMs,
+  );
+  const compression = (
+    fromEnv('OTEL_EXPORTER_OTLP_TRACES_COMPRESSION') ?? fromEnv('OTEL_EXPORTER_OTLP_COMPRESSION')
+  )
+    ?.trim()
+    .toLowerCase();
+  const gzip = compression === 'gzip';
 
   const instrumentations: InstrumentationOptions = {};
   if (options.instrumentations !== undefined) {
@@ -360,6 +385,8 @@ function resolveTracing(
     maxExportBatchSize,
     scheduledDelayMs,
     exportTimeoutMs,
+    requestTimeoutMs,
+    gzip,
     instrumentations,
     extraInstrumentations,
   };

@@ -6,8 +6,8 @@ import { Counter, Histogram, collectDefaultMetrics, type Registry } from 'prom-c
 import {
   isInternalServer,
   requestSpanContext,
+  requestRoute,
   requestStart,
-  setRequestRoute,
   setRequestStart,
 } from './http-request-state.js';
 import { methodLabel, type RouteLabeler } from './route.js';
@@ -131,9 +131,9 @@ export function startHttpServerMetrics(options: HttpServerMetricsOptions): () =>
     if (start === undefined) return;
     const value = (performance.now() - start) / 1000;
     const statusCode = response.statusCode;
-    const route = routeLabel(request, statusCode);
-    // The span names itself after the route once the response closes (tracing hooks).
-    setRequestRoute(request, route);
+    // The server span, which finishes first, already labelled the request (one normalisation
+    // per request); without tracing the histogram labels it itself.
+    const route = requestRoute(request) ?? routeLabel(request, statusCode);
     const labels = { method: methodLabel(request.method), route, status_code: String(statusCode) };
     const spanContext = requestSpanContext(request);
     if (spanContext !== undefined && (spanContext.traceFlags & TraceFlags.SAMPLED) !== 0) {

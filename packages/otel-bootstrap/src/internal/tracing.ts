@@ -1,40 +1,23 @@
 // The only place that touches the OpenTelemetry SDK. Everything here is created in
 // startTracing(), never at import, so importing the package costs no hooks and no timers.
-import { IncomingMessage } from 'node:http';
-import {
-  createNoopMeter,
-  type Attributes,
-  type Counter as OtelCounter,
-  type Meter,
-  type MeterProvider,
-} from '@opentelemetry/api';
-import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { trace } from '@opentelemetry/api';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
 import { AmqplibInstrumentation } from '@opentelemetry/instrumentation-amqplib';
-import {
-  HttpInstrumentation,
-  type HttpInstrumentationConfig,
-} from '@opentelemetry/instrumentation-http';
+import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
 import { PinoInstrumentation } from '@opentelemetry/instrumentation-pino';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace';
 import type { InstrumentationOptions } from '../options.js';
 import { AppLogForwarder } from './app-logs.js';
 import type { ResolvedConfig } from './config.js';
-import {
-  isInternalServer,
-  requestRoute,
-  serverOf,
-  setRequestSpanContext,
-} from './http-request-state.js';
+import { EnterableContextManager } from './context-manager.js';
+import { startHttpServerSpans } from './http-server-spans.js';
 import type { SelfMetrics } from './metrics.js';
-import { OTHER, type RouteLabeler } from './route.js';
-import { redactText } from './redact.js';
-import { describe, warn, warnOnce } from './warn.js';
+import type { RouteLabeler } from './route.js';
+import { warnOnce } from './warn.js';
+import { WorkerSpanProcessor } from './worker-span-processor.js';
 
 export interface Tracing {
   /** True when spans are exported. */
@@ -70,30 +53,29 @@ export function startTracing(config: ResolvedConfig, deps: TracingDeps): Tracing
     return INACTIVE;
   }
 
-  const exporter = new MonitoredExporter(
-    new OTLPTraceExporter({
-      url: tracing.url,
-      ...(tracing.headers ? { headers: { ...tracing.headers } } : {}),
-    }),
-    redactText(tracing.url),
-    deps.selfMetrics,
-  );
-  const processor = new BatchSpanProcessor({
-    exporter,
+  // Off the main thread: records of ended spans are batched to a worker that encodes
+  // OTLP/JSON and POSTs (worker-span-processor.ts), instead of BatchSpanProcessor + the
+  // OTLP exporter encoding and sending on the application's thread.
+  const processor = new WorkerSpanProcessor({
+    url: tracing.url,
+    headers: tracing.headers ?? {},
     maxQueueSize: tracing.maxQueueSize,
     maxExportBatchSize: tracing.maxExportBatchSize,
-    scheduledDelayMillis: tracing.scheduledDelayMs,
-    exportTimeoutMillis: tracing.exportTimeoutMs,
-    // The processor reports spans it drops on a full queue only through this experimental
-    // self-observability hook; it is how we count them without reaching into its internals.
-    selfObsMeterProvider: queueDropMeterProvider(deps.selfMetrics, tracing.maxQueueSize),
+    scheduledDelayMs: tracing.scheduledDelayMs,
+    exportTimeoutMs: tracing.requestTimeoutMs,
+    gzip: tracing.gzip,
+    exitWaitMs: Math.min(tracing.exportTimeoutMs, config.shutdownTimeoutMs),
+    metrics: deps.selfMetrics,
   });
 
   // The application's own pino lines go to Loki with ours (README "Logs"); without Loki
   // there is nowhere to ship them, and their loggers get no extra stream at all.
   const shipAppLogs = config.logs.loki !== undefined;
   const resourceAttributes = { ...config.resourceAttributes };
+  const contextManager = new EnterableContextManager();
+  const httpConfig = configOf(tracing.instrumentations.http);
   const sdk = new NodeSDK({
+    contextManager,
     ...(config.serviceNameOption !== undefined ? { serviceName: config.serviceNameOption } : {}),
     ...(Object.keys(resourceAttributes).length > 0
       ? { resource: defaultResource().merge(resourceFromAttributes(resourceAttributes)) }
@@ -101,7 +83,7 @@ export function startTracing(config: ResolvedConfig, deps: TracingDeps): Tracing
     spanProcessors: [processor],
     sampler: tracing.sampler,
     instrumentations: [
-      ...buildInstrumentations(tracing.instrumentations, deps.routeLabel, shipAppLogs),
+      ...buildInstrumentations(tracing.instrumentations, shipAppLogs),
       ...tracing.extraInstrumentations,
     ],
     // Metrics are prom-client's job: an empty list stops the SDK from setting up its default
@@ -111,16 +93,35 @@ export function startTracing(config: ResolvedConfig, deps: TracingDeps): Tracing
     logRecordProcessors: shipAppLogs ? [new AppLogForwarder()] : [],
   });
   sdk.start();
+  // Server spans come from Node's http diagnostics channels (http-server-spans.ts); the
+  // instrumentation above only traces outgoing requests.
+  const stopServerSpans = httpConfig
+    ? startHttpServerSpans({
+        tracer: trace.getTracer(TRACER_NAME),
+        contextManager,
+        routeLabel: deps.routeLabel,
+        config: httpConfig,
+      })
+    : undefined;
 
   let shutdown: Promise<void> | undefined;
   return {
     active: true,
     forceFlush: () => processor.forceFlush(),
     shutdown() {
+      stopServerSpans?.();
       shutdown ??= sdk.shutdown();
       return shutdown;
     },
   };
+}
+
+/** Instrumentation scope of the HTTP server spans. */
+const TRACER_NAME = '@meskit/otel-bootstrap/http-server';
+
+/** An instrumentation's configuration: undefined when off, `{}` for `true`. */
+function configOf<T extends object>(value: boolean | T | undefined): T | undefined {
+  return value === false ? undefined : typeof value === 'object' ? value : ({} as T);
 }
 
 function foreignTracerProviderRegistered(): boolean {
@@ -130,17 +131,20 @@ function foreignTracerProviderRegistered(): boolean {
 
 function buildInstrumentations(
   options: InstrumentationOptions,
-  routeLabel: RouteLabeler,
   shipAppLogs: boolean,
 ): Instrumentation[] {
   const list: Instrumentation[] = [];
-  const configOf = <T extends object>(value: boolean | T | undefined): T | undefined =>
-    value === false ? undefined : typeof value === 'object' ? value : ({} as T);
-
   const http = configOf(options.http);
-  if (http) list.push(new HttpInstrumentation(httpConfig(http, routeLabel)));
+  // Outgoing requests only: server spans are ours (startHttpServerSpans). Left on, upstream's
+  // incoming path would also run its ignore hook under context.with(suppressTracing(...)) for
+  // every request, hiding the pg and AMQP spans of our server span.
+  if (http)
+    list.push(new HttpInstrumentation({ ...http, disableIncomingRequestInstrumentation: true }));
   const pg = configOf(options.pg);
-  if (pg) list.push(new PgInstrumentation(pg));
+  // No span per pool checkout: on a warm pool it is an instant, and it was a third of the
+  // spans of a one-query request (docs/benchmarks.md). `{ pg: { ignoreConnectSpans: false } }`
+  // brings them back, e.g. to see waits for a connection.
+  if (pg) list.push(new PgInstrumentation({ ignoreConnectSpans: true, ...pg }));
   const amqplib = configOf(options.amqplib);
   if (amqplib) list.push(new AmqplibInstrumentation(amqplib));
   const ioredis = configOf(options.ioredis);
@@ -150,123 +154,4 @@ function buildInstrumentations(
   // lines then also become log records, which AppLogForwarder ships to Loki.
   if (pino) list.push(new PinoInstrumentation({ disableLogSending: !shipAppLogs, ...pino }));
   return list;
-}
-
-/**
- * The http instrumentation with our hooks chained before the user's: requests to our own
- * /metrics server are not traced, the span context is left on the request for the
- * histogram's exemplars, and server spans are named after their route.
- */
-function httpConfig(
-  user: HttpInstrumentationConfig,
-  routeLabel: RouteLabeler,
-): HttpInstrumentationConfig {
-  const userIgnore = user.ignoreIncomingRequestHook;
-  const userRequestHook = user.requestHook;
-  const userApply = user.applyCustomAttributesOnSpan;
-  return {
-    ...user,
-    ignoreIncomingRequestHook(request) {
-      if (isInternalServer(serverOf(request))) return true;
-      return userIgnore ? userIgnore(request) : false;
-    },
-    requestHook(span, request) {
-      if (request instanceof IncomingMessage) setRequestSpanContext(request, span.spanContext());
-      userRequestHook?.(span, request);
-    },
-    applyCustomAttributesOnSpan(span, request, response) {
-      if (request instanceof IncomingMessage) {
-        const route = requestRoute(request) ?? routeLabel(request, response.statusCode ?? 0);
-        if (route !== OTHER) {
-          span.setAttribute('http.route', route);
-          span.updateName(`${request.method ?? 'GET'} ${route}`);
-        }
-      }
-      userApply?.(span, request, response);
-    },
-  };
-}
-
-/**
- * Counts what the exporter delivers and loses, and says once per outage that the endpoint
- * does not take spans (an unreachable collector must not flood the host's stderr).
- */
-class MonitoredExporter implements SpanExporter {
-  #inner: SpanExporter;
-  #shownUrl: string;
-  #metrics: SelfMetrics;
-  #failing = false;
-
-  constructor(inner: SpanExporter, shownUrl: string, metrics: SelfMetrics) {
-    this.#inner = inner;
-    this.#shownUrl = shownUrl;
-    this.#metrics = metrics;
-  }
-
-  export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
-    this.#inner.export(spans, (result) => {
-      try {
-        if (result.code === ExportResultCode.SUCCESS) {
-          this.#metrics.spansExported.inc(spans.length);
-          this.#failing = false;
-        } else {
-          this.#metrics.spansDropped.inc({ reason: 'export_failed' }, spans.length);
-          if (!this.#failing) {
-            this.#failing = true;
-            warn(
-              'MESKIT_OTEL_EXPORT_FAILED',
-              `cannot export spans to ${this.#shownUrl}: ${redactText(describe(result.error ?? 'unknown error'))}. Spans are dropped (meskit_otel_spans_dropped_total{reason="export_failed"}) until the endpoint takes them again; the application is not affected. Check OTEL_EXPORTER_OTLP_ENDPOINT`,
-            );
-          }
-        }
-      } finally {
-        resultCallback(result);
-      }
-    });
-  }
-
-  shutdown(): Promise<void> {
-    return this.#inner.shutdown();
-  }
-
-  forceFlush(): Promise<void> {
-    return this.#inner.forceFlush?.() ?? Promise.resolve();
-  }
-}
-
-/**
- * A MeterProvider for the batch processor's self-observability that only listens for
- * "spans dropped because the queue was full" and turns them into our prom-client counter
- * and one warning. Everything else goes to a no-op meter.
- */
-function queueDropMeterProvider(metrics: SelfMetrics, maxQueueSize: number): MeterProvider {
-  const noop = createNoopMeter();
-  const dropCounter: OtelCounter = {
-    add(value: number, attributes?: Attributes) {
-      if (attributes?.['error.type'] !== 'queue_full') return;
-      metrics.spansDropped.inc({ reason: 'queue_full' }, value);
-      warnOnce(
-        'MESKIT_OTEL_SPANS_DROPPED',
-        `the span export queue is full (${maxQueueSize} spans): spans are being dropped (meskit_otel_spans_dropped_total{reason="queue_full"}). The endpoint is too slow or down; raise OTEL_BSP_MAX_QUEUE_SIZE or sample less (OTEL_TRACES_SAMPLER)`,
-      );
-    },
-  };
-  const meter: Meter = {
-    createCounter: (name, options) =>
-      name === 'otel.sdk.processor.span.processed'
-        ? dropCounter
-        : noop.createCounter(name, options),
-    createGauge: (name, options) => noop.createGauge(name, options),
-    createHistogram: (name, options) => noop.createHistogram(name, options),
-    createUpDownCounter: (name, options) => noop.createUpDownCounter(name, options),
-    createObservableGauge: (name, options) => noop.createObservableGauge(name, options),
-    createObservableCounter: (name, options) => noop.createObservableCounter(name, options),
-    createObservableUpDownCounter: (name, options) =>
-      noop.createObservableUpDownCounter(name, options),
-    addBatchObservableCallback: (callback, observables) =>
-      noop.addBatchObservableCallback(callback, observables),
-    removeBatchObservableCallback: (callback, observables) =>
-      noop.removeBatchObservableCallback(callback, observables),
-  };
-  return { getMeter: () => meter };
 }

@@ -5,6 +5,7 @@ export { SPAN_KIND, startOtlpReceiver } from './otlp-receiver.js';
 export type {
   AttributeValue,
   OtlpReceiver,
+  OtlpReceiverOptions,
   ReceivedExport,
   ReceivedLink,
   ReceivedSpan,

@@ -56,8 +56,10 @@ export interface OtlpReceiver {
   readonly url: string;
   /** `<url>/v1/traces`, for OTEL_EXPORTER_OTLP_TRACES_ENDPOINT. */
   readonly tracesUrl: string;
-  /** Every span received so far, in arrival order. */
+  /** Every span received so far, in arrival order (always empty with `keepSpans: false`). */
   readonly spans: readonly ReceivedSpan[];
+  /** How many spans were received so far, in either mode. */
+  readonly spanCount: number;
   /** Every accepted export request (headers included, to check OTEL_EXPORTER_OTLP_HEADERS). */
   readonly exports: readonly ReceivedExport[];
   /** Requests refused: protobuf, malformed JSON, wrong path, or an injected failure status. */
@@ -84,9 +86,22 @@ export interface OtlpReceiver {
 
 const DEFAULT_TIMEOUT_MS = 15_000;
 
+export interface OtlpReceiverOptions {
+  /**
+   * Decode and keep every span (`spans`, `waitForSpans`). `false` makes a counting receiver
+   * for benchmarks: requests are still checked (path, content type, a JSON
+   * ExportTraceServiceRequest whose resourceSpans/scopeSpans/spans are arrays) and their spans
+   * counted in `spanCount`, but nothing is decoded or kept, so the receiver takes little CPU
+   * from the service under test. Default: true.
+   */
+  keepSpans?: boolean;
+}
+
 /** Starts a receiver on 127.0.0.1 and a free port. */
-export async function startOtlpReceiver(): Promise<OtlpReceiver> {
+export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Promise<OtlpReceiver> {
+  const keepSpans = options.keepSpans ?? true;
   let spans: ReceivedSpan[] = [];
+  let spanCount = 0;
   let exports: ReceivedExport[] = [];
   let rejected = 0;
   let failWith: number | undefined;
@@ -127,9 +142,16 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
         reply(response, failWith, `injected failure ${failWith}\n`);
         return;
       }
-      let received: ReceivedSpan[];
+      let received: ReceivedSpan[] = [];
+      let count: number;
       try {
-        received = decodeExport(JSON.parse(body.toString('utf8')) as unknown);
+        const json = JSON.parse(body.toString('utf8')) as unknown;
+        if (keepSpans) {
+          received = decodeExport(json);
+          count = received.length;
+        } else {
+          count = countSpans(json);
+        }
       } catch (err) {
         rejected++;
         reply(
@@ -139,8 +161,9 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
         );
         return;
       }
-      spans.push(...received);
-      exports.push({ headers: request.headers, spanCount: received.length });
+      if (keepSpans) spans.push(...received);
+      spanCount += count;
+      exports.push({ headers: request.headers, spanCount: count });
       reply(response, 200, '{"partialSuccess":{}}', 'application/json');
       waiters.notify();
     })();
@@ -154,6 +177,9 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     tracesUrl: `${peer.url}/v1/traces`,
     get spans() {
       return spans;
+    },
+    get spanCount() {
+      return spanCount;
     },
     get exports() {
       return exports;
@@ -177,6 +203,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     },
     clear() {
       spans = [];
+      spanCount = 0;
       exports = [];
       rejected = 0;
     },
@@ -266,6 +293,24 @@ function decodeExport(json: unknown): ReceivedSpan[] {
     }
   }
   return result;
+}
+
+/** The spans of an ExportTraceServiceRequest, counted after checking its shape. */
+function countSpans(json: unknown): number {
+  if (json === null || typeof json !== 'object') throw new Error('the body is not a JSON object');
+  const resourceSpans = (json as JsonExport).resourceSpans ?? [];
+  if (!Array.isArray(resourceSpans)) throw new Error('resourceSpans is not an array');
+  let count = 0;
+  for (const resource of resourceSpans) {
+    const scopeSpans = resource.scopeSpans ?? [];
+    if (!Array.isArray(scopeSpans)) throw new Error('scopeSpans is not an array');
+    for (const scope of scopeSpans) {
+      const spans = scope.spans ?? [];
+      if (!Array.isArray(spans)) throw new Error('spans is not an array');
+      count += spans.length;
+    }
+  }
+  return count;
 }
 
 /** OTLP/JSON ids are hex; some encoders send protobuf-JSON base64 instead. Both become hex. */

@@ -1,0 +1,223 @@
+// A span processor that exports from a worker thread. On the main thread an ended span costs
+// one plain record pushed on an array; every `scheduledDelayMs` (or at `maxExportBatchSize`)
+// the array is posted to the worker (otlp-worker.ts), which encodes OTLP/JSON and POSTs it.
+// The queue (buffered plus posted-but-unfinished spans) is bounded by `maxQueueSize`; what
+// does not fit is dropped and counted, like the SDK's BatchSpanProcessor.
+import { Worker } from 'node:worker_threads';
+import { TraceFlags, type Context } from '@opentelemetry/api';
+import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
+import type { SpanRecord } from './otlp-json.js';
+import type { ExportOutcome, OtlpWorkerData } from './otlp-worker.js';
+import type { SelfMetrics } from './metrics.js';
+import { redactText } from './redact.js';
+import { warn, warnOnce } from './warn.js';
+
+export interface WorkerSpanProcessorOptions {
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly maxQueueSize: number;
+  readonly maxExportBatchSize: number;
+  readonly scheduledDelayMs: number;
+  readonly exportTimeoutMs: number;
+  readonly gzip: boolean;
+  /** Longest the exit handler blocks for the batches still in flight. */
+  readonly exitWaitMs: number;
+  readonly metrics: SelfMetrics;
+}
+
+export class WorkerSpanProcessor implements SpanProcessor {
+  readonly #options: WorkerSpanProcessorOptions;
+  readonly #worker: Worker;
+  readonly #finished: Int32Array;
+  readonly #shownUrl: string;
+  #buffer: SpanRecord[] = [];
+  #resource: Record<string, unknown> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  /** Spans posted to the worker whose outcome has not come back. */
+  #inFlight = 0;
+  /** Batches posted to the worker (compared with the worker's finished counter). */
+  #posted = 0;
+  #failing = false;
+  #dead = false;
+  #shutdown: Promise<void> | undefined;
+  readonly #idleWaiters: (() => void)[] = [];
+
+  constructor(options: WorkerSpanProcessorOptions) {
+    this.#options = options;
+    this.#shownUrl = redactText(options.url);
+    const finished = new SharedArrayBuffer(4);
+    this.#finished = new Int32Array(finished);
+    const workerData: OtlpWorkerData = {
+      url: options.url,
+      headers: { ...options.headers },
+      timeoutMs: options.exportTimeoutMs,
+      gzip: options.gzip,
+      finished,
+    };
+    this.#worker = new Worker(new URL('./otlp-worker.js', import.meta.url), {
+      workerData,
+      // The worker needs none of the host's flags; inheriting `--import`/`--require` of this
+      // package would start telemetry again inside it.
+      execArgv: [],
+      env: {},
+    });
+    this.#worker.on('message', (outcome: ExportOutcome) => this.#onOutcome(outcome));
+    this.#worker.on('error', (err) => {
+      this.#dead = true;
+      warnOnce(
+        'MESKIT_OTEL_EXPORT_FAILED',
+        `the span export thread failed: ${err.message}. Spans are no longer exported (meskit_otel_spans_dropped_total{reason="export_failed"}); the application is not affected`,
+        'worker',
+      );
+    });
+    this.#worker.on('exit', () => {
+      this.#dead = true;
+      if (this.#inFlight > 0) {
+        options.metrics.spansDropped.inc({ reason: 'export_failed' }, this.#inFlight);
+        this.#inFlight = 0;
+      }
+      this.#wakeIdleWaiters();
+    });
+    // After the listeners: adding a 'message' listener refs the worker's port again.
+    this.#worker.unref();
+    process.on('exit', this.#onExit);
+  }
+
+  onStart(_span: Span, _parentContext: Context): void {}
+
+  onEnd(span: ReadableSpan): void {
+    const spanContext = span.spanContext();
+    if ((spanContext.traceFlags & TraceFlags.SAMPLED) === 0) return;
+    if (this.#dead || this.#shutdown !== undefined) {
+      this.#options.metrics.spansDropped.inc({ reason: 'export_failed' });
+      return;
+    }
+    if (this.#buffer.length + this.#inFlight >= this.#options.maxQueueSize) {
+      this.#options.metrics.spansDropped.inc({ reason: 'queue_full' });
+      warnOnce(
+        'MESKIT_OTEL_SPANS_DROPPED',
+        `the span export queue is full (${this.#options.maxQueueSize} spans): spans are being dropped (meskit_otel_spans_dropped_total{reason="queue_full"}). The endpoint is too slow or down; raise OTEL_BSP_MAX_QUEUE_SIZE or sample less (OTEL_TRACES_SAMPLER)`,
+      );
+      return;
+    }
+    this.#resource ??= span.resource.attributes as Record<string, unknown>;
+    this.#buffer.push(toRecord(span));
+    if (this.#buffer.length >= this.#options.maxExportBatchSize) {
+      this.#post();
+    } else if (this.#timer === undefined) {
+      this.#timer = setTimeout(() => this.#post(), this.#options.scheduledDelayMs);
+      this.#timer.unref();
+    }
+  }
+
+  forceFlush(): Promise<void> {
+    this.#post();
+    return this.#idle();
+  }
+
+  shutdown(): Promise<void> {
+    this.#shutdown ??= (async () => {
+      await this.forceFlush();
+      process.removeListener('exit', this.#onExit);
+      await this.#worker.terminate();
+    })();
+    return this.#shutdown;
+  }
+
+  #post(): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    while (this.#buffer.length > 0 && !this.#dead) {
+      const spans = this.#buffer.splice(0, this.#options.maxExportBatchSize);
+      this.#inFlight += spans.length;
+      this.#posted++;
+      this.#worker.postMessage({ resource: this.#resource ?? {}, spans });
+    }
+  }
+
+  #onOutcome(outcome: ExportOutcome): void {
+    this.#inFlight -= outcome.spans;
+    const metrics = this.#options.metrics;
+    if (outcome.ok) {
+      metrics.spansExported.inc(outcome.spans);
+      this.#failing = false;
+    } else {
+      metrics.spansDropped.inc({ reason: 'export_failed' }, outcome.spans);
+      if (!this.#failing) {
+        this.#failing = true;
+        warn(
+          'MESKIT_OTEL_EXPORT_FAILED',
+          `cannot export spans to ${this.#shownUrl}: ${redactText(outcome.error ?? 'unknown error')}. Spans are dropped (meskit_otel_spans_dropped_total{reason="export_failed"}) until the endpoint takes them again; the application is not affected. Check OTEL_EXPORTER_OTLP_ENDPOINT`,
+        );
+      }
+    }
+    if (this.#inFlight === 0) this.#wakeIdleWaiters();
+  }
+
+  /** Resolves once nothing is in flight; the worker is referenced meanwhile, so the process waits. */
+  #idle(): Promise<void> {
+    if (this.#inFlight === 0 || this.#dead) return Promise.resolve();
+    this.#worker.ref();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  #wakeIdleWaiters(): void {
+    if (this.#idleWaiters.length === 0) return;
+    if (!this.#dead) this.#worker.unref();
+    for (const wake of this.#idleWaiters.splice(0)) wake();
+  }
+
+  // An application that ends with process.exit() gives no async flush a chance: post what is
+  // buffered and block (bounded) until the worker has finished the batches in flight. The
+  // worker runs its own event loop, so it makes progress while this thread waits.
+  readonly #onExit = (): void => {
+    if (this.#dead) return;
+    this.#post();
+    const deadline = Date.now() + this.#options.exitWaitMs;
+    for (;;) {
+      const finished = Atomics.load(this.#finished, 0);
+      const left = deadline - Date.now();
+      if (finished >= this.#posted || left <= 0) return;
+      Atomics.wait(this.#finished, 0, finished, left);
+    }
+  };
+}
+
+function toRecord(span: ReadableSpan): SpanRecord {
+  const spanContext = span.spanContext();
+  const parent = span.parentSpanContext;
+  const scope = span.instrumentationScope;
+  return {
+    traceId: spanContext.traceId,
+    spanId: spanContext.spanId,
+    parentSpanId: parent?.spanId,
+    traceState: spanContext.traceState?.serialize(),
+    name: span.name,
+    kind: span.kind,
+    start: span.startTime,
+    end: span.endTime,
+    attributes: span.attributes,
+    droppedAttributesCount: span.droppedAttributesCount,
+    events: span.events.map((event) => ({
+      name: event.name,
+      time: event.time,
+      attributes: event.attributes,
+      droppedAttributesCount: event.droppedAttributesCount ?? 0,
+    })),
+    droppedEventsCount: span.droppedEventsCount,
+    links: span.links.map((link) => ({
+      traceId: link.context.traceId,
+      spanId: link.context.spanId,
+      traceState: link.context.traceState?.serialize(),
+      attributes: link.attributes,
+      droppedAttributesCount: link.droppedAttributesCount ?? 0,
+    })),
+    droppedLinksCount: span.droppedLinksCount,
+    statusCode: span.status.code,
+    statusMessage: span.status.message,
+    scopeName: scope.name,
+    scopeVersion: scope.version,
+  };
+}
