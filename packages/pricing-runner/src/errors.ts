@@ -1,0 +1,54 @@
+/**
+ * Stable codes for the errors this package throws. Callers (the sidecar, the CLI) map
+ * them to 4xx answers and exit codes, so a code never changes meaning once released.
+ * - `EMPTY`: the input has no bytes, or a format parsed to no triangles at all.
+ * - `TRUNCATED`: the data stops before the structure it declares is complete.
+ * - `BAD_COUNT`: a binary STL header declares a triangle count the file size contradicts.
+ * - `NON_FINITE`: a coordinate is NaN or infinite.
+ * - `UNKNOWN_FORMAT`: the bytes are none of binary STL, ASCII STL, OBJ or 3MF.
+ * - `TOO_LARGE`: the input exceeds `maxBytes`, or the model exceeds `maxTriangles`.
+ * - `ZIP_BOMB`: a 3MF entry would inflate past `maxDecompressedBytes` or `maxCompressionRatio`.
+ * - `BAD_ZIP`: the 3MF container is not a readable ZIP (corrupt, encrypted, unsupported method).
+ * - `BAD_3MF`: the ZIP is readable but its 3MF content is not (missing model, bad XML, bad reference).
+ * - `BAD_STL`: an ASCII STL does not follow the `solid/facet/outer loop/vertex` grammar.
+ * - `BAD_OBJ`: an OBJ line cannot be parsed (a face with fewer than 3 vertices, a bad number).
+ * - `BAD_OBJ_INDEX`: an OBJ face refers to vertex 0 or to a vertex that does not exist.
+ * - `BAD_OPTION`: an option passed to `analyzeMesh` is invalid (programmer error).
+ */
+export type MeshErrorCode =
+  | 'EMPTY'
+  | 'TRUNCATED'
+  | 'BAD_COUNT'
+  | 'NON_FINITE'
+  | 'UNKNOWN_FORMAT'
+  | 'TOO_LARGE'
+  | 'ZIP_BOMB'
+  | 'BAD_ZIP'
+  | 'BAD_3MF'
+  | 'BAD_STL'
+  | 'BAD_OBJ'
+  | 'BAD_OBJ_INDEX'
+  | 'BAD_OPTION';
+
+/** A model that cannot be analysed. `code` is stable; `message` says what is wrong and where. */
+export class MeshError extends Error {
+  readonly code: MeshErrorCode;
+
+  constructor(code: MeshErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'MeshError';
+    this.code = code;
+  }
+}
+
+/** A price model configuration that fails validation; `field` names the offending path. */
+export class PriceModelError extends Error {
+  readonly code = 'BAD_PRICE_MODEL' as const;
+  readonly field: string;
+
+  constructor(field: string, message: string) {
+    super(`price model: ${field}: ${message}`);
+    this.name = 'PriceModelError';
+    this.field = field;
+  }
+}

@@ -1,0 +1,12 @@
+export { analyzeMesh, detectFormat, DEFAULTS } from './analyze.js';
+export type { AnalyzeOptions, BoundingBox, MeshAnalysis, MeshFormat } from './analyze.js';
+export { MeshError, PriceModelError } from './errors.js';
+export type { MeshErrorCode } from './errors.js';
+export { DEFAULT_PRICE_MODEL, priceMesh, validatePriceModel } from './price-model.js';
+export type {
+  AlloyConfig,
+  PriceItem,
+  PriceModel,
+  PriceOptions,
+  PriceQuote,
+} from './price-model.js';
