@@ -94,7 +94,13 @@ describe('dashboard and rule queries on a scraped, instrumented MES', () => {
       `count_over_time(meskit_http_server_request_duration_seconds_count{job="${job}", route="/api/orders"}[1m]) >= 2`,
     );
 
-    const report = await evaluateAll(prometheusUrl, { requireData: true, job });
+    // Series appear as Prometheus scrapes them (every second); on a loaded machine some need
+    // a few more scrapes. Re-evaluate until every query has data, or report what is missing.
+    let report = await evaluateAll(prometheusUrl, { requireData: true, job });
+    for (let attempt = 0; report.problems.length > 0 && attempt < 30; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      report = await evaluateAll(prometheusUrl, { requireData: true, job });
+    }
     expect(report.problems).toEqual([]);
 
     // And the other way round: every metric family the instrumented MES exposes is listed in

@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { getRegistry, METRICS_REGISTRY_KEY, createRouteNormalizer } from '../src/index.js';
 import { setRequestSpanContext } from '../src/internal/http-request-state.js';
 import {
+  ExemplarThrottle,
   HTTP_DURATION_METRIC,
   renderOpenMetrics,
   startHttpServerMetrics,
@@ -108,6 +109,24 @@ describe('meskit_http_server_request_duration_seconds', () => {
       ),
     );
     expect(await registry.metrics()).not.toContain(traceId);
+  });
+});
+
+describe('ExemplarThrottle', () => {
+  it('lets one exemplar per series and bucket through per interval', () => {
+    const throttle = new ExemplarThrottle([0.01, 0.1, 1], 1000);
+    const route = 'GET 200 /orders/:id';
+    expect(throttle.take(route, 0.005, 0)).toBe(true);
+    // Same series and bucket within the second: no exemplar.
+    expect(throttle.take(route, 0.009, 500)).toBe(false);
+    // Another bucket (and +Inf) or another series: each has its own slot.
+    expect(throttle.take(route, 0.05, 500)).toBe(true);
+    expect(throttle.take(route, 5, 500)).toBe(true);
+    expect(throttle.take('GET 500 /orders/:id', 0.005, 500)).toBe(true);
+    // A bucket's upper bound belongs to it (prom-client's le).
+    expect(throttle.take(route, 0.01, 999)).toBe(false);
+    // The interval over: due again.
+    expect(throttle.take(route, 0.01, 1000)).toBe(true);
   });
 });
 

@@ -86,6 +86,42 @@ export interface HttpServerMetricsOptions {
   readonly registry: Registry;
   readonly buckets: readonly number[];
   readonly routeLabel: RouteLabeler;
+  /** Shortest time between two exemplars of one series and bucket. Default: 1000 ms. */
+  readonly exemplarIntervalMs?: number;
+  /** The clock of the exemplar throttle (tests). Default: performance.now. */
+  readonly now?: () => number;
+}
+
+/**
+ * Decides which observations carry an exemplar: at most one per label set and bucket per
+ * `intervalMs`. prom-client keeps only the last exemplar of each bucket, and a scrape every
+ * 15 s or more sees one of them at best; attaching one to every request cost 2.3 us instead
+ * of 0.9 us per observe (validated label set, a new exemplar object, a timestamp).
+ */
+export class ExemplarThrottle {
+  readonly #buckets: readonly number[];
+  readonly #intervalMs: number;
+  readonly #last = new Map<string, Float64Array>();
+
+  constructor(buckets: readonly number[], intervalMs: number) {
+    this.#buckets = buckets;
+    this.#intervalMs = intervalMs;
+  }
+
+  /** True when an exemplar for this series and value is due at `nowMs` (and records it). */
+  take(seriesKey: string, value: number, nowMs: number): boolean {
+    let last = this.#last.get(seriesKey);
+    if (last === undefined) {
+      // One slot per bucket plus +Inf; -Infinity so the first one is always due.
+      last = new Float64Array(this.#buckets.length + 1).fill(-Infinity);
+      this.#last.set(seriesKey, last);
+    }
+    let bucket = 0;
+    while (bucket < this.#buckets.length && value > this.#buckets[bucket]!) bucket++;
+    if (nowMs - last[bucket]! < this.#intervalMs) return false;
+    last[bucket] = nowMs;
+    return true;
+  }
 }
 
 interface ServerRequestMessage {
@@ -102,6 +138,7 @@ interface ServerRequestMessage {
  */
 export function startHttpServerMetrics(options: HttpServerMetricsOptions): () => void {
   const { registry, routeLabel } = options;
+  const now = options.now ?? (() => performance.now());
   // Typed with string labels: prom-client's types tie exemplar label names to the metric's
   // label names, which trace_id/span_id are not.
   const histogram = reuse<Histogram<string>>(registry, HTTP_DURATION_METRIC, () => {
@@ -120,23 +157,34 @@ export function startHttpServerMetrics(options: HttpServerMetricsOptions): () =>
     return created;
   });
 
+  const throttle = new ExemplarThrottle(
+    (histogram as unknown as { upperBounds?: number[] }).upperBounds ?? options.buckets,
+    options.exemplarIntervalMs ?? 1000,
+  );
+
   const onStart = (message: unknown): void => {
     const { request, server } = message as ServerRequestMessage;
     if (isInternalServer(server)) return;
-    setRequestStart(request, performance.now());
+    setRequestStart(request, now());
   };
   const onFinish = (message: unknown): void => {
     const { request, response } = message as ServerRequestMessage;
     const start = requestStart(request);
     if (start === undefined) return;
-    const value = (performance.now() - start) / 1000;
+    const end = now();
+    const value = (end - start) / 1000;
     const statusCode = response.statusCode;
     // The server span, which finishes first, already labelled the request (one normalisation
     // per request); without tracing the histogram labels it itself.
     const route = requestRoute(request) ?? routeLabel(request, statusCode);
-    const labels = { method: methodLabel(request.method), route, status_code: String(statusCode) };
+    const method = methodLabel(request.method);
+    const labels = { method, route, status_code: String(statusCode) };
     const spanContext = requestSpanContext(request);
-    if (spanContext !== undefined && (spanContext.traceFlags & TraceFlags.SAMPLED) !== 0) {
+    if (
+      spanContext !== undefined &&
+      (spanContext.traceFlags & TraceFlags.SAMPLED) !== 0 &&
+      throttle.take(`${method} ${statusCode} ${route}`, value, end)
+    ) {
       histogram.observe({
         labels,
         value,

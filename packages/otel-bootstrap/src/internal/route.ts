@@ -10,12 +10,7 @@ import type { NormalizeRoute } from '../options.js';
 export const OTHER = 'other';
 
 const ID = ':id';
-const NUMERIC = /^\d+$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const LONG_HEX = /^[0-9a-f]{16,}$/i;
-// Order numbers, dates and similar business keys: ORD-000123, 2024-05-01, A17B9921.
-const DIGIT_RUN = /\d{3,}/;
-const HAS_DIGIT = /\d/;
 // Segments this long are data (tokens, base64 blobs), not part of a route.
 const MAX_SEGMENT_LENGTH = 40;
 const MAX_ROUTE_LENGTH = 200;
@@ -51,28 +46,48 @@ export function normalizePath(target: string): string {
   const end = path.search(/[?#]/);
   if (end !== -1) path = path.slice(0, end);
   if (path === '' || path === '/') return '/';
-  const segments = path.split('/');
-  for (let i = 0; i < segments.length; i++) {
-    if (looksLikeId(segments[i] as string)) segments[i] = ID;
+  // Segment by segment with indexes: a segment is only sliced when it holds a digit, and the
+  // route is only rebuilt when a segment is replaced (most paths keep every segment).
+  let route = '';
+  let copied = 0;
+  let start = 0;
+  while (start <= path.length) {
+    let stop = path.indexOf('/', start);
+    if (stop === -1) stop = path.length;
+    if (stop > start && looksLikeId(path, start, stop)) {
+      route += path.slice(copied, start) + ID;
+      copied = stop;
+    }
+    start = stop + 1;
   }
-  const route = segments.join('/');
+  if (copied > 0) route += path.slice(copied);
+  else route = path;
   return route.length > MAX_ROUTE_LENGTH ? OTHER : route;
 }
 
-// Per request on the hot path: the digit test first, because segments without digits (the
-// route's words) are the common case and need no further regex.
-function looksLikeId(segment: string): boolean {
-  if (segment === '') return false;
-  if (segment.length >= MAX_SEGMENT_LENGTH) return true;
-  if (HAS_DIGIT.test(segment)) {
-    return (
-      NUMERIC.test(segment) ||
-      DIGIT_RUN.test(segment) ||
-      UUID.test(segment) ||
-      LONG_HEX.test(segment)
-    );
+// Per request on the hot path: character scans first, because segments without digits (the
+// route's words) are the common case and need no regex at all.
+function looksLikeId(path: string, start: number, stop: number): boolean {
+  const length = stop - start;
+  if (length >= MAX_SEGMENT_LENGTH) return true;
+  let digits = 0;
+  let run = 0;
+  let allHex = true;
+  for (let i = start; i < stop; i++) {
+    const c = path.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      digits++;
+      // A run of 3+ digits: order numbers, dates and similar business keys.
+      if (++run >= 3) return true;
+    } else {
+      run = 0;
+      // a-f, A-F
+      if (!((c >= 97 && c <= 102) || (c >= 65 && c <= 70))) allHex = false;
+    }
   }
-  return segment.length >= 16 && LONG_HEX.test(segment);
+  if (digits === length) return true;
+  if (length >= 16 && allHex) return true;
+  return digits > 0 && length === 36 && UUID.test(path.slice(start, stop));
 }
 
 /** The method label: the standard methods as sent, anything else `other`. */

@@ -7,13 +7,14 @@ import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
 import { PinoInstrumentation } from '@opentelemetry/instrumentation-pino';
-import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
+import { defaultResource, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import type { InstrumentationOptions } from '../options.js';
 import { AppLogForwarder } from './app-logs.js';
 import type { ResolvedConfig } from './config.js';
 import { EnterableContextManager } from './context-manager.js';
 import { startHttpServerSpans } from './http-server-spans.js';
+import { LeanTracerProvider } from './lean-tracer.js';
 import type { SelfMetrics } from './metrics.js';
 import type { RouteLabeler } from './route.js';
 import { warnOnce } from './warn.js';
@@ -66,6 +67,7 @@ export function startTracing(config: ResolvedConfig, deps: TracingDeps): Tracing
     gzip: tracing.gzip,
     exitWaitMs: Math.min(tracing.exportTimeoutMs, config.shutdownTimeoutMs),
     metrics: deps.selfMetrics,
+    resource: () => resourceOf(sdk).attributes as Record<string, unknown>,
   });
 
   // The application's own pino lines go to Loki with ours (README "Logs"); without Loki
@@ -74,14 +76,18 @@ export function startTracing(config: ResolvedConfig, deps: TracingDeps): Tracing
   const resourceAttributes = { ...config.resourceAttributes };
   const contextManager = new EnterableContextManager();
   const httpConfig = configOf(tracing.instrumentations.http);
+  const baseResource =
+    Object.keys(resourceAttributes).length > 0
+      ? defaultResource().merge(resourceFromAttributes(resourceAttributes))
+      : defaultResource();
   const sdk = new NodeSDK({
     contextManager,
     ...(config.serviceNameOption !== undefined ? { serviceName: config.serviceNameOption } : {}),
-    ...(Object.keys(resourceAttributes).length > 0
-      ? { resource: defaultResource().merge(resourceFromAttributes(resourceAttributes)) }
-      : {}),
-    spanProcessors: [processor],
-    sampler: tracing.sampler,
+    resource: baseResource,
+    // No span processor: the SDK then registers no tracer provider, and ours (lean-tracer.ts)
+    // takes the global. The SDK still owns context, propagation, resource detection, logs and
+    // the instrumentations.
+    spanProcessors: [],
     instrumentations: [
       ...buildInstrumentations(tracing.instrumentations, shipAppLogs),
       ...tracing.extraInstrumentations,
@@ -93,6 +99,9 @@ export function startTracing(config: ResolvedConfig, deps: TracingDeps): Tracing
     logRecordProcessors: shipAppLogs ? [new AppLogForwarder()] : [],
   });
   sdk.start();
+  trace.setGlobalTracerProvider(
+    new LeanTracerProvider({ sampler: tracing.sampler, sink: processor }),
+  );
   // Server spans come from Node's http diagnostics channels (http-server-spans.ts); the
   // instrumentation above only traces outgoing requests.
   const stopServerSpans = httpConfig
@@ -110,10 +119,19 @@ export function startTracing(config: ResolvedConfig, deps: TracingDeps): Tracing
     forceFlush: () => processor.forceFlush(),
     shutdown() {
       stopServerSpans?.();
-      shutdown ??= sdk.shutdown();
+      shutdown ??= Promise.all([sdk.shutdown(), processor.shutdown()]).then(() => undefined);
       return shutdown;
     },
   };
+}
+
+/**
+ * The resource NodeSDK detected in start() (its detectors, OTEL_RESOURCE_ATTRIBUTES,
+ * OTEL_SERVICE_NAME, our options). It keeps it in a field its types call private; the fallback
+ * only matters if a future SDK renames it.
+ */
+function resourceOf(sdk: NodeSDK): Resource {
+  return (sdk as unknown as { _resource?: Resource })._resource ?? defaultResource();
 }
 
 /** Instrumentation scope of the HTTP server spans. */

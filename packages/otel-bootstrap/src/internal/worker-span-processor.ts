@@ -4,8 +4,7 @@
 // The queue (buffered plus posted-but-unfinished spans) is bounded by `maxQueueSize`; what
 // does not fit is dropped and counted, like the SDK's BatchSpanProcessor.
 import { Worker } from 'node:worker_threads';
-import { TraceFlags, type Context } from '@opentelemetry/api';
-import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
+import type { SpanSink } from './lean-tracer.js';
 import type { SpanRecord } from './otlp-json.js';
 import type { ExportOutcome, OtlpWorkerData } from './otlp-worker.js';
 import type { SelfMetrics } from './metrics.js';
@@ -23,9 +22,11 @@ export interface WorkerSpanProcessorOptions {
   /** Longest the exit handler blocks for the batches still in flight. */
   readonly exitWaitMs: number;
   readonly metrics: SelfMetrics;
+  /** The resource's attributes, read once at the first batch (async detectors have settled by then, or are left out). */
+  readonly resource: () => Record<string, unknown>;
 }
 
-export class WorkerSpanProcessor implements SpanProcessor {
+export class WorkerSpanProcessor implements SpanSink {
   readonly #options: WorkerSpanProcessorOptions;
   readonly #worker: Worker;
   readonly #finished: Int32Array;
@@ -83,11 +84,8 @@ export class WorkerSpanProcessor implements SpanProcessor {
     process.on('exit', this.#onExit);
   }
 
-  onStart(_span: Span, _parentContext: Context): void {}
-
-  onEnd(span: ReadableSpan): void {
-    const spanContext = span.spanContext();
-    if ((spanContext.traceFlags & TraceFlags.SAMPLED) === 0) return;
+  /** Queues the record of an ended, sampled span (lean-tracer.ts). */
+  append(record: SpanRecord): void {
     if (this.#dead || this.#shutdown !== undefined) {
       this.#options.metrics.spansDropped.inc({ reason: 'export_failed' });
       return;
@@ -100,8 +98,7 @@ export class WorkerSpanProcessor implements SpanProcessor {
       );
       return;
     }
-    this.#resource ??= span.resource.attributes as Record<string, unknown>;
-    this.#buffer.push(toRecord(span));
+    this.#buffer.push(record);
     if (this.#buffer.length >= this.#options.maxExportBatchSize) {
       this.#post();
     } else if (this.#timer === undefined) {
@@ -133,7 +130,8 @@ export class WorkerSpanProcessor implements SpanProcessor {
       const spans = this.#buffer.splice(0, this.#options.maxExportBatchSize);
       this.#inFlight += spans.length;
       this.#posted++;
-      this.#worker.postMessage({ resource: this.#resource ?? {}, spans });
+      this.#resource ??= this.#options.resource();
+      this.#worker.postMessage({ resource: this.#resource, spans });
     }
   }
 
@@ -182,42 +180,5 @@ export class WorkerSpanProcessor implements SpanProcessor {
       if (finished >= this.#posted || left <= 0) return;
       Atomics.wait(this.#finished, 0, finished, left);
     }
-  };
-}
-
-function toRecord(span: ReadableSpan): SpanRecord {
-  const spanContext = span.spanContext();
-  const parent = span.parentSpanContext;
-  const scope = span.instrumentationScope;
-  return {
-    traceId: spanContext.traceId,
-    spanId: spanContext.spanId,
-    parentSpanId: parent?.spanId,
-    traceState: spanContext.traceState?.serialize(),
-    name: span.name,
-    kind: span.kind,
-    start: span.startTime,
-    end: span.endTime,
-    attributes: span.attributes,
-    droppedAttributesCount: span.droppedAttributesCount,
-    events: span.events.map((event) => ({
-      name: event.name,
-      time: event.time,
-      attributes: event.attributes,
-      droppedAttributesCount: event.droppedAttributesCount ?? 0,
-    })),
-    droppedEventsCount: span.droppedEventsCount,
-    links: span.links.map((link) => ({
-      traceId: link.context.traceId,
-      spanId: link.context.spanId,
-      traceState: link.context.traceState?.serialize(),
-      attributes: link.attributes,
-      droppedAttributesCount: link.droppedAttributesCount ?? 0,
-    })),
-    droppedLinksCount: span.droppedLinksCount,
-    statusCode: span.status.code,
-    statusMessage: span.status.message,
-    scopeName: scope.name,
-    scopeVersion: scope.version,
   };
 }
