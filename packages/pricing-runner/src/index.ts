@@ -1,6 +1,7 @@
 export { analyzeMesh, detectFormat, DEFAULTS } from './analyze.js';
 export type { AnalyzeOptions, BoundingBox, MeshAnalysis, MeshFormat } from './analyze.js';
 export { MeshError, PriceModelError } from './errors.js';
+export { releaseScratch, retainedScratchBytes, SCRATCH_CAP_BYTES } from './internal/scratch.js';
 export type { MeshErrorCode } from './errors.js';
 export { DEFAULT_PRICE_MODEL, priceMesh, validatePriceModel } from './price-model.js';
 export type {

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { analyzeMesh } from '../src/index.js';
+import {
+  analyzeMesh,
+  releaseScratch,
+  retainedScratchBytes,
+  SCRATCH_CAP_BYTES,
+} from '../src/index.js';
+import { scratchInt32 } from '../src/internal/scratch.js';
 import { binaryStl, inverted, merge, reference, torus, uvSphere, type TestMesh } from './meshes.js';
 
 function expectClose(actual: number, expected: number, relative = 1e-9): void {
@@ -157,5 +163,51 @@ describe('welding', () => {
     expect(result.watertight).toBe(true);
     expect(result.shells).toBe(1);
     expectClose(result.volume, reference(sphere).volume);
+  });
+});
+
+describe('scratch buffer reuse', () => {
+  it('gives identical results when buffers are reused across calls of different sizes', () => {
+    const big = binaryStl(uvSphere(10, 60, 90));
+    const small = binaryStl(torus(9, 1.5, 48, 12));
+    const open = binaryStl({
+      positions: [0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1],
+      triangles: [0, 1, 2, 0, 3, 1, 0, 2, 3],
+    });
+    releaseScratch();
+    const fresh = [big, small, open].map((b) => {
+      releaseScratch();
+      return analyzeMesh(b);
+    });
+    // Large first, then smaller models reuse (larger, dirty) buffers, then large again.
+    const reused = [big, small, open, big, open, small].map((b) => analyzeMesh(b));
+    expect(retainedScratchBytes()).toBeGreaterThan(0);
+    expect(retainedScratchBytes()).toBeLessThanOrEqual(SCRATCH_CAP_BYTES);
+    expect(reused).toEqual([fresh[0], fresh[1], fresh[2], fresh[0], fresh[2], fresh[1]]);
+    expect(fresh[2]!.watertight).toBe(false);
+    expect(fresh[2]!.edges!.boundary).toBe(3);
+    releaseScratch();
+    expect(retainedScratchBytes()).toBe(0);
+    expect(analyzeMesh(small)).toEqual(fresh[1]);
+  });
+});
+
+describe('scratch pool', () => {
+  it('retains up to the cap and allocates fresh beyond it', () => {
+    releaseScratch();
+    const a = scratchInt32('test.a', 1000);
+    expect(a.length).toBe(1000);
+    a.fill(7);
+    // Same slot, smaller request: the same memory again (contents unspecified).
+    const b = scratchInt32('test.a', 500);
+    expect(b.buffer).toBe(a.buffer);
+    const held = retainedScratchBytes();
+    expect(held).toBeGreaterThanOrEqual(4000);
+    // Over the cap: a fresh array, nothing more retained.
+    const huge = scratchInt32('test.huge', SCRATCH_CAP_BYTES / 4 + 1);
+    expect(huge.length).toBe(SCRATCH_CAP_BYTES / 4 + 1);
+    expect(retainedScratchBytes()).toBe(held);
+    releaseScratch();
+    expect(retainedScratchBytes()).toBe(0);
   });
 });

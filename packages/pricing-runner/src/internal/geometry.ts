@@ -6,6 +6,7 @@
 // lose digits to cancellation between huge tetrahedra of opposite sign.
 
 import { MeshError } from '../errors.js';
+import { scratchInt32 } from './scratch.js';
 import { finishWeld, grownInt32, mix3, RECENT_SHIFT, RECENT_SIZE } from './weld.js';
 
 export interface Geometry {
@@ -109,7 +110,7 @@ export function binaryStlPass(bytes: Uint8Array, triangles: number, weld: boolea
   let tri: Int32Array | null = null;
   let vertexCount = 0;
   if (weld) {
-    tri = new Int32Array(triangles * 3);
+    tri = scratchInt32('tri', triangles * 3);
     vertexCount = weldBinaryStl(dv, triangles, tri);
   }
   return {
@@ -232,9 +233,9 @@ function emptyGeometry(): Geometry {
 function weldBinaryStl(dv: DataView, triangles: number, tri: Int32Array): number {
   // A closed mesh has about half as many vertices as faces; the arrays grow if not.
   const capacity = (triangles >>> 1) + (triangles >>> 4) + 1024;
-  let keys: Int32Array = new Int32Array(capacity * 3);
-  let hashes: Int32Array = new Int32Array(capacity);
-  const recent = new Int32Array(2 * RECENT_SIZE).fill(-1);
+  let keys: Int32Array = scratchInt32('weld.keys', capacity * 3);
+  let hashes: Int32Array = scratchInt32('weld.hashes', capacity);
+  const recent = scratchInt32('weld.recent', 2 * RECENT_SIZE).fill(-1);
   let count = 0;
   let o = STL_HEADER + 12;
   for (let t = 0; t < triangles; t++, o += STL_RECORD) {

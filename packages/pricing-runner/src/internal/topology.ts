@@ -8,6 +8,8 @@
 // sorted (O(d log d) per vertex, so a fan of huge degree is no O(d^2) trap) and every edge
 // classified as boundary, misoriented or non-manifold.
 
+import { scratchInt32 } from './scratch.js';
+
 export interface Topology {
   /** Faces with a repeated vertex id (two corners at the same position). */
   collapsedFaces: number;
@@ -28,25 +30,28 @@ export interface Topology {
 /** `tri` holds `3 * triangles` vertex ids, each in `[0, vertexCount)`. */
 export function analyzeTopology(tri: Int32Array, triangles: number, vertexCount: number): Topology {
   // Each loop is its own function: see the note in weld.ts about V8 and long functions.
-  const start = new Int32Array(vertexCount + 1);
+  // Scratch arrays are reused across calls (scratch.ts); each is initialised here.
+  const start = scratchInt32('topo.start', vertexCount + 1).fill(0);
   const used = new Uint8Array(vertexCount);
-  const collapsedFaces = countCorners(tri, triangles, start, used);
-  const parent = new Int32Array(vertexCount);
+  const parent = scratchInt32('topo.parent', vertexCount);
   for (let v = 0; v < vertexCount; v++) parent[v] = v;
-  unionFaces(tri, triangles, parent);
+  const collapsedFaces = countCornersAndUnion(tri, triangles, start, used, parent);
   const { shells, vertices } = countShells(parent, used, vertexCount);
 
   prefixSum(start, vertexCount);
   // A face contributes one outgoing and one incoming edge at each of its corners, so the
-  // in-lists and out-lists of a vertex have the same length and share `start`.
-  const adj = new Int32Array(start[vertexCount]!);
-  const incoming = new Int32Array(start[vertexCount]!);
-  fillLists(tri, triangles, start.slice(0, vertexCount), adj, incoming);
+  // in-lists and out-lists of a vertex have the same length and share `start`. They are
+  // interleaved (out, in) so filling and checking a vertex touches one stream, not two.
+  const corners = start[vertexCount]!;
+  const pairs = scratchInt32('topo.pairs', 2 * corners);
+  const fill = scratchInt32('topo.fill', vertexCount);
+  fill.set(start.subarray(0, vertexCount));
+  fillLists(tri, triangles, fill, pairs);
 
-  if (isClosedAndConsistent(start, adj, incoming, vertexCount)) {
+  if (isClosedAndConsistent(start, pairs, vertexCount)) {
     return {
       collapsedFaces,
-      edges: start[vertexCount]! / 2,
+      edges: corners / 2,
       boundaryEdges: 0,
       misorientedEdges: 0,
       nonManifoldEdges: 0,
@@ -55,16 +60,22 @@ export function analyzeTopology(tri: Int32Array, triangles: number, vertexCount:
     };
   }
   // The exact classification, only for meshes that are not closed and consistent.
+  const adj = new Int32Array(corners);
+  for (let k = 0; k < corners; k++) adj[k] = pairs[2 * k]!;
   sortLists(start, adj, vertexCount);
   return { collapsedFaces, ...classifyEdges(start, adj, vertexCount), shells, vertices };
 }
 
-/** Counts out-edges per vertex into start[v + 1]; returns the number of collapsed faces. */
-function countCorners(
+/**
+ * Counts out-edges per vertex into start[v + 1], marks used vertices and joins each face's
+ * corners in the union-find (one pass over the faces); returns the number of collapsed faces.
+ */
+function countCornersAndUnion(
   tri: Int32Array,
   triangles: number,
   start: Int32Array,
   used: Uint8Array,
+  parent: Int32Array,
 ): number {
   let collapsed = 0;
   for (let t = 0; t < triangles; t++) {
@@ -74,6 +85,8 @@ function countCorners(
     used[a] = 1;
     used[b] = 1;
     used[c] = 1;
+    union(parent, a, b);
+    union(parent, a, c);
     if (a === b || b === c || a === c) {
       collapsed++;
       continue;
@@ -84,14 +97,6 @@ function countCorners(
     start[c + 1]!++;
   }
   return collapsed;
-}
-
-function unionFaces(tri: Int32Array, triangles: number, parent: Int32Array): void {
-  for (let t = 0; t < triangles; t++) {
-    const a = tri[3 * t]!;
-    union(parent, a, tri[3 * t + 1]!);
-    union(parent, a, tri[3 * t + 2]!);
-  }
 }
 
 function countShells(
@@ -113,27 +118,21 @@ function prefixSum(start: Int32Array, vertexCount: number): void {
   for (let v = 0; v < vertexCount; v++) start[v + 1]! += start[v]!;
 }
 
-function fillLists(
-  tri: Int32Array,
-  triangles: number,
-  fill: Int32Array,
-  adj: Int32Array,
-  incoming: Int32Array,
-): void {
+function fillLists(tri: Int32Array, triangles: number, fill: Int32Array, pairs: Int32Array): void {
   for (let t = 0; t < triangles; t++) {
     const a = tri[3 * t]!;
     const b = tri[3 * t + 1]!;
     const c = tri[3 * t + 2]!;
     if (a === b || b === c || a === c) continue;
-    const fa = fill[a]!++;
-    const fb = fill[b]!++;
-    const fc = fill[c]!++;
-    adj[fa] = b;
-    incoming[fa] = c;
-    adj[fb] = c;
-    incoming[fb] = a;
-    adj[fc] = a;
-    incoming[fc] = b;
+    const fa = 2 * fill[a]!++;
+    const fb = 2 * fill[b]!++;
+    const fc = 2 * fill[c]!++;
+    pairs[fa] = b;
+    pairs[fa + 1] = c;
+    pairs[fb] = c;
+    pairs[fb + 1] = a;
+    pairs[fc] = a;
+    pairs[fc + 1] = b;
   }
 }
 
@@ -146,24 +145,19 @@ function fillLists(
  * side is caught. (An order-independent hash sum of directed edges was tried as a cheaper
  * probabilistic test; hashing three corners per face cost more than this exact pass.)
  */
-function isClosedAndConsistent(
-  start: Int32Array,
-  adj: Int32Array,
-  incoming: Int32Array,
-  vertexCount: number,
-): boolean {
-  const mark = new Int32Array(vertexCount);
+function isClosedAndConsistent(start: Int32Array, pairs: Int32Array, vertexCount: number): boolean {
+  const mark = scratchInt32('topo.mark', vertexCount).fill(0);
   for (let v = 0; v < vertexCount; v++) {
-    const lo = start[v]!;
-    const hi = start[v + 1]!;
+    const lo = 2 * start[v]!;
+    const hi = 2 * start[v + 1]!;
     const tag = v + 1;
-    for (let k = lo; k < hi; k++) {
-      const b = adj[k]!;
+    for (let k = lo; k < hi; k += 2) {
+      const b = pairs[k]!;
       if (mark[b] === tag) return false;
       mark[b] = tag;
     }
-    for (let k = lo; k < hi; k++) {
-      const a = incoming[k]!;
+    for (let k = lo + 1; k < hi; k += 2) {
+      const a = pairs[k]!;
       if (mark[a] !== tag) return false;
       mark[a] = -tag;
     }

@@ -9,6 +9,8 @@
 // recent-vertex cache and partitioned dedupe described below; the indexed text formats use
 // a plain open-addressing table (their parsing costs far more than the weld).
 
+import { scratchInt32 } from './scratch.js';
+
 const EMPTY_SLOT = -1;
 
 // Random per process, like V8's own hash seed: a file cannot be crafted to make all its
@@ -73,7 +75,7 @@ export function finishWeld(
   if (canonical === null) return n;
   // A canonical id is the smallest of its group, so it has its final number by the time its
   // duplicates are reached.
-  const final = new Int32Array(n);
+  const final = scratchInt32('weld.final', n);
   const distinct = renumber(canonical, final, n);
   remap(ids, final);
   return distinct;
@@ -112,19 +114,18 @@ function findDuplicates(keys: Int32Array, hashes: Int32Array, n: number): Int32A
   const start = partitionStarts(hashes, n);
   let largest = 0;
   for (let p = 0; p < PARTITIONS; p++) largest = Math.max(largest, start[p + 1]! - start[p]!);
-  const partHash = new Int32Array(n);
-  const partId = new Int32Array(n);
+  const partHash = scratchInt32('weld.partHash', n);
+  const partId = scratchInt32('weld.partId', n);
   // Keys travel with their entries so comparisons inside a partition read nearby memory,
   // even when most entries are duplicates (faces in random order defeat the recent cache).
-  const partKeys = new Int32Array(3 * n);
+  const partKeys = scratchInt32('weld.partKeys', 3 * n);
   scatter(keys, hashes, n, start.slice(0, PARTITIONS), partHash, partId, partKeys);
   const size = tableSizeFor(largest);
-  const table = new Int32Array(size);
+  const table = scratchInt32('weld.table', size);
   // A slot is valid only when its stamp is the current partition: no clearing between them.
-  const stamp = new Int32Array(size).fill(-1);
+  const stamp = scratchInt32('weld.stamp', size).fill(-1);
   // Identity, written sequentially; partitions then only touch their duplicates.
-  const canonical = new Int32Array(n);
-  for (let id = 0; id < n; id++) canonical[id] = id;
+  const canonical = identity(n);
   let duplicates = 0;
   for (let p = 0; p < PARTITIONS; p++) {
     duplicates += dedupePartition(
@@ -140,6 +141,12 @@ function findDuplicates(keys: Int32Array, hashes: Int32Array, n: number): Int32A
     );
   }
   return duplicates === 0 ? null : canonical;
+}
+
+function identity(n: number): Int32Array {
+  const canonical = scratchInt32('weld.canonical', n);
+  for (let id = 0; id < n; id++) canonical[id] = id;
+  return canonical;
 }
 
 function partitionStarts(hashes: Int32Array, n: number): Int32Array {
