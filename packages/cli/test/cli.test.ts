@@ -164,30 +164,30 @@ describe('meskit (in-process)', () => {
   });
 
   it('lets later packages add commands, which inherit exit codes, output and help', async () => {
-    const price: RegisterCommand = (program, ctx) => {
+    const example: RegisterCommand = (program, ctx) => {
       // Built standalone and attached: settings must still reach it.
-      const command = new Command('price')
-        .description('price a model')
+      const command = new Command('example')
+        .description('an example command')
         .requiredOption('--model <file>', 'the 3D model')
         .action((options: { model: string }) => {
-          ctx.stdout.write(`priced ${options.model}\n`);
+          ctx.stdout.write(`example ${options.model}\n`);
           ctx.setExitCode(1);
         });
       program.addCommand(command);
     };
-    const commands = [...builtinCommands(), price];
-    expect(await cli(['price', '--model', 'ring.stl'], { commands })).toEqual({
+    const commands = [...builtinCommands(), example];
+    expect(await cli(['example', '--model', 'ring.stl'], { commands })).toEqual({
       code: 1,
-      stdout: 'priced ring.stl\n',
+      stdout: 'example ring.stl\n',
       stderr: '',
     });
-    const missing = await cli(['price'], { commands });
+    const missing = await cli(['example'], { commands });
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("required option '--model <file>' not specified");
-    const help = await cli(['price', '--help'], { commands });
+    const help = await cli(['example', '--help'], { commands });
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('Exit codes:');
-    expect((await cli(['--help'], { commands })).stdout).toMatch(/doctor[\s\S]*price/);
+    expect((await cli(['--help'], { commands })).stdout).toMatch(/doctor[\s\S]*price[\s\S]*example/);
   });
 
   it('registerCheck adds to the default registry used by meskit doctor', async () => {

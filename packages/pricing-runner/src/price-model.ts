@@ -175,7 +175,7 @@ export function priceMesh(
     {
       name: 'metal',
       amount: cents(billedGrams * alloy.pricePerGram),
-      detail: `${round(metalGrams, 3)} g ${alloyName} (${round(cm3, 4)} cm³ × ${alloy.density} g/cm³) + ${alloy.lossFactor * 100} % casting loss at ${alloy.pricePerGram}/g`,
+      detail: `${round(metalGrams, 3)} g ${alloyName} (${round(cm3, 4)} cm³ × ${alloy.density} g/cm³) + ${round(alloy.lossFactor * 100, 2)} % casting loss at ${alloy.pricePerGram}/g`,
     },
     {
       name: 'casting',

@@ -1,12 +1,13 @@
 import type { RegisterCommand } from '../program.js';
 import { registerDoctorCommand } from './doctor.js';
+import { registerPriceCommand } from './price.js';
 
 /**
  * The commands of `meskit`, in help order. A new command is a module exporting a
  * `RegisterCommand`, added here (sidecars, price, cache, queue, db as their packages land).
  */
 export function builtinCommands(): RegisterCommand[] {
-  return [registerDoctorCommand];
+  return [registerDoctorCommand, registerPriceCommand];
 }
 
-export { registerDoctorCommand };
+export { registerDoctorCommand, registerPriceCommand };
