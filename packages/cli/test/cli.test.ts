@@ -187,7 +187,9 @@ describe('meskit (in-process)', () => {
     const help = await cli(['example', '--help'], { commands });
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('Exit codes:');
-    expect((await cli(['--help'], { commands })).stdout).toMatch(/doctor[\s\S]*price[\s\S]*example/);
+    expect((await cli(['--help'], { commands })).stdout).toMatch(
+      /doctor[\s\S]*price[\s\S]*example/,
+    );
   });
 
   it('registerCheck adds to the default registry used by meskit doctor', async () => {
