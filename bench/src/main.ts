@@ -6,9 +6,10 @@
  */
 import { legacyPage } from './benches/legacy-page.js';
 import { otel } from './benches/otel.js';
+import { pricing } from './benches/pricing.js';
 import { formatTable, type Benchmark } from './lib/bench.js';
 
-const BENCHMARKS: readonly Benchmark[] = [legacyPage, otel];
+const BENCHMARKS: readonly Benchmark[] = [legacyPage, otel, pricing];
 
 function parseOptions(args: readonly string[]): Record<string, string | boolean> {
   const options: Record<string, string | boolean> = {};
