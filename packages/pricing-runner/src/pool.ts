@@ -1,0 +1,360 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { MeshAnalysis } from './analyze.js';
+import { MeshError, PriceModelError, type MeshErrorCode } from './errors.js';
+import {
+  TEST_DELAY_MS,
+  type JobRequest,
+  type JobResponse,
+  type SerializedError,
+} from './internal/pool-protocol.js';
+import type { PriceQuote } from './price-model.js';
+
+/**
+ * Stable codes of `PricingPoolError`:
+ * - `QUEUE_FULL`: `maxQueue` jobs are already waiting; retry later or add threads.
+ * - `TIMEOUT`: the job ran longer than `timeoutMs`; its worker was terminated and replaced.
+ * - `CANCELLED`: the job's `signal` aborted (queued: removed; running: worker replaced).
+ * - `CLOSED`: the pool was closed before the job could run.
+ * - `WORKER_FAILED`: the worker thread crashed or exited while running the job.
+ */
+export type PricingPoolErrorCode =
+  'QUEUE_FULL' | 'TIMEOUT' | 'CANCELLED' | 'CLOSED' | 'WORKER_FAILED';
+
+/** A job the pool did not run to completion. `CANCELLED` errors are named `AbortError`. */
+export class PricingPoolError extends Error {
+  readonly code: PricingPoolErrorCode;
+
+  constructor(code: PricingPoolErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = code === 'CANCELLED' ? 'AbortError' : 'PricingPoolError';
+    this.code = code;
+  }
+}
+
+/** Options of `createPricingPool`. */
+export interface PricingPoolOptions {
+  /** Worker threads. Default: `os.availableParallelism() - 1`, at least 1. */
+  threads?: number;
+  /** Jobs that may wait for a free worker; past it `submit` rejects with `QUEUE_FULL`. Default: 64. */
+  maxQueue?: number;
+  /** Time a job may run in its worker before it is terminated (`TIMEOUT`). Default: 30 000 ms. */
+  timeoutMs?: number;
+}
+
+/** Options of one `submit`. */
+export interface SubmitOptions {
+  /** Alloy to price in. Default: the price model's `defaultAlloy`. */
+  alloy?: string;
+  /** Aborting it cancels the job (`CANCELLED`). Default: none. */
+  signal?: AbortSignal;
+  /** Internal test hook (see `internal/pool-protocol.ts`); not part of the public API. */
+  [TEST_DELAY_MS]?: number;
+}
+
+/** What a worker computed: the analysis, and the quote or `null` when the volume is not trusted. */
+export interface PricingResult {
+  analysis: MeshAnalysis;
+  /** `null` when `analysis.confidence.volumeTrusted` is false (as `meskit price` does). */
+  price: PriceQuote | null;
+}
+
+export interface PricingPoolStats {
+  threads: number;
+  /** Workers running a job now. */
+  busy: number;
+  /** Jobs waiting for a worker. */
+  queued: number;
+  /** Jobs that resolved. */
+  completed: number;
+  /** Accepted jobs that rejected (mesh errors, timeouts, cancellations, closed). */
+  failed: number;
+}
+
+export interface PricingPool {
+  /**
+   * Analyses and prices `bytes` in a worker. The bytes are transferred, not copied, when they
+   * own their whole `ArrayBuffer`: the caller's buffer is then detached (length 0) as soon as
+   * `submit` is called. A view on part of a larger buffer (such as a small pooled `Buffer`)
+   * or on a `SharedArrayBuffer` is copied instead, and the caller's buffer is left intact.
+   */
+  submit(bytes: Uint8Array, opts?: SubmitOptions): Promise<PricingResult>;
+  stats(): PricingPoolStats;
+  /** Stops accepting jobs, rejects queued ones (`CLOSED`), lets running ones finish, ends the workers. */
+  close(): Promise<void>;
+}
+
+export const POOL_DEFAULTS = {
+  maxQueue: 64,
+  timeoutMs: 30_000,
+} as const;
+
+interface Job {
+  id: number;
+  bytes: Uint8Array;
+  alloy: string | undefined;
+  delayMs: number;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  resolve: (result: PricingResult) => void;
+  reject: (error: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  job: Job | undefined;
+  timer: NodeJS.Timeout | undefined;
+}
+
+const WORKER_URL = new URL('./internal/pool-worker.js', import.meta.url);
+
+/**
+ * Workers inherit the parent's flags, but `--input-type` (set when the host runs from
+ * `node --input-type=module -e`) makes a worker started from a file refuse to start.
+ */
+function workerExecArgv(): string[] {
+  return process.execArgv.filter((arg) => !arg.startsWith('--input-type'));
+}
+
+function positiveInteger(name: string, value: unknown, min: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min)
+    throw new TypeError(
+      `createPricingPool: ${name} must be an integer >= ${min}, got ${String(value)}`,
+    );
+  return value;
+}
+
+/** Zero-copy when the view owns its whole buffer; otherwise (or if untransferable) a copy. */
+function takeBytes(bytes: Uint8Array): Uint8Array {
+  const buffer = bytes.buffer;
+  if (
+    buffer instanceof ArrayBuffer &&
+    bytes.byteOffset === 0 &&
+    bytes.byteLength === buffer.byteLength
+  ) {
+    try {
+      return new Uint8Array(structuredClone(buffer, { transfer: [buffer] }));
+    } catch {
+      // Untransferable (e.g. Node's Buffer pool): fall through to a copy.
+    }
+  }
+  return new Uint8Array(bytes);
+}
+
+function revive(error: SerializedError): Error {
+  let revived: Error;
+  if (error.kind === 'MeshError') {
+    revived = new MeshError(error.code as MeshErrorCode, error.message);
+  } else if (error.kind === 'PriceModelError') {
+    revived = new PriceModelError(error.field ?? '', '');
+    revived.message = error.message;
+  } else {
+    revived = new PricingPoolError('WORKER_FAILED', `pricing worker failed: ${error.message}`);
+  }
+  if (error.stack)
+    revived.stack = `${revived.stack ?? ''}\n    --- in pricing worker ---\n${error.stack}`;
+  return revived;
+}
+
+/** A pool of worker threads that analyse and price models off the main thread. */
+export function createPricingPool(opts: PricingPoolOptions = {}): PricingPool {
+  const threads = positiveInteger(
+    'threads',
+    opts.threads ?? Math.max(1, availableParallelism() - 1),
+    1,
+  );
+  const maxQueue = positiveInteger('maxQueue', opts.maxQueue ?? POOL_DEFAULTS.maxQueue, 0);
+  const timeoutMs = positiveInteger('timeoutMs', opts.timeoutMs ?? POOL_DEFAULTS.timeoutMs, 1);
+
+  const slots: Slot[] = [];
+  const queue: Job[] = [];
+  let nextId = 1;
+  let completed = 0;
+  let failed = 0;
+  let closing: Promise<void> | undefined;
+  let drained: (() => void) | undefined;
+
+  function spawn(): Slot {
+    const slot: Slot = {
+      worker: new Worker(WORKER_URL, { execArgv: workerExecArgv() }),
+      job: undefined,
+      timer: undefined,
+    };
+    slot.worker.on('message', (response: JobResponse) => {
+      const job = slot.job;
+      if (!job || job.id !== response.id) return;
+      if (response.ok)
+        finish(slot, undefined, { analysis: response.analysis, price: response.price });
+      else finish(slot, revive(response.error));
+    });
+    slot.worker.on('error', (error) => {
+      replace(
+        slot,
+        new PricingPoolError('WORKER_FAILED', `pricing worker crashed: ${error.message}`, {
+          cause: error,
+        }),
+      );
+    });
+    slot.worker.on('exit', (exitCode) => {
+      if (slots.includes(slot))
+        replace(
+          slot,
+          new PricingPoolError('WORKER_FAILED', `pricing worker exited with code ${exitCode}`),
+        );
+    });
+    // After the listeners: adding a 'message' listener refs the worker's port again.
+    slot.worker.unref(); // an idle worker never keeps the process alive
+    return slot;
+  }
+
+  function settle(job: Job): void {
+    if (job.signal && job.onAbort) job.signal.removeEventListener('abort', job.onAbort);
+  }
+
+  /** Ends the slot's job (result or error) and hands the worker the next one. */
+  function finish(slot: Slot, error: Error | undefined, result?: PricingResult): void {
+    const job = slot.job;
+    if (!job) return;
+    clearTimeout(slot.timer);
+    slot.timer = undefined;
+    slot.job = undefined;
+    slot.worker.unref();
+    settle(job);
+    if (error) {
+      failed++;
+      job.reject(error);
+    } else {
+      completed++;
+      job.resolve(result as PricingResult);
+    }
+    pump();
+  }
+
+  /** Terminates the slot's worker (stuck, cancelled or crashed), fails its job, starts a fresh one. */
+  function replace(slot: Slot, error: Error): void {
+    const index = slots.indexOf(slot);
+    if (index === -1) return;
+    slots.splice(index, 1);
+    void slot.worker.terminate();
+    if (!closing) slots.push(spawn());
+    finish(slot, error);
+  }
+
+  function start(slot: Slot, job: Job): void {
+    slot.job = job;
+    slot.worker.ref(); // a running job keeps the process alive until it settles
+    slot.timer = setTimeout(() => {
+      replace(
+        slot,
+        new PricingPoolError(
+          'TIMEOUT',
+          `pricing job timed out after ${timeoutMs} ms; raise timeoutMs or reject models this large`,
+        ),
+      );
+    }, timeoutMs);
+    slot.timer.unref();
+    const request: JobRequest = {
+      id: job.id,
+      bytes: job.bytes,
+      alloy: job.alloy,
+      delayMs: job.delayMs,
+    };
+    slot.worker.postMessage(request, [job.bytes.buffer as ArrayBuffer]);
+  }
+
+  function pump(): void {
+    for (const slot of slots) {
+      if (slot.job) continue;
+      const job = queue.shift();
+      if (!job) break;
+      start(slot, job);
+    }
+    if (closing && drained && queue.length === 0 && slots.every((slot) => !slot.job)) drained();
+  }
+
+  for (let i = 0; i < threads; i++) slots.push(spawn());
+
+  function submit(bytes: Uint8Array, submitOpts: SubmitOptions = {}): Promise<PricingResult> {
+    if (!(bytes instanceof Uint8Array))
+      return Promise.reject(
+        new TypeError('submit: bytes must be a Uint8Array (or Buffer) holding the model file'),
+      );
+    if (closing)
+      return Promise.reject(
+        new PricingPoolError('CLOSED', 'pricing pool is closed; create a new one'),
+      );
+    const signal = submitOpts.signal;
+    if (signal?.aborted)
+      return Promise.reject(
+        new PricingPoolError('CANCELLED', 'pricing job cancelled before it started', {
+          cause: signal.reason,
+        }),
+      );
+    const idle = slots.some((slot) => !slot.job);
+    if (!idle && queue.length >= maxQueue)
+      return Promise.reject(
+        new PricingPoolError(
+          'QUEUE_FULL',
+          `pricing queue is full (${maxQueue} waiting); retry later or add threads`,
+        ),
+      );
+    return new Promise<PricingResult>((resolve, reject) => {
+      const job: Job = {
+        id: nextId++,
+        bytes: takeBytes(bytes),
+        alloy: submitOpts.alloy,
+        delayMs: submitOpts[TEST_DELAY_MS] ?? 0,
+        signal,
+        onAbort: undefined,
+        resolve,
+        reject,
+      };
+      if (signal) {
+        job.onAbort = () => {
+          const error = new PricingPoolError('CANCELLED', 'pricing job cancelled', {
+            cause: signal.reason,
+          });
+          const queued = queue.indexOf(job);
+          if (queued !== -1) {
+            queue.splice(queued, 1);
+            settle(job);
+            failed++;
+            reject(error);
+            return;
+          }
+          const slot = slots.find((s) => s.job === job);
+          if (slot) replace(slot, error);
+        };
+        signal.addEventListener('abort', job.onAbort, { once: true });
+      }
+      queue.push(job);
+      pump();
+    });
+  }
+
+  function close(): Promise<void> {
+    closing ??= (async () => {
+      for (const job of queue.splice(0)) {
+        settle(job);
+        failed++;
+        job.reject(new PricingPoolError('CLOSED', 'pricing pool closed before the job ran'));
+      }
+      if (slots.some((slot) => slot.job)) await new Promise<void>((resolve) => (drained = resolve));
+      const workers = slots.splice(0).map((slot) => slot.worker);
+      await Promise.all(workers.map((worker) => worker.terminate()));
+    })();
+    return closing;
+  }
+
+  function stats(): PricingPoolStats {
+    return {
+      threads,
+      busy: slots.filter((slot) => slot.job).length,
+      queued: queue.length,
+      completed,
+      failed,
+    };
+  }
+
+  return { submit, stats, close };
+}
