@@ -69,6 +69,8 @@ export interface PricingPoolStats {
   completed: number;
   /** Accepted jobs that rejected (mesh errors, timeouts, cancellations, closed). */
   failed: number;
+  /** Jobs refused with QUEUE_FULL: the bounded queue says what it turned away. */
+  rejectedQueueFull: number;
 }
 
 export interface PricingPool {
@@ -171,6 +173,7 @@ export function createPricingPool(opts: PricingPoolOptions = {}): PricingPool {
   let nextId = 1;
   let completed = 0;
   let failed = 0;
+  let rejectedQueueFull = 0;
   let closing: Promise<void> | undefined;
   let drained: (() => void) | undefined;
 
@@ -291,13 +294,15 @@ export function createPricingPool(opts: PricingPoolOptions = {}): PricingPool {
         }),
       );
     const idle = slots.some((slot) => !slot.job);
-    if (!idle && queue.length >= maxQueue)
+    if (!idle && queue.length >= maxQueue) {
+      rejectedQueueFull++;
       return Promise.reject(
         new PricingPoolError(
           'QUEUE_FULL',
           `pricing queue is full (${maxQueue} waiting); retry later or add threads`,
         ),
       );
+    }
     return new Promise<PricingResult>((resolve, reject) => {
       const job: Job = {
         id: nextId++,
@@ -353,6 +358,7 @@ export function createPricingPool(opts: PricingPoolOptions = {}): PricingPool {
       queued: queue.length,
       completed,
       failed,
+      rejectedQueueFull,
     };
   }
 

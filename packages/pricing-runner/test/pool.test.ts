@@ -99,7 +99,7 @@ describe('createPricingPool', () => {
     const first = p.submit(Buffer.from(sphere), { ...SLOW, signal: running.signal });
     const second = p.submit(Buffer.from(sphere), { signal: waiting.signal });
     expect(await poolCode(p.submit(Buffer.from(sphere)))).toBe('QUEUE_FULL');
-    expect(p.stats()).toMatchObject({ busy: 1, queued: 1 });
+    expect(p.stats()).toMatchObject({ busy: 1, queued: 1, rejectedQueueFull: 1 });
     waiting.abort();
     running.abort();
     expect(await poolCode(second)).toBe('CANCELLED');
