@@ -85,16 +85,8 @@ const RING_SIZES_MM = [15.7, 16.5, 17.3, 18.1, 19.0];
 
 type Config = Required<Omit<SimulationOptions, 'signal'>> & { signal: AbortSignal | undefined };
 
-interface Counters {
-  shopOrdersSubmitted: number;
-  b2bQuotes: number;
-  priceCalculatedReceived: number;
-  approvalsSent: number;
-  firstPageRequests: number;
-  takesWon: number;
-  takesLost: number;
-  errors: number;
-}
+/** The report's counters, counted while traffic runs. */
+type Counters = Omit<SimulationReport, 'durationMs' | 'firstPageLatency'>;
 
 export async function simulateTraffic(opts: SimulationOptions): Promise<SimulationReport> {
   const config = normalise(opts);
