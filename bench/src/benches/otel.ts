@@ -77,8 +77,11 @@ export const otel: Benchmark = {
       const seeder = await spawnMes({ env: mesEnv });
       await seedOrders({ databaseUrl, orders: 10_000 });
       await seeder.stop();
+      // Logs go to a file, as in production, not to a pipe this busy process drains.
+      const stderrFile = join(modelDir, 'server.log');
       const start = (script: string | undefined, opts: SpawnOptions) => async () => {
-        const started = script ? await spawnListening(script, opts) : await spawnMes(opts);
+        const withLog = { ...opts, stderrFile };
+        const started = script ? await spawnListening(script, withLog) : await spawnMes(withLog);
         return { url: started.url, stop: () => started.stop() };
       };
       const variants: Variant[] = [

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -22,6 +23,12 @@ export interface SpawnOptions {
   /** Node flags before the script, e.g. ['--import', '@meskit/otel-bootstrap/register']. */
   execArgv?: string[];
   onStderr?: (line: string) => void;
+  /**
+   * Write the child's stderr (its logs) to this file instead of a pipe read here. For load
+   * tests: a pipe drained by this process couples the server's log writes to this process's
+   * load (a full pipe stalls synchronous loggers). Not combined with `onStderr`.
+   */
+  stderrFile?: string;
 }
 
 /**
@@ -37,23 +44,33 @@ export function spawnMes(opts: SpawnOptions): Promise<MesProcess> {
  * line (`{"event":"listening","url":...}`) on stdout.
  */
 export async function spawnListening(script: string, opts: SpawnOptions): Promise<MesProcess> {
+  if (opts.stderrFile !== undefined && opts.onStderr !== undefined)
+    throw new TypeError('spawnListening: give either stderrFile or onStderr, not both');
+  const stderrFd = opts.stderrFile === undefined ? undefined : openSync(opts.stderrFile, 'w');
   const child = spawn(process.execPath, [...(opts.execArgv ?? []), script], {
     // Loopback whatever the caller's shell says: benchmarks and the demo load this address.
     env: { ...process.env, MES_PORT: '0', ...opts.env, MES_HOST: '127.0.0.1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', stderrFd ?? 'pipe'],
   });
+  if (stderrFd !== undefined) closeSync(stderrFd); // the child holds its own copy
   const stderr: string[] = [];
-  createInterface({ input: child.stderr! }).on('line', (line) => {
-    stderr.push(line);
-    if (stderr.length > 50) stderr.shift();
-    opts.onStderr?.(line);
-  });
+  if (child.stderr !== null) {
+    createInterface({ input: child.stderr }).on('line', (line) => {
+      stderr.push(line);
+      if (stderr.length > 50) stderr.shift();
+      opts.onStderr?.(line);
+    });
+  }
+  const lastLines = () =>
+    opts.stderrFile === undefined
+      ? stderr.join('\n')
+      : readFileSync(opts.stderrFile, 'utf8').split('\n').slice(-50).join('\n');
   const url = await new Promise<string>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
     const onExit = (code: number | null) =>
       reject(
         new Error(
-          `the reference MES exited (${String(code)}) before listening:\n${stderr.join('\n')}`,
+          `the reference MES exited (${String(code)}) before listening:\n${lastLines()}`,
         ),
       );
     child.once('exit', onExit);

@@ -1,7 +1,13 @@
 // The OTLP/JSON text the export worker sends: valid JSON, the OTLP field names, and proto3
 // defaults left out.
 import { describe, expect, it } from 'vitest';
-import { encodeBatch, type SpanRecord } from '../src/internal/otlp-json.js';
+import {
+  encodeBatch,
+  nanos,
+  OtlpBatchEncoder,
+  requestBody,
+  type SpanRecord,
+} from '../src/internal/otlp-json.js';
 
 const BASE: SpanRecord = {
   traceId: '0af7651916cd43dd8448eb211c80319c',
@@ -112,5 +118,54 @@ describe('encodeBatch', () => {
       links: [{ traceId: BASE.traceId, spanId: '1111111111111111', attributes: [] }],
       status: { code: 2, message: 'boom' },
     });
+  });
+
+  it('keeps non-ASCII text, control characters and lone surrogates valid JSON', () => {
+    const text = 'Zürich → 東京 "quoted" \\ tab\t nul\u0000 lone\ud800';
+    const span: SpanRecord = { ...BASE, name: text, attributes: { [`k ${text}`]: text } };
+    const json = JSON.parse(encodeBatch({ resource: { 'service.name': text }, spans: [span] }));
+    const encoded = json.resourceSpans[0].scopeSpans[0].spans[0];
+    // JSON.stringify writes a lone surrogate as \ud800, which parses back to the same unit.
+    expect(encoded.name).toBe(text);
+    expect(encoded.attributes).toEqual([{ key: `k ${text}`, value: { stringValue: text } }]);
+    expect(json.resourceSpans[0].resource.attributes[0].value.stringValue).toBe(text);
+  });
+
+  it('writes nanoseconds exactly for whole and fractional milliseconds', () => {
+    expect(nanos(0)).toBe('0');
+    expect(nanos(0.000001)).toBe('1');
+    expect(nanos(1_700_000_000_000)).toBe('1700000000000000000');
+    expect(nanos(1_700_000_000_000.25)).toBe('1700000000000250000');
+    expect(nanos(1.0005)).toBe('1000500');
+    // A fraction that rounds up to the next millisecond carries.
+    expect(nanos(1.999_999_9)).toBe('2000000');
+  });
+});
+
+describe('OtlpBatchEncoder', () => {
+  it('groups spans by scope, grows past its first buffer, and starts empty after take()', () => {
+    const encoder = new OtlpBatchEncoder();
+    const big = 'x'.repeat(100_000); // beyond the first 64 KiB buffer of its scope
+    encoder.add({ ...BASE, spanId: '0000000000000001', attributes: { big } });
+    encoder.add({ ...BASE, spanId: '0000000000000002', scopeName: 'other' });
+    encoder.add({ ...BASE, spanId: '0000000000000003', attributes: { big } });
+    expect(encoder.spans).toBe(3);
+    expect(encoder.bytes).toBeGreaterThan(200_000);
+    const batch = encoder.take()!;
+    expect(encoder.spans).toBe(0);
+    expect(encoder.bytes).toBe(0);
+    expect(encoder.take()).toBeUndefined();
+    // Each scope's bytes start at offset 0 of a buffer of their own: transferable as is.
+    for (const { spansJson } of batch.scopes) expect(spansJson.byteOffset).toBe(0);
+    const json = JSON.parse(requestBody({ 'service.name': 'mes' }, batch).toString('utf8'));
+    const scopes = json.resourceSpans[0].scopeSpans as {
+      scope: { name: string };
+      spans: { spanId: string; attributes: { value: { stringValue: string } }[] }[];
+    }[];
+    expect(scopes.map((s) => [s.scope.name, s.spans.map((span) => span.spanId)])).toEqual([
+      ['scope', ['0000000000000001', '0000000000000003']],
+      ['other', ['0000000000000002']],
+    ]);
+    expect(scopes[0]!.spans[1]!.attributes[0]!.value.stringValue).toBe(big);
   });
 });

@@ -1,7 +1,7 @@
-// The span exporter's thread. It receives batches of plain span records from the main thread
-// (worker-span-processor.ts), encodes them as an OTLP/HTTP JSON ExportTraceServiceRequest and
-// POSTs them, one request at a time. Encoding and sending were a tenth of the reference MES's
-// CPU on the main thread (docs/benchmarks.md); here they run beside it.
+// The span exporter's thread. It receives batches of spans already written as OTLP/JSON bytes
+// by the main thread (worker-span-processor.ts), wraps them in an ExportTraceServiceRequest
+// and POSTs them, one request at a time: HTTP, compression and retries of a slow endpoint
+// stay off the application's thread.
 //
 // After every batch, delivered or not, the worker bumps a shared counter and notifies: the
 // main thread's exit handler waits on it with Atomics.wait, so a process.exit() does not lose
@@ -9,7 +9,7 @@
 import { promisify } from 'node:util';
 import { parentPort, workerData } from 'node:worker_threads';
 import { gzip } from 'node:zlib';
-import { encodeBatch, type ExportBatch } from './otlp-json.js';
+import { requestBody, type AttributeRecord, type EncodedBatch } from './otlp-json.js';
 
 export interface OtlpWorkerData {
   readonly url: string;
@@ -20,6 +20,12 @@ export interface OtlpWorkerData {
   readonly finished: SharedArrayBuffer;
 }
 
+/** What the main thread posts: one batch (its byte buffers transferred). */
+export interface WorkerBatch {
+  readonly resource: AttributeRecord;
+  readonly batch: EncodedBatch;
+}
+
 export interface ExportOutcome {
   readonly spans: number;
   readonly ok: boolean;
@@ -28,9 +34,10 @@ export interface ExportOutcome {
 
 const gzipAsync = promisify(gzip);
 
-async function send(data: OtlpWorkerData, batch: ExportBatch): Promise<ExportOutcome> {
+async function send(data: OtlpWorkerData, message: WorkerBatch): Promise<ExportOutcome> {
+  const spans = message.batch.spans;
   try {
-    const json = encodeBatch(batch);
+    const json = requestBody(message.resource, message.batch);
     const response = await fetch(data.url, {
       method: 'POST',
       headers: {
@@ -43,9 +50,9 @@ async function send(data: OtlpWorkerData, batch: ExportBatch): Promise<ExportOut
     });
     // The body is read so the connection goes back to the pool.
     await response.arrayBuffer();
-    if (response.ok) return { spans: batch.spans.length, ok: true };
+    if (response.ok) return { spans, ok: true };
     return {
-      spans: batch.spans.length,
+      spans,
       ok: false,
       error: `the endpoint answered ${response.status}`,
     };
@@ -53,7 +60,7 @@ async function send(data: OtlpWorkerData, batch: ExportBatch): Promise<ExportOut
     const cause = (err as { cause?: unknown }).cause;
     const why =
       cause instanceof Error ? cause.message : err instanceof Error ? err.message : String(err);
-    return { spans: batch.spans.length, ok: false, error: why };
+    return { spans, ok: false, error: why };
   }
 }
 
@@ -65,7 +72,7 @@ function run(): void {
   // One request at a time, in order: a slow endpoint backs the queue up on the main thread,
   // where it is bounded and counted, instead of piling up sockets here.
   let chain = Promise.resolve();
-  port.on('message', (batch: ExportBatch) => {
+  port.on('message', (batch: WorkerBatch) => {
     chain = chain.then(async () => {
       const outcome = await send(data, batch);
       Atomics.add(finished, 0, 1);

@@ -1,12 +1,13 @@
-// A span processor that exports from a worker thread. On the main thread an ended span costs
-// one plain record pushed on an array; every `scheduledDelayMs` (or at `maxExportBatchSize`)
-// the array is posted to the worker (otlp-worker.ts), which encodes OTLP/JSON and POSTs it.
+// A span processor that exports from a worker thread. On the main thread an ended span is
+// written as OTLP/JSON bytes into the current batch; every `scheduledDelayMs` (or at
+// `maxExportBatchSize` spans, or MAX_BATCH_BYTES) the batch's bytes are transferred to the
+// worker (otlp-worker.ts), which wraps them in the request body and POSTs it.
 // The queue (buffered plus posted-but-unfinished spans) is bounded by `maxQueueSize`; what
 // does not fit is dropped and counted, like the SDK's BatchSpanProcessor.
 import { Worker } from 'node:worker_threads';
 import type { SpanSink } from './lean-tracer.js';
-import type { SpanRecord } from './otlp-json.js';
-import type { ExportOutcome, OtlpWorkerData } from './otlp-worker.js';
+import { OtlpBatchEncoder, type SpanRecord } from './otlp-json.js';
+import type { ExportOutcome, OtlpWorkerData, WorkerBatch } from './otlp-worker.js';
 import type { SelfMetrics } from './metrics.js';
 import { redactText } from './redact.js';
 import { warn, warnOnce } from './warn.js';
@@ -26,12 +27,15 @@ export interface WorkerSpanProcessorOptions {
   readonly resource: () => Record<string, unknown>;
 }
 
+/** A batch is sent once its spans' JSON reaches this size, whatever the span count. */
+const MAX_BATCH_BYTES = 4 * 1024 * 1024;
+
 export class WorkerSpanProcessor implements SpanSink {
   readonly #options: WorkerSpanProcessorOptions;
   readonly #worker: Worker;
   readonly #finished: Int32Array;
   readonly #shownUrl: string;
-  #buffer: SpanRecord[] = [];
+  readonly #batch = new OtlpBatchEncoder();
   #resource: Record<string, unknown> | undefined;
   #timer: NodeJS.Timeout | undefined;
   /** Spans posted to the worker whose outcome has not come back. */
@@ -90,7 +94,7 @@ export class WorkerSpanProcessor implements SpanSink {
       this.#options.metrics.spansDropped.inc({ reason: 'export_failed' });
       return;
     }
-    if (this.#buffer.length + this.#inFlight >= this.#options.maxQueueSize) {
+    if (this.#batch.spans + this.#inFlight >= this.#options.maxQueueSize) {
       this.#options.metrics.spansDropped.inc({ reason: 'queue_full' });
       warnOnce(
         'MESKIT_OTEL_SPANS_DROPPED',
@@ -98,8 +102,11 @@ export class WorkerSpanProcessor implements SpanSink {
       );
       return;
     }
-    this.#buffer.push(record);
-    if (this.#buffer.length >= this.#options.maxExportBatchSize) {
+    this.#batch.add(record);
+    if (
+      this.#batch.spans >= this.#options.maxExportBatchSize ||
+      this.#batch.bytes >= MAX_BATCH_BYTES
+    ) {
       this.#post();
     } else if (this.#timer === undefined) {
       this.#timer = setTimeout(() => this.#post(), this.#options.scheduledDelayMs);
@@ -126,13 +133,17 @@ export class WorkerSpanProcessor implements SpanSink {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    while (this.#buffer.length > 0 && !this.#dead) {
-      const spans = this.#buffer.splice(0, this.#options.maxExportBatchSize);
-      this.#inFlight += spans.length;
-      this.#posted++;
-      this.#resource ??= this.#options.resource();
-      this.#worker.postMessage({ resource: this.#resource, spans });
-    }
+    if (this.#dead) return;
+    const batch = this.#batch.take();
+    if (batch === undefined) return;
+    this.#inFlight += batch.spans;
+    this.#posted++;
+    this.#resource ??= this.#options.resource();
+    const message: WorkerBatch = { resource: this.#resource, batch };
+    this.#worker.postMessage(
+      message,
+      batch.scopes.map((scope) => scope.spansJson.buffer as ArrayBuffer),
+    );
   }
 
   #onOutcome(outcome: ExportOutcome): void {
