@@ -69,9 +69,7 @@ export async function spawnListening(script: string, opts: SpawnOptions): Promis
     const lines = createInterface({ input: child.stdout! });
     const onExit = (code: number | null) =>
       reject(
-        new Error(
-          `the reference MES exited (${String(code)}) before listening:\n${lastLines()}`,
-        ),
+        new Error(`the reference MES exited (${String(code)}) before listening:\n${lastLines()}`),
       );
     child.once('exit', onExit);
     lines.on('line', (line) => {

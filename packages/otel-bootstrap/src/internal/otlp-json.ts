@@ -145,7 +145,9 @@ const COMMA = 0x2c;
 /** The ExportTraceServiceRequest body of an encoded batch. */
 export function requestBody(resource: AttributeRecord, batch: EncodedBatch): Buffer {
   const parts: Uint8Array[] = [
-    Buffer.from(`{"resourceSpans":[{"resource":{"attributes":${keyValues(resource)}},"scopeSpans":[`),
+    Buffer.from(
+      `{"resourceSpans":[{"resource":{"attributes":${keyValues(resource)}},"scopeSpans":[`,
+    ),
   ];
   batch.scopes.forEach(({ scope, spansJson }, index) => {
     parts.push(Buffer.from(`${index === 0 ? '' : ','}{"scope":${scope},"spans":[`), spansJson);
