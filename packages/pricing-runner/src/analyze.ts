@@ -75,7 +75,8 @@ export interface MeshAnalysis {
   warnings: string[];
 }
 
-interface Normalized {
+/** AnalyzeOptions with every default applied (what the pool hands its workers). */
+export interface NormalizedAnalyzeOptions {
   format: MeshFormat | undefined;
   maxBytes: number;
   maxTriangles: number;
@@ -84,7 +85,14 @@ interface Normalized {
   topology: boolean;
 }
 
-function normalize(opts: AnalyzeOptions | undefined): Normalized {
+/**
+ * Applies defaults and checks every option, throwing `MeshError` `BAD_OPTION` that names it.
+ * `where` prefixes the option name in messages (the pool passes `createPricingPool: option analyze.`).
+ */
+export function normalizeAnalyzeOptions(
+  opts: AnalyzeOptions | undefined,
+  where = 'analyzeMesh: option ',
+): NormalizedAnalyzeOptions {
   const o = opts ?? {};
   const positive = (
     name: keyof typeof DEFAULTS,
@@ -95,15 +103,24 @@ function normalize(opts: AnalyzeOptions | undefined): Normalized {
     if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
       throw new MeshError(
         'BAD_OPTION',
-        `analyzeMesh: option ${name} must be a positive number, got ${String(value)}`,
+        `${where}${name} must be a positive number, got ${String(value)}`,
       );
     }
+    return value;
+  };
+  const boolean = (name: 'topology', value: boolean | undefined, fallback: boolean): boolean => {
+    if (value === undefined) return fallback;
+    if (typeof value !== 'boolean')
+      throw new MeshError(
+        'BAD_OPTION',
+        `${where}${name} must be true or false, got ${String(value)}`,
+      );
     return value;
   };
   if (o.format !== undefined && !['stl-binary', 'stl-ascii', 'obj', '3mf'].includes(o.format)) {
     throw new MeshError(
       'BAD_OPTION',
-      `analyzeMesh: option format must be stl-binary, stl-ascii, obj or 3mf, got ${String(o.format)}`,
+      `${where}format must be stl-binary, stl-ascii, obj or 3mf, got ${String(o.format)}`,
     );
   }
   return {
@@ -120,7 +137,7 @@ function normalize(opts: AnalyzeOptions | undefined): Normalized {
       o.maxCompressionRatio,
       DEFAULTS.maxCompressionRatio,
     ),
-    topology: o.topology ?? DEFAULTS.topology,
+    topology: boolean('topology', o.topology, DEFAULTS.topology),
   };
 }
 
@@ -136,7 +153,7 @@ export function analyzeMesh(input: Uint8Array, opts?: AnalyzeOptions): MeshAnaly
   if (!(input instanceof Uint8Array)) {
     throw new MeshError('BAD_OPTION', 'analyzeMesh: input must be a Uint8Array or Buffer');
   }
-  const o = normalize(opts);
+  const o = normalizeAnalyzeOptions(opts);
   if (input.length === 0) throw new MeshError('EMPTY', 'the model file is empty (0 bytes)');
   if (input.length > o.maxBytes) {
     throw new MeshError(
@@ -209,7 +226,7 @@ function looksLikeText(head: Uint8Array): boolean {
   return true;
 }
 
-function analyzeBinaryStl(bytes: Uint8Array, o: Normalized): MeshAnalysis {
+function analyzeBinaryStl(bytes: Uint8Array, o: NormalizedAnalyzeOptions): MeshAnalysis {
   const n = bytes.length;
   if (n < STL_HEADER) {
     throw new MeshError('TRUNCATED', `binary STL needs an 84-byte header, the file has ${n} bytes`);

@@ -52,3 +52,29 @@ export class PriceModelError extends Error {
     this.field = field;
   }
 }
+
+/**
+ * Stable codes of `PricingPoolError`:
+ * - `QUEUE_FULL`: `maxQueue` jobs are already waiting; retry later or add threads.
+ * - `TIMEOUT`: the job ran longer than `timeoutMs`; its worker was terminated and replaced.
+ * - `CANCELLED`: the job's `signal` aborted (queued: removed; running: worker replaced).
+ * - `CLOSED`: the pool (or runner) was closed before the job could run.
+ * - `WORKER_FAILED`: the worker thread crashed or exited while running the job.
+ * - `OFFLOAD_FAILED`: in offload mode, the offloaded function threw (or rejected), returned
+ *   a value that is not JSON-serialisable, or its module could not be loaded. The message
+ *   carries the original message; `cause` is an `Error` with the original `name`, `code`
+ *   (when it had one) and stack.
+ */
+export type PricingPoolErrorCode =
+  'QUEUE_FULL' | 'TIMEOUT' | 'CANCELLED' | 'CLOSED' | 'WORKER_FAILED' | 'OFFLOAD_FAILED';
+
+/** A job the pool did not run to completion. `CANCELLED` errors are named `AbortError`. */
+export class PricingPoolError extends Error {
+  readonly code: PricingPoolErrorCode;
+
+  constructor(code: PricingPoolErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = code === 'CANCELLED' ? 'AbortError' : 'PricingPoolError';
+    this.code = code;
+  }
+}

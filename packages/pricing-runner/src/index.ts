@@ -1,12 +1,12 @@
 export { analyzeMesh, detectFormat, DEFAULTS } from './analyze.js';
 export type { AnalyzeOptions, BoundingBox, MeshAnalysis, MeshFormat } from './analyze.js';
-export { MeshError, PriceModelError } from './errors.js';
+export { MeshError, PriceModelError, PricingPoolError } from './errors.js';
+export type { MeshErrorCode, PricingPoolErrorCode } from './errors.js';
 export { releaseScratch, retainedScratchBytes, SCRATCH_CAP_BYTES } from './internal/scratch.js';
-export type { MeshErrorCode } from './errors.js';
-export { createPricingPool, POOL_DEFAULTS, PricingPoolError } from './pool.js';
+export { createPricingPool, POOL_DEFAULTS } from './pool.js';
 export type {
+  OffloadOptions,
   PricingPool,
-  PricingPoolErrorCode,
   PricingPoolOptions,
   PricingPoolStats,
   PricingResult,
@@ -20,3 +20,13 @@ export type {
   PriceOptions,
   PriceQuote,
 } from './price-model.js';
+export { createPricingRunner, RUNNER_DEFAULTS, RUNNER_METRICS } from './runner.js';
+export type {
+  CacheOptions,
+  OffloadQuote,
+  PricingQuote,
+  PricingRunner,
+  PricingRunnerOptions,
+  PricingRunnerStats,
+  QuoteOptions,
+} from './runner.js';

@@ -1,35 +1,42 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { MeshAnalysis } from './analyze.js';
-import { MeshError, PriceModelError, type MeshErrorCode } from './errors.js';
+import type { AnalyzeOptions, MeshAnalysis } from './analyze.js';
+import { MeshError, PriceModelError, PricingPoolError, type MeshErrorCode } from './errors.js';
+import { checkRequest, resolveConfig } from './internal/config.js';
 import {
   TEST_DELAY_MS,
   type JobRequest,
   type JobResponse,
   type SerializedError,
+  type WorkerConfig,
 } from './internal/pool-protocol.js';
-import type { PriceQuote } from './price-model.js';
+import type { PriceModel, PriceQuote } from './price-model.js';
 
 /**
- * Stable codes of `PricingPoolError`:
- * - `QUEUE_FULL`: `maxQueue` jobs are already waiting; retry later or add threads.
- * - `TIMEOUT`: the job ran longer than `timeoutMs`; its worker was terminated and replaced.
- * - `CANCELLED`: the job's `signal` aborted (queued: removed; running: worker replaced).
- * - `CLOSED`: the pool was closed before the job could run.
- * - `WORKER_FAILED`: the worker thread crashed or exited while running the job.
+ * Offload mode: the workers run this function instead of analysing and pricing, e.g. an
+ * MES's own (slow, synchronous) pricing, so it stops blocking the MES's event loop.
+ * The function is called as `fn(bytes, options)` and returns, or resolves to, a
+ * JSON-serialisable value. It is JSON-normalised in the worker (a `Date` becomes a string),
+ * so a fresh result and a cached one are the same value.
  */
-export type PricingPoolErrorCode =
-  'QUEUE_FULL' | 'TIMEOUT' | 'CANCELLED' | 'CLOSED' | 'WORKER_FAILED';
-
-/** A job the pool did not run to completion. `CANCELLED` errors are named `AbortError`. */
-export class PricingPoolError extends Error {
-  readonly code: PricingPoolErrorCode;
-
-  constructor(code: PricingPoolErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = code === 'CANCELLED' ? 'AbortError' : 'PricingPoolError';
-    this.code = code;
-  }
+export interface OffloadOptions {
+  /**
+   * The ESM module every worker imports: a `file:` URL, or a file path (a relative path
+   * resolves against `process.cwd()`). Checked to exist at construction. Required.
+   */
+  module: URL | string;
+  /** Name of the exported function. Default: `'default'`. */
+  export?: string;
+  /**
+   * The second argument of every call, with `alloy` added when a submit (or quote) names
+   * one. Plain JSON data; part of the cache key. Default: `{}`.
+   */
+  options?: Record<string, unknown>;
+  /**
+   * Bump it whenever the function's results change (new code, new prices): it is part of
+   * the cache key, so results of the old version are not served. Default: `'1'`.
+   */
+  version?: string;
 }
 
 /** Options of `createPricingPool`. */
@@ -40,11 +47,29 @@ export interface PricingPoolOptions {
   maxQueue?: number;
   /** Time a job may run in its worker before it is terminated (`TIMEOUT`). Default: 30 000 ms. */
   timeoutMs?: number;
+  /**
+   * `analyzeMesh` options the workers use (limits, forced format, topology), checked at
+   * construction. `maxBytes` is also enforced at `submit`, before any bytes move. With
+   * `offload` only `maxBytes` may be set. Default: `analyzeMesh`'s `DEFAULTS`.
+   */
+  analyze?: AnalyzeOptions;
+  /**
+   * The price model the workers price with; checked with `validatePriceModel` at
+   * construction (throws `PriceModelError`). Not allowed with `offload`.
+   * Default: `DEFAULT_PRICE_MODEL`.
+   */
+  priceModel?: PriceModel;
+  /** Run this function in the workers instead of analyse + price. Default: none. */
+  offload?: OffloadOptions;
 }
 
 /** Options of one `submit`. */
 export interface SubmitOptions {
-  /** Alloy to price in. Default: the price model's `defaultAlloy`. */
+  /**
+   * Alloy to price in; refused up front (`PriceModelError`, field `alloy`) when the price
+   * model does not have it. In offload mode it is passed to the function as `options.alloy`.
+   * Default: the price model's `defaultAlloy`.
+   */
   alloy?: string;
   /** Aborting it cancels the job (`CANCELLED`). Default: none. */
   signal?: AbortSignal;
@@ -65,6 +90,8 @@ export interface PricingPoolStats {
   busy: number;
   /** Jobs waiting for a worker. */
   queued: number;
+  /** The bound of that queue (`maxQueue`): `queued === maxQueue` refuses new jobs. */
+  maxQueue: number;
   /** Jobs that resolved. */
   completed: number;
   /** Accepted jobs that rejected (mesh errors, timeouts, cancellations, closed). */
@@ -73,14 +100,19 @@ export interface PricingPoolStats {
   rejectedQueueFull: number;
 }
 
-export interface PricingPool {
+/**
+ * A pool of workers. `R` is what a job resolves to: `PricingResult`, or in offload mode the
+ * offloaded function's result (its type is the caller's claim, as with `JSON.parse`).
+ */
+export interface PricingPool<R = PricingResult> {
   /**
-   * Analyses and prices `bytes` in a worker. The bytes are transferred, not copied, when they
-   * own their whole `ArrayBuffer`: the caller's buffer is then detached (length 0) as soon as
-   * `submit` is called. A view on part of a larger buffer (such as a small pooled `Buffer`)
-   * or on a `SharedArrayBuffer` is copied instead, and the caller's buffer is left intact.
+   * Analyses and prices `bytes` in a worker (or runs the offloaded function on them). The
+   * bytes are transferred, not copied, when they own their whole `ArrayBuffer`: the caller's
+   * buffer is then detached (length 0) as soon as `submit` is called. A view on part of a
+   * larger buffer (such as a small pooled `Buffer`) or on a `SharedArrayBuffer` is copied
+   * instead, and the caller's buffer is left intact.
    */
-  submit(bytes: Uint8Array, opts?: SubmitOptions): Promise<PricingResult>;
+  submit(bytes: Uint8Array, opts?: SubmitOptions): Promise<R>;
   stats(): PricingPoolStats;
   /** Stops accepting jobs, rejects queued ones (`CLOSED`), lets running ones finish, ends the workers. */
   close(): Promise<void>;
@@ -98,7 +130,7 @@ interface Job {
   delayMs: number;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
-  resolve: (result: PricingResult) => void;
+  resolve: (result: unknown) => void;
   reject: (error: Error) => void;
 }
 
@@ -150,6 +182,17 @@ function revive(error: SerializedError): Error {
   } else if (error.kind === 'PriceModelError') {
     revived = new PriceModelError(error.field ?? '', '');
     revived.message = error.message;
+  } else if (error.kind === 'Offload') {
+    // The original error, rebuilt as far as plain data allows: callers can still tell an
+    // MES's own codes (error.cause.code) apart.
+    const cause = Object.assign(new Error(error.message), {
+      name: error.name,
+      ...(error.code === undefined ? {} : { code: error.code }),
+    });
+    if (error.stack) cause.stack = error.stack;
+    revived = new PricingPoolError('OFFLOAD_FAILED', `offloaded pricing failed: ${error.message}`, {
+      cause,
+    });
   } else {
     revived = new PricingPoolError('WORKER_FAILED', `pricing worker failed: ${error.message}`);
   }
@@ -158,8 +201,18 @@ function revive(error: SerializedError): Error {
   return revived;
 }
 
-/** A pool of worker threads that analyse and price models off the main thread. */
-export function createPricingPool(opts: PricingPoolOptions = {}): PricingPool {
+/**
+ * A pool of worker threads that analyse and price models off the main thread, or (with
+ * `offload`) run a pricing function of your own there. Throws at construction on a bad
+ * option (`TypeError` naming it, `MeshError` `BAD_OPTION` for `analyze`, `PriceModelError`).
+ */
+export function createPricingPool<R = unknown>(
+  opts: PricingPoolOptions & { offload: OffloadOptions },
+): PricingPool<R>;
+export function createPricingPool(
+  opts?: PricingPoolOptions & { offload?: undefined },
+): PricingPool<PricingResult>;
+export function createPricingPool(opts: PricingPoolOptions = {}): PricingPool<unknown> {
   const threads = positiveInteger(
     'threads',
     opts.threads ?? Math.max(1, availableParallelism() - 1),
@@ -167,6 +220,16 @@ export function createPricingPool(opts: PricingPoolOptions = {}): PricingPool {
   );
   const maxQueue = positiveInteger('maxQueue', opts.maxQueue ?? POOL_DEFAULTS.maxQueue, 0);
   const timeoutMs = positiveInteger('timeoutMs', opts.timeoutMs ?? POOL_DEFAULTS.timeoutMs, 1);
+  const config = resolveConfig(opts, 'createPricingPool');
+  const workerData: WorkerConfig = {
+    analyze: config.analyze,
+    model: config.model,
+    offload: config.offload && {
+      url: config.offload.url,
+      exportName: config.offload.exportName,
+      options: config.offload.options,
+    },
+  };
 
   const slots: Slot[] = [];
   const queue: Job[] = [];
@@ -179,15 +242,14 @@ export function createPricingPool(opts: PricingPoolOptions = {}): PricingPool {
 
   function spawn(): Slot {
     const slot: Slot = {
-      worker: new Worker(WORKER_URL, { execArgv: workerExecArgv() }),
+      worker: new Worker(WORKER_URL, { execArgv: workerExecArgv(), workerData }),
       job: undefined,
       timer: undefined,
     };
     slot.worker.on('message', (response: JobResponse) => {
       const job = slot.job;
       if (!job || job.id !== response.id) return;
-      if (response.ok)
-        finish(slot, undefined, { analysis: response.analysis, price: response.price });
+      if (response.ok) finish(slot, undefined, response.value);
       else finish(slot, revive(response.error));
     });
     slot.worker.on('error', (error) => {
@@ -215,7 +277,7 @@ export function createPricingPool(opts: PricingPoolOptions = {}): PricingPool {
   }
 
   /** Ends the slot's job (result or error) and hands the worker the next one. */
-  function finish(slot: Slot, error: Error | undefined, result?: PricingResult): void {
+  function finish(slot: Slot, error: Error | undefined, result?: unknown): void {
     const job = slot.job;
     if (!job) return;
     clearTimeout(slot.timer);
@@ -228,7 +290,7 @@ export function createPricingPool(opts: PricingPoolOptions = {}): PricingPool {
       job.reject(error);
     } else {
       completed++;
-      job.resolve(result as PricingResult);
+      job.resolve(result);
     }
     pump();
   }
@@ -275,9 +337,14 @@ export function createPricingPool(opts: PricingPoolOptions = {}): PricingPool {
     if (closing && drained && queue.length === 0 && slots.every((slot) => !slot.job)) drained();
   }
 
+  /** Requests a worker would refuse anyway, turned away before the bytes move or queue. */
+  function refuse(bytes: Uint8Array, alloy: string | undefined): Error | undefined {
+    return checkRequest(config, bytes, alloy);
+  }
+
   for (let i = 0; i < threads; i++) slots.push(spawn());
 
-  function submit(bytes: Uint8Array, submitOpts: SubmitOptions = {}): Promise<PricingResult> {
+  function submit(bytes: Uint8Array, submitOpts: SubmitOptions = {}): Promise<unknown> {
     if (!(bytes instanceof Uint8Array))
       return Promise.reject(
         new TypeError('submit: bytes must be a Uint8Array (or Buffer) holding the model file'),
@@ -293,6 +360,8 @@ export function createPricingPool(opts: PricingPoolOptions = {}): PricingPool {
           cause: signal.reason,
         }),
       );
+    const refused = refuse(bytes, submitOpts.alloy);
+    if (refused) return Promise.reject(refused);
     const idle = slots.some((slot) => !slot.job);
     if (!idle && queue.length >= maxQueue) {
       rejectedQueueFull++;
@@ -303,7 +372,7 @@ export function createPricingPool(opts: PricingPoolOptions = {}): PricingPool {
         ),
       );
     }
-    return new Promise<PricingResult>((resolve, reject) => {
+    return new Promise<unknown>((resolve, reject) => {
       const job: Job = {
         id: nextId++,
         bytes: takeBytes(bytes),
@@ -356,6 +425,7 @@ export function createPricingPool(opts: PricingPoolOptions = {}): PricingPool {
       threads,
       busy: slots.filter((slot) => slot.job).length,
       queued: queue.length,
+      maxQueue,
       completed,
       failed,
       rejectedQueueFull,

@@ -1,7 +1,7 @@
 // Messages between the pool (main thread) and its workers. Plain data only: everything
 // here crosses the thread boundary by structured clone (the model bytes by transfer).
-import type { MeshAnalysis } from '../analyze.js';
-import type { PriceQuote } from '../price-model.js';
+import type { NormalizedAnalyzeOptions } from '../analyze.js';
+import type { PriceModel } from '../price-model.js';
 
 /**
  * Internal test hook, not part of the public API (not exported from the package index):
@@ -9,6 +9,14 @@ import type { PriceQuote } from '../price-model.js';
  * analysing, so tests can make a job slow deterministically (timeout, cancellation).
  */
 export const TEST_DELAY_MS: unique symbol = Symbol('meskit.pricing-runner.testDelayMs');
+
+/** What every worker of a pool is started with (`workerData`). */
+export interface WorkerConfig {
+  analyze: NormalizedAnalyzeOptions;
+  model: PriceModel;
+  /** Set in offload mode: the worker runs this function instead of analyse + price. */
+  offload: { url: string; exportName: string; options: Record<string, unknown> } | null;
+}
 
 export interface JobRequest {
   id: number;
@@ -18,7 +26,10 @@ export interface JobRequest {
 }
 
 export interface SerializedError {
-  kind: 'MeshError' | 'PriceModelError' | 'Error';
+  /** `Offload`: thrown by (or while loading) the offloaded function. */
+  kind: 'MeshError' | 'PriceModelError' | 'Offload' | 'Error';
+  /** The original error's `name` (offload errors keep it in their `cause`). */
+  name: string;
   code: string | undefined;
   field: string | undefined;
   message: string;
@@ -26,5 +37,4 @@ export interface SerializedError {
 }
 
 export type JobResponse =
-  | { id: number; ok: true; analysis: MeshAnalysis; price: PriceQuote | null }
-  | { id: number; ok: false; error: SerializedError };
+  { id: number; ok: true; value: unknown } | { id: number; ok: false; error: SerializedError };

@@ -1,41 +1,121 @@
-// Worker side of the pricing pool: analyse and price one job at a time, answer by message.
-import { parentPort } from 'node:worker_threads';
+// Worker side of the pricing pool: run one job at a time (analyse and price, or the
+// offloaded function), answer by message.
+import { parentPort, workerData } from 'node:worker_threads';
 import { analyzeMesh } from '../analyze.js';
 import { MeshError, PriceModelError } from '../errors.js';
 import { priceMesh } from '../price-model.js';
-import type { JobRequest, JobResponse, SerializedError } from './pool-protocol.js';
+import type { JobRequest, JobResponse, SerializedError, WorkerConfig } from './pool-protocol.js';
 
-function serialize(error: unknown): SerializedError {
-  if (error instanceof MeshError)
-    return {
-      kind: 'MeshError',
-      code: error.code,
-      field: undefined,
-      message: error.message,
-      stack: error.stack,
-    };
-  if (error instanceof PriceModelError)
-    return {
-      kind: 'PriceModelError',
-      code: error.code,
-      field: error.field,
-      message: error.message,
-      stack: error.stack,
-    };
+type OffloadFn = (bytes: Uint8Array, options: Record<string, unknown>) => unknown;
+
+const config = workerData as WorkerConfig;
+
+function serialize(error: unknown, kind?: 'Offload'): SerializedError {
   const e = error instanceof Error ? error : new Error(String(error));
-  return { kind: 'Error', code: undefined, field: undefined, message: e.message, stack: e.stack };
+  const code = (e as { code?: unknown }).code;
+  return {
+    kind:
+      kind ??
+      (error instanceof MeshError
+        ? 'MeshError'
+        : error instanceof PriceModelError
+          ? 'PriceModelError'
+          : 'Error'),
+    name: e.name,
+    code: typeof code === 'string' ? code : undefined,
+    field: error instanceof PriceModelError ? error.field : undefined,
+    message: e.message,
+    stack: e.stack,
+  };
 }
 
-function run(job: JobRequest): JobResponse {
-  // Blocks the thread like a long analysis would, so the pool has to terminate it.
-  if (job.delayMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, job.delayMs);
+/** An Error whose message is `message` and whose stack is the original's, for `serialize`. */
+function offloadError(message: string, cause?: unknown): Error {
+  return new Error(message, { cause });
+}
+
+let offloadFn: Promise<OffloadFn> | undefined;
+
+/** Imports the offload module once per worker; a failure fails every job with the reason. */
+function loadOffload(offload: NonNullable<WorkerConfig['offload']>): Promise<OffloadFn> {
+  offloadFn ??= import(offload.url).then(
+    (module: Record<string, unknown>) => {
+      const fn = module[offload.exportName];
+      if (typeof fn !== 'function') {
+        const names = Object.keys(module).join(', ') || 'none';
+        throw offloadError(
+          `offload module ${offload.url} has no function export "${offload.exportName}" (its exports: ${names}); set offload.export to one of them`,
+        );
+      }
+      return fn as OffloadFn;
+    },
+    (error: unknown) => {
+      throw offloadError(
+        `cannot load offload module ${offload.url}: ${error instanceof Error ? error.message : String(error)}`,
+        error,
+      );
+    },
+  );
+  return offloadFn;
+}
+
+async function runOffload(
+  offload: NonNullable<WorkerConfig['offload']>,
+  job: JobRequest,
+): Promise<JobResponse> {
+  let fn: OffloadFn;
   try {
-    const analysis = analyzeMesh(job.bytes);
+    fn = await loadOffload(offload);
+  } catch (error) {
+    return { id: job.id, ok: false, error: serialize(error, 'Offload') };
+  }
+  let value: unknown;
+  try {
+    const options =
+      job.alloy === undefined ? { ...offload.options } : { ...offload.options, alloy: job.alloy };
+    value = await fn(job.bytes, options);
+  } catch (error) {
+    return { id: job.id, ok: false, error: serialize(error, 'Offload') };
+  }
+  // Normalised through JSON here, so a fresh result and a cached one are the same value.
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(value);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    return {
+      id: job.id,
+      ok: false,
+      error: serialize(
+        offloadError(
+          `offload function ${offload.exportName} returned a value JSON cannot hold: ${reason}`,
+        ),
+        'Offload',
+      ),
+    };
+  }
+  if (json === undefined)
+    return {
+      id: job.id,
+      ok: false,
+      error: serialize(
+        offloadError(
+          `offload function ${offload.exportName} returned ${typeof value}; return a JSON-serialisable value`,
+        ),
+        'Offload',
+      ),
+    };
+  return { id: job.id, ok: true, value: JSON.parse(json) as unknown };
+}
+
+function runModel(job: JobRequest): JobResponse {
+  try {
+    const analysis = analyzeMesh(job.bytes, config.analyze);
     // Like `meskit price`: a volume that cannot be trusted is not priced.
     const price = analysis.confidence.volumeTrusted
-      ? priceMesh(analysis, job.alloy === undefined ? {} : { alloy: job.alloy })
+      ? priceMesh(analysis, { model: config.model, alloy: job.alloy ?? config.model.defaultAlloy })
       : null;
-    return { id: job.id, ok: true, analysis, price };
+    return { id: job.id, ok: true, value: { analysis, price } };
   } catch (error) {
     return { id: job.id, ok: false, error: serialize(error) };
   }
@@ -44,5 +124,11 @@ function run(job: JobRequest): JobResponse {
 const port = parentPort;
 if (!port) throw new Error('pool-worker must run in a worker thread');
 port.on('message', (job: JobRequest) => {
-  port.postMessage(run(job));
+  // Blocks the thread like a long analysis would, so the pool has to terminate it.
+  if (job.delayMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, job.delayMs);
+  if (config.offload) {
+    void runOffload(config.offload, job).then((response) => port.postMessage(response));
+  } else {
+    port.postMessage(runModel(job));
+  }
 });
