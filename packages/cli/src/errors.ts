@@ -6,8 +6,10 @@ import { EXIT_CODES, type ExitCode } from './exit-codes.js';
  * - `CONFIG`: a setting from a flag or env var is invalid (exit 2).
  * - `INVALID_CHECK`: a `DoctorCheck` passed to a registry is malformed (programmer error).
  * - `DUPLICATE_CHECK`: two checks share an id (programmer error).
+ * - `LISTEN_FAILED`: a sidecar cannot listen on its address (port taken, no permission; exit 1).
  */
-export type CliErrorCode = 'USAGE' | 'CONFIG' | 'INVALID_CHECK' | 'DUPLICATE_CHECK';
+export type CliErrorCode =
+  'USAGE' | 'CONFIG' | 'INVALID_CHECK' | 'DUPLICATE_CHECK' | 'LISTEN_FAILED';
 
 /** An error with a stable `code` and the exit code the CLI ends with when it escapes a command. */
 export class CliError extends Error {
@@ -20,6 +22,11 @@ export class CliError extends Error {
     this.code = code;
     // Bad input from the user is a usage problem; a malformed check is a bug in the
     // code that registered it, which the user cannot fix with a flag.
-    this.exitCode = code === 'USAGE' || code === 'CONFIG' ? EXIT_CODES.usage : EXIT_CODES.internal;
+    this.exitCode =
+      code === 'USAGE' || code === 'CONFIG'
+        ? EXIT_CODES.usage
+        : code === 'LISTEN_FAILED'
+          ? EXIT_CODES.failed
+          : EXIT_CODES.internal;
   }
 }

@@ -6,7 +6,12 @@ export { EXIT_CODES, EXIT_CODES_HELP } from './exit-codes.js';
 export type { ExitCode } from './exit-codes.js';
 export { cliVersion, createProgram, runCli } from './program.js';
 export type { CliContext, OutputStream, RegisterCommand, RunCliOptions } from './program.js';
-export { builtinCommands, registerDoctorCommand, registerPriceCommand } from './commands/index.js';
+export {
+  builtinCommands,
+  registerDoctorCommand,
+  registerPriceCommand,
+  registerPricingCommand,
+} from './commands/index.js';
 export { CheckRegistry, runChecks } from './doctor/registry.js';
 export { defaultCheckRegistry, registerCheck } from './doctor/default-registry.js';
 export { DOCTOR_SETTINGS, resolveDoctorConfig } from './doctor/config.js';

@@ -30,3 +30,5 @@ export type {
   PricingRunnerStats,
   QuoteOptions,
 } from './runner.js';
+export { createPricingServer, SERVER_DEFAULTS } from './server.js';
+export type { PricingServer, PricingServerOptions } from './server.js';

@@ -1,13 +1,14 @@
 import type { RegisterCommand } from '../program.js';
 import { registerDoctorCommand } from './doctor.js';
 import { registerPriceCommand } from './price.js';
+import { registerPricingCommand } from './pricing.js';
 
 /**
  * The commands of `meskit`, in help order. A new command is a module exporting a
  * `RegisterCommand`, added here (sidecars, price, cache, queue, db as their packages land).
  */
 export function builtinCommands(): RegisterCommand[] {
-  return [registerDoctorCommand, registerPriceCommand];
+  return [registerDoctorCommand, registerPriceCommand, registerPricingCommand];
 }
 
-export { registerDoctorCommand, registerPriceCommand };
+export { registerDoctorCommand, registerPriceCommand, registerPricingCommand };
