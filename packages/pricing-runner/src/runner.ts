@@ -1,4 +1,5 @@
-import { createHash, webcrypto } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
 import { getRegistry } from '@meskit/otel-bootstrap/registry';
 import { Redis, type Cluster } from 'ioredis';
@@ -90,7 +91,7 @@ interface QuoteMeta {
    * reports what that one got.
    */
   cached: boolean;
-  /** The cache key: the prefix, the SHA-256 of the bytes, and a digest of what else changes the result. */
+  /** The cache key: the prefix, a BLAKE2b content hash of the bytes, and a digest of what else changes the result. */
   key: string;
 }
 
@@ -163,11 +164,30 @@ export const RUNNER_METRICS = METRIC_NAMES;
 const CACHE_SCHEMA = 'pricing-runner/1';
 
 /**
- * Inputs hashed on the calling thread (microseconds, and identical concurrent quotes then
- * coalesce deterministically); larger ones by WebCrypto on libuv's thread pool, so a
- * 500 MB model does not block the event loop for the hash.
+ * The content hash of the cache key: BLAKE2b, cryptographic (a customer cannot craft a model
+ * that takes another model's cached price) and, on CPUs without SHA extensions such as these
+ * servers, 1.7x the speed of SHA-256 (660 against 380 MB/s measured; WebCrypto's SHA-256,
+ * off the event loop, 260 MB/s and a copy of the input). Truncated to 256 bits.
  */
-const SYNC_HASH_MAX_BYTES = 1024 * 1024;
+const CONTENT_HASH = 'blake2b512';
+const CONTENT_HASH_HEX_CHARS = 64;
+
+/**
+ * Inputs hashed in one go on the calling thread up to this size (about 1.5 ms); larger ones
+ * slice by slice, yielding to the event loop between slices, so a 100 MB model does not
+ * stall the host's other requests for the 150 ms its hash takes.
+ */
+const HASH_SLICE_BYTES = 1024 * 1024;
+
+/** The hex content hash of `bytes` (see CONTENT_HASH). */
+async function sliceBySliceHash(bytes: Uint8Array): Promise<string> {
+  const hash = createHash(CONTENT_HASH);
+  for (let offset = 0; offset < bytes.length; offset += HASH_SLICE_BYTES) {
+    if (offset > 0) await yieldToEventLoop();
+    hash.update(bytes.subarray(offset, offset + HASH_SLICE_BYTES));
+  }
+  return hash.digest('hex').slice(0, CONTENT_HASH_HEX_CHARS);
+}
 
 const WARNING_CODE = 'MESKIT_PRICING_CACHE_UNAVAILABLE';
 
@@ -230,6 +250,15 @@ export function createPricingRunner(opts: PricingRunnerOptions = {}): PricingRun
     throw error;
   }
 
+  // Large inputs are hashed one after the other: interleaved slice by slice, a burst of
+  // uploads would all finish hashing (and reach the pool) only at the end of the burst.
+  let hashing: Promise<unknown> = Promise.resolve();
+  function contentHash(bytes: Uint8Array): Promise<string> {
+    const hex = hashing.then(() => sliceBySliceHash(bytes));
+    hashing = hex.catch(() => undefined);
+    return hex;
+  }
+
   const inflight = new Map<string, Flight>();
   const running = new Set<Promise<unknown>>();
   const quotes = { computed: 0, cached: 0, coalesced: 0, failed: 0 };
@@ -240,11 +269,13 @@ export function createPricingRunner(opts: PricingRunnerOptions = {}): PricingRun
   function keyOf(bytes: Uint8Array, alloy: string | undefined): Promise<string> | string {
     const suffix = `:${variant(alloy)}`;
     const prefix = cacheOpts ? cacheOpts.keyPrefix : RUNNER_DEFAULTS.cache.keyPrefix;
-    if (bytes.length <= SYNC_HASH_MAX_BYTES)
-      return prefix + createHash('sha256').update(bytes).digest('hex') + suffix;
-    return webcrypto.subtle
-      .digest('SHA-256', bytes)
-      .then((digest) => prefix + Buffer.from(digest).toString('hex') + suffix);
+    if (bytes.length <= HASH_SLICE_BYTES)
+      return (
+        prefix +
+        createHash(CONTENT_HASH).update(bytes).digest('hex').slice(0, CONTENT_HASH_HEX_CHARS) +
+        suffix
+      );
+    return contentHash(bytes).then((hex) => prefix + hex + suffix);
   }
 
   function formatOf(bytes: Uint8Array): string {
