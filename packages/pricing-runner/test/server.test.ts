@@ -8,7 +8,7 @@ import {
   type PricingRunner,
   type PricingServer,
 } from '../dist/index.js';
-import { binaryStl, obj, threeMf, torus, uvSphere, zip } from './meshes.js';
+import { binaryStl, meshXml, obj, RELS, threeMf, torus, uvSphere, zip } from './meshes.js';
 
 const sphere = binaryStl(uvSphere(5, 16, 24));
 const ring = obj(torus(10, 1.5, 32, 16));
@@ -52,6 +52,21 @@ async function post(body: Uint8Array, query = '', headers: Record<string, string
   };
 }
 
+const model = `<model unit="millimeter"><resources><object id="1">${meshXml(uvSphere(2, 6, 8))}</object></resources><build><item objectid="1"/></build></model>`;
+
+function badCount(): Buffer {
+  const stl = binaryStl(uvSphere(2, 6, 8));
+  stl.writeUInt32LE(0xffffffff, 80);
+  return stl;
+}
+
+function badZip(): Buffer {
+  const file = threeMf(model);
+  const directory = file.readUInt32LE(file.length - 6);
+  file.fill(0x55, directory, directory + 8);
+  return file;
+}
+
 describe('POST /v1/quotes', () => {
   it('prices a raw binary STL and answers the second identical upload from the cache', async () => {
     const first = await post(sphere);
@@ -88,8 +103,28 @@ describe('POST /v1/quotes', () => {
       ['NaN coordinate', Buffer.from('v 0 0 0\nv 1 0 nan\nv 0 1 0\nf 1 2 3\n'), 422, 'NON_FINITE'],
       ['bad OBJ index', Buffer.from('v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 9\n'), 422, 'BAD_OBJ_INDEX'],
       ['not a zip', threeMf('<model/>').subarray(0, 40), 422, 'TRUNCATED'],
-      ['zip without a model', zip([{ name: 'x.txt', data: Buffer.from('x') }]), 422, 'BAD_3MF'],
+      [
+        'zip without a model',
+        zip([{ name: '_rels/.rels', data: Buffer.from(RELS) }]),
+        422,
+        'BAD_3MF',
+      ],
       ['over maxBodyBytes', new Uint8Array(1024 * 1024 + 1), 413, 'TOO_LARGE'],
+      ['count contradicting the size', badCount(), 422, 'BAD_COUNT'],
+      [
+        'zip bomb',
+        threeMf(model.replace('<resources>', `<!--${' '.repeat(4 << 20)}--><resources>`)),
+        422,
+        'ZIP_BOMB',
+      ],
+      ['garbage central directory', badZip(), 422, 'BAD_ZIP'],
+      [
+        'ASCII STL grammar',
+        Buffer.from('solid x\nfacet normal 0 0 1\nouter lop\n'),
+        422,
+        'BAD_STL',
+      ],
+      ['OBJ face of 2 vertices', Buffer.from('v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2\n'), 422, 'BAD_OBJ'],
     ];
     for (const [what, body, status, code] of cases) {
       const answer = await post(body);
