@@ -28,6 +28,7 @@ export const API_ERROR_CODES = [
   'INVALID_EXTERNAL_ID',
   'INVALID_FILENAME',
   'INVALID_MODEL',
+  'MODEL_NOT_PRICEABLE',
   'ORDER_NOT_FOUND',
   'ORDER_ALREADY_TAKEN',
   'ORDER_NOT_AVAILABLE',
@@ -38,6 +39,8 @@ export const API_ERROR_CODES = [
   'NOT_FOUND',
   'METHOD_NOT_ALLOWED',
   'DATABASE_UNAVAILABLE',
+  'PRICING_UNAVAILABLE',
+  'PRICING_TIMEOUT',
   'INTERNAL',
 ] as const;
 
@@ -49,17 +52,23 @@ export class ApiError extends Error {
   readonly code: ApiErrorCode;
   /** Extra response headers (`allow` on a 405, `connection: close` on a 413). */
   readonly headers: Readonly<Record<string, string>>;
+  /**
+   * A finer, machine-readable cause answered as `error.reason` beside the code, e.g. the
+   * pricing-runner's `MeshError` code (`TRUNCATED`) of an `INVALID_MODEL`. Default: none.
+   */
+  readonly reason: string | undefined;
 
   constructor(
     status: number,
     code: ApiErrorCode,
     message: string,
-    options?: { cause?: unknown; headers?: Record<string, string> },
+    options?: { cause?: unknown; headers?: Record<string, string>; reason?: string },
   ) {
     super(message, options);
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
     this.headers = options?.headers ?? {};
+    this.reason = options?.reason;
   }
 }

@@ -1,6 +1,8 @@
 export { createReferenceMes, DEFAULTS } from './mes.js';
 export type { MesStats, ReferenceMes, ReferenceMesOptions } from './mes.js';
 export type { LogLevel } from './internal/log.js';
+export { PRICING_MODES, RUNNER_DEFAULT_ALLOY } from './internal/pricing.js';
+export type { MesPricingRunnerOptions, PricingMode } from './internal/pricing.js';
 export {
   migrate,
   ORDER_STATUSES,

@@ -8,6 +8,14 @@ import { createMessageHandler } from './internal/consumer.js';
 import { connectError, createPool, redactUrl } from './internal/db.js';
 import { createRequestListener } from './internal/http.js';
 import { createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from './internal/log.js';
+import {
+  createPricer,
+  isPricingMode,
+  PRICING_MODES,
+  type MesPricingRunnerOptions,
+  type Pricer,
+  type PricingMode,
+} from './internal/pricing.js';
 import { migrate } from './schema.js';
 
 export interface ReferenceMesOptions {
@@ -25,8 +33,23 @@ export interface ReferenceMesOptions {
   exchange?: string;
   /** The MES's inbox queue (declared durable). Default: 'mes.crm-inbox'. */
   queue?: string;
-  /** Work factor of the legacy pricing (see legacyPrice). Default: 1.0. */
+  /** Work factor of the legacy pricing (legacyPrice), in `legacy` and `offload` modes. Default: 1.0. */
   pricingWork?: number;
+  /**
+   * How models are priced, by the B2B upload and the `order.submitted` consumer alike:
+   * `'legacy'` (legacyPrice synchronously on the event loop, as the real MES does),
+   * `'offload'` (the same legacyPrice run by @meskit/pricing-runner in worker threads, with
+   * its bounded queue, timeout and result cache: same prices), or `'runner'`
+   * (pricing-runner's own mesh analysis and jewelry price model). Default: 'legacy'.
+   */
+  pricing?: PricingMode;
+  /**
+   * The pricing runner of the `offload` and `runner` modes: `threads`, `maxQueue`,
+   * `timeoutMs`, `cache`, `registry` (pricing-runner's defaults), and for `runner` only
+   * `priceModel` (default: its DEFAULT_PRICE_MODEL) and `alloy` (default: 'gold-585').
+   * Ignored in `legacy` mode. Default: {} (pricing-runner's defaults).
+   */
+  pricingRunner?: MesPricingRunnerOptions;
   /** Largest B2B model upload accepted, in bytes; larger ones get 413. Default: 52428800 (50 MiB). */
   maxUploadBytes?: number;
   /** Create the schema (and operators) if missing when starting. Default: true. */
@@ -57,7 +80,10 @@ export interface ReferenceMes {
   readonly url: string;
   readonly port: number;
   stats(): MesStats;
-  /** Stops the HTTP server, the consumer (after the messages already delivered) and the pool. */
+  /**
+   * Stops the HTTP server, the consumer (after the messages already delivered), the pricing
+   * runner (`offload`, `runner`) and the pool.
+   */
   close(): Promise<void>;
 }
 
@@ -67,6 +93,7 @@ export const DEFAULTS = {
   exchange: 'mes.events',
   queue: 'mes.crm-inbox',
   pricingWork: 1,
+  pricing: 'legacy',
   maxUploadBytes: 50 * 1024 * 1024,
   migrate: true,
   logLevel: 'info',
@@ -101,9 +128,15 @@ export async function createReferenceMes(opts: ReferenceMesOptions): Promise<Ref
 
   let bus: LegacyBus | undefined;
   let server: Server | undefined;
+  let pricer: Pricer | undefined;
   try {
     await pool.query('SELECT 1').catch((err: unknown) => {
       throw connectError(config.databaseUrl, err);
+    });
+    pricer = await createPricer({
+      mode: config.pricing,
+      work: config.pricingWork,
+      runner: config.pricingRunner,
     });
     const events: EventSink = { publish: (event) => bus?.publish(event) };
     if (config.amqpUrl !== undefined) {
@@ -116,7 +149,7 @@ export async function createReferenceMes(opts: ReferenceMesOptions): Promise<Ref
         onMessage: createMessageHandler({
           pool,
           modelDir: config.modelDir,
-          pricingWork: config.pricingWork,
+          pricer,
           events,
         }),
       });
@@ -125,7 +158,7 @@ export async function createReferenceMes(opts: ReferenceMesOptions): Promise<Ref
       createRequestListener({
         pool,
         modelDir: config.modelDir,
-        pricingWork: config.pricingWork,
+        pricer,
         maxUploadBytes: config.maxUploadBytes,
         events,
         stats,
@@ -143,12 +176,14 @@ export async function createReferenceMes(opts: ReferenceMesOptions): Promise<Ref
         broker: config.amqpUrl !== undefined ? redactUrl(config.amqpUrl) : null,
         exchange: config.exchange,
         queue: config.queue,
+        pricing: config.pricing,
       },
       'reference MES started',
     );
     let closing: Promise<void> | undefined;
     const listening = server;
     const openBus = bus;
+    const openPricer = pricer;
     return {
       url,
       port,
@@ -156,7 +191,9 @@ export async function createReferenceMes(opts: ReferenceMesOptions): Promise<Ref
       close: () => {
         closing ??= (async () => {
           await closeServer(listening);
+          // The consumer may still be pricing what it was given: the pricer closes after it.
           await openBus?.close();
+          await openPricer.close();
           await pool.end();
         })();
         return closing;
@@ -165,6 +202,7 @@ export async function createReferenceMes(opts: ReferenceMesOptions): Promise<Ref
   } catch (err) {
     if (server?.listening) await closeServer(server);
     await bus?.close();
+    await pricer?.close().catch(() => undefined);
     await pool.end().catch(() => undefined);
     throw err;
   }
@@ -191,6 +229,14 @@ function normalise(opts: ReferenceMesOptions): Config {
   if (typeof pricingWork !== 'number' || !Number.isFinite(pricingWork) || pricingWork <= 0) {
     throw badOption('pricingWork', 'use a finite number > 0 (1.0 is the legacy default)');
   }
+  const pricing = opts.pricing ?? DEFAULTS.pricing;
+  if (!isPricingMode(pricing)) {
+    throw badOption('pricing', `use one of ${PRICING_MODES.join(', ')} (legacy is the default)`);
+  }
+  const pricingRunner = opts.pricingRunner ?? {};
+  if (typeof pricingRunner !== 'object' || pricingRunner === null) {
+    throw badOption('pricingRunner', 'pass an options object or leave it out for the defaults');
+  }
   const maxUploadBytes = opts.maxUploadBytes ?? DEFAULTS.maxUploadBytes;
   if (!Number.isSafeInteger(maxUploadBytes) || maxUploadBytes < 1) {
     throw badOption('maxUploadBytes', 'use a positive integer number of bytes');
@@ -214,6 +260,8 @@ function normalise(opts: ReferenceMesOptions): Config {
     exchange: opts.exchange ?? DEFAULTS.exchange,
     queue: opts.queue ?? DEFAULTS.queue,
     pricingWork,
+    pricing,
+    pricingRunner,
     maxUploadBytes,
     migrate: opts.migrate ?? DEFAULTS.migrate,
     logLevel,

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateRingStl, legacyPrice } from '../src/index.js';
 import {
   createTestDatabase,
   deleteTopology,
@@ -126,6 +127,34 @@ describe('dist/main.js', () => {
     },
   );
 
+  it('MES_PRICING=offload prices uploads with the legacy formula in a worker thread, from dist', async () => {
+    // Its own database: the seeder's test counts the orders of the shared one.
+    const own = await createTestDatabase();
+    const env = { ...mesEnv(), DATABASE_URL: own.url };
+    const mes = run(MAIN, [], { ...env, MES_PRICING: 'offload', MES_LOG_LEVEL: 'warn' });
+    try {
+      const { url } = await listeningLine(mes);
+      const model = generateRingStl({ triangles: 2_000 });
+      const reply = await fetch(`${url}/api/b2b/orders?externalId=${uniqueName('main-offload')}`, {
+        method: 'POST',
+        headers: { 'content-type': 'model/stl' },
+        body: model,
+      });
+      expect(reply.status).toBe(201);
+      expect(await reply.json()).toMatchObject({
+        price: legacyPrice(model).price,
+        pricing: { engine: 'offload', cached: false },
+      });
+      mes.child.kill('SIGTERM');
+      expect(await mes.exited).toEqual({ code: 0, signal: null });
+      expect(mes.stderr()).toBe('');
+    } finally {
+      mes.child.kill('SIGKILL');
+      await mes.exited;
+      await own.drop();
+    }
+  });
+
   it('exits non-zero with one clear line when DATABASE_URL is missing', async () => {
     const mes = run(MAIN, [], { MES_PORT: '0', MES_MODEL_DIR: modelDir });
     const { code } = await mes.exited;
@@ -155,6 +184,7 @@ describe('dist/main.js', () => {
     [{ MES_PRICING_WORK: '-2' }, /MES_PRICING_WORK must be a number > 0/],
     [{ AMQP_URL: 'http://localhost' }, /AMQP_URL must start with amqp:\/\//],
     [{ MES_LOG_LEVEL: 'loud' }, /MES_LOG_LEVEL must be one of fatal, error/],
+    [{ MES_PRICING: 'fast' }, /MES_PRICING must be one of legacy, offload, runner/],
   ])('exits non-zero for bad config %j', async (patch, message) => {
     const mes = run(MAIN, [], { ...mesEnv(), ...patch });
     const { code } = await mes.exited;

@@ -5,12 +5,19 @@
  * Starts real PostgreSQL (primary + replica), Redis, RabbitMQ and Prometheus on loopback,
  * runs the reference MES beside them, seeds orders, drives shop, CRM, B2B and operator
  * traffic, and prints the legacy baseline table that meskit's parts are measured against.
+ * Pricing is shown side by side: the same model uploaded to the MES as it is (legacy pricing
+ * on its event loop) and to a second MES switched to `MES_PRICING=runner`, cold and cached.
  * Without --once it keeps everything running, with its URLs printed, until Ctrl-C.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { generateRingStl, seedOrders, simulateTraffic } from '@meskit/reference-mes';
+import {
+  generateCubeStl,
+  generateRingStl,
+  seedOrders,
+  simulateTraffic,
+} from '@meskit/reference-mes';
 import { freePort, startServices, type Services } from '@meskit/services';
 import { startLokiReceiver, startOtlpReceiver } from '@meskit/otel-bootstrap/testing';
 import { createDatabase, formatTable, sampleGet, spawnMes, type MesProcess } from '@meskit/bench';
@@ -76,9 +83,10 @@ async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   let services: Services | undefined;
   let mes: MesProcess | undefined;
+  let runnerMes: MesProcess | undefined;
   const closers: (() => Promise<void>)[] = [];
   const shutdown = async () => {
-    await mes?.stop();
+    await Promise.all([mes?.stop(), runnerMes?.stop()]);
     await Promise.allSettled(closers.map((close) => close()));
     await services?.close();
   };
@@ -120,6 +128,8 @@ async function main(): Promise<void> {
         DATABASE_URL: databaseUrl,
         AMQP_URL: urls.AMQP_URL!,
         MES_MODEL_DIR: modelDir,
+        // The baseline whatever the caller's shell says.
+        MES_PRICING: 'legacy',
         OTEL_SERVICE_NAME: 'mes',
         OTEL_EXPORTER_OTLP_ENDPOINT: otlpEndpoint,
         MESKIT_LOKI_URL: lokiUrl,
@@ -138,26 +148,29 @@ async function main(): Promise<void> {
     const firstPage = `${mes.url}/api/orders?status=MANUFACTURING_APPROVED&page=1&pageSize=20`;
     const page = await sampleGet(firstPage, { samples: 30, warmup: 3 });
 
-    log(
-      `pricing a ${options.pricingTriangles.toLocaleString('en-US')}-triangle model the legacy way`,
-    );
+    const triangles = options.pricingTriangles.toLocaleString('en-US');
+    log(`pricing a ${triangles}-triangle model the legacy way`);
     const model = generateRingStl({ triangles: options.pricingTriangles });
-    const pricingStarted = performance.now();
-    const quote = await fetch(
-      `${mes.url}/api/b2b/orders?externalId=demo-quote-${Date.now()}&filename=ring.stl`,
-      {
-        method: 'POST',
-        headers: { 'content-type': 'model/stl' },
-        body: model,
+    const legacy = await quoteB2b(mes.url, model, 'demo-legacy');
+
+    // The same MES code switched by configuration: no broker (the first MES consumes the
+    // inbox), same database and model store.
+    log('starting a second reference MES with MES_PRICING=runner');
+    runnerMes = await spawnMes({
+      env: {
+        DATABASE_URL: databaseUrl,
+        AMQP_URL: '',
+        MES_MODEL_DIR: modelDir,
+        MES_PRICING: 'runner',
+        MES_LOG_LEVEL: 'warn',
       },
-    );
-    const pricingMs = performance.now() - pricingStarted;
-    if (!quote.ok) throw new Error(`the B2B quote failed: ${quote.status} ${await quote.text()}`);
-    const priced = (await quote.json()) as {
-      polygonCount: number;
-      price: number;
-      currency: string;
-    };
+      onStderr: echoMesWarnings,
+    });
+    // A small other model first, so "cold" measures a cache miss, not the worker's start-up.
+    await quoteB2b(runnerMes.url, generateCubeStl(), 'demo-runner-warmup');
+    log(`pricing the same model through pricing-runner (${runnerMes.url}): cold, then cached`);
+    const runnerCold = await quoteB2b(runnerMes.url, model, 'demo-runner-cold');
+    const runnerCached = await quoteB2b(runnerMes.url, model, 'demo-runner-cached');
 
     let simulation: Awaited<ReturnType<typeof simulateTraffic>> | undefined;
     if (options.simulateSeconds > 0) {
@@ -188,9 +201,17 @@ async function main(): Promise<void> {
         'cache-proxy: to come',
       ],
       [
-        `pricing, ${priced.polygonCount.toLocaleString('en-US')}-triangle model (ms)`,
-        Math.round(pricingMs),
-        'pricing-runner: to come',
+        `B2B quote, ${legacy.body.polygonCount.toLocaleString('en-US')}-triangle model (ms)`,
+        Math.round(legacy.ms),
+        `pricing-runner: ${Math.round(runnerCold.ms)} cold, ${Math.round(runnerCached.ms)} ${
+          // Says what happened: a second quote that missed the cache is not shown as a hit.
+          runnerCached.body.pricing?.cached ? 'cached' : 'again (cache missed)'
+        }`,
+      ],
+      [
+        'price of that model',
+        `${legacy.body.price} ${legacy.body.currency} (legacy formula)`,
+        `${runnerCold.body.price} ${runnerCold.body.currency} (${runnerCold.body.pricing?.alloy ?? '?'}, model ${runnerCold.body.pricing?.modelVersion ?? '?'})`,
       ],
       [
         'messages published without confirmation',
@@ -223,9 +244,7 @@ async function main(): Promise<void> {
       ],
       ['Prometheus scrapes the MES', 'no metrics', scraped ? 'up' : 'not yet'],
     );
-    process.stdout.write(
-      `\nmeskit demo: the legacy MES and what meskit changes so far (${priced.price} ${priced.currency} for the sample model)\n\n`,
-    );
+    process.stdout.write('\nmeskit demo: the legacy MES and what meskit changes so far\n\n');
     process.stdout.write(`${formatTable(rows)}\n\n`);
 
     if (options.once) {
@@ -246,6 +265,7 @@ async function main(): Promise<void> {
         `export MESKIT_LOKI_URL='${lokiUrl}'`,
         '',
         `MES API: ${firstPage}`,
+        `The same MES pricing through pricing-runner (MES_PRICING=runner): ${runnerMes.url}`,
         'Ctrl-C stops everything.',
         '',
       ].join('\n'),
@@ -256,6 +276,38 @@ async function main(): Promise<void> {
     await shutdown();
     process.exit(1);
   }
+}
+
+interface B2bQuote {
+  /** Upload to answer, as the partner sees it. */
+  ms: number;
+  body: {
+    polygonCount: number;
+    price: number;
+    currency: string;
+    pricing?: {
+      engine: string;
+      cached: boolean;
+      durationMs: number;
+      alloy?: string;
+      modelVersion?: string;
+    };
+  };
+}
+
+/** One B2B upload (`POST /api/b2b/orders`), timed from the partner's side. */
+async function quoteB2b(mesUrl: string, model: Uint8Array, name: string): Promise<B2bQuote> {
+  const externalId = `${name}-${Date.now()}`;
+  const started = performance.now();
+  const response = await fetch(
+    `${mesUrl}/api/b2b/orders?externalId=${externalId}&filename=ring.stl`,
+    { method: 'POST', headers: { 'content-type': 'model/stl' }, body: model },
+  );
+  const text = await response.text();
+  const ms = performance.now() - started;
+  if (!response.ok)
+    throw new Error(`the B2B quote ${externalId} failed: ${response.status} ${text}`);
+  return { ms, body: JSON.parse(text) as B2bQuote['body'] };
 }
 
 /** Whether Prometheus reports the job's target up (it scrapes every second). */

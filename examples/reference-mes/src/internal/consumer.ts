@@ -1,10 +1,10 @@
 // What the MES does with the messages the shop and the CRM send it.
 import type pg from 'pg';
 import { MesError } from '../errors.js';
-import { legacyPrice, type LegacyQuote } from '../pricing/legacy.js';
 import type { OrderStatus } from '../schema.js';
 import type { EventSink, MessageHandler } from './bus.js';
 import { readModel, resolveModelRef } from './model-store.js';
+import { PricingFailure, type Pricer, type PricingOutcome } from './pricing.js';
 import { getOrder, insertOrder, transition, type OrderKey } from './orders.js';
 import { isExternalId } from './validate.js';
 
@@ -14,7 +14,10 @@ export type MessageFailureCode =
   | 'ORDER_NOT_FOUND'
   | 'INVALID_TRANSITION'
   | 'MODEL_UNREADABLE'
-  | 'INVALID_MODEL';
+  | 'INVALID_MODEL'
+  | 'MODEL_NOT_PRICEABLE'
+  | 'PRICING_UNAVAILABLE'
+  | 'PRICING_TIMEOUT';
 
 /** Why a consumed message had no effect; logged and counted in `consumeFailures`. */
 export class MessageFailure extends Error {
@@ -30,7 +33,7 @@ export class MessageFailure extends Error {
 export interface ConsumerDeps {
   pool: pg.Pool;
   modelDir: string;
-  pricingWork: number;
+  pricer: Pricer;
   events: EventSink;
 }
 
@@ -90,17 +93,20 @@ async function onSubmitted(deps: ConsumerDeps, body: Record<string, unknown>): P
       { cause: err },
     );
   }
-  let quote: LegacyQuote;
+  let quote: PricingOutcome;
   try {
-    // LEGACY (deliberate): priced synchronously on the event loop, blocking the HTTP API too.
-    quote = legacyPrice(model, { work: deps.pricingWork });
+    // LEGACY (deliberate): with the default `legacy` pricing, priced synchronously on the
+    // event loop, blocking the HTTP API too.
+    quote = await deps.pricer.price(model);
   } catch (err) {
-    if (err instanceof MesError && err.code === 'INVALID_MODEL') {
-      throw new MessageFailure('INVALID_MODEL', `order ${order.id}: ${err.message}`, {
-        cause: err,
-      });
-    }
-    throw err;
+    const code =
+      err instanceof PricingFailure
+        ? err.code
+        : err instanceof MesError && err.code === 'INVALID_MODEL'
+          ? err.code
+          : undefined;
+    if (code === undefined) throw err;
+    throw new MessageFailure(code, `order ${order.id}: ${(err as Error).message}`, { cause: err });
   }
   const result = await transition(deps.pool, { id: order.id }, 'SUBMITTED', 'PRICE_CALCULATED', {
     polygonCount: quote.triangles,

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULTS, type ReferenceMesOptions } from '../mes.js';
 import { isLogLevel, LOG_LEVELS } from './log.js';
+import { isPricingMode, PRICING_MODES } from './pricing.js';
 
 /** A configuration mistake: main.ts prints the message as its one error line. */
 export class ConfigError extends Error {
@@ -49,6 +50,12 @@ export function readMesEnv(env: Env): ReferenceMesOptions {
   if (!Number.isFinite(pricingWork) || pricingWork <= 0) {
     throw new ConfigError(`MES_PRICING_WORK must be a number > 0, got "${workText}"`);
   }
+  const pricing = (read(env, 'MES_PRICING') ?? DEFAULTS.pricing).toLowerCase();
+  if (!isPricingMode(pricing)) {
+    throw new ConfigError(
+      `MES_PRICING must be one of ${PRICING_MODES.join(', ')} (default ${DEFAULTS.pricing}), got "${pricing}"`,
+    );
+  }
   const logLevel = (read(env, 'MES_LOG_LEVEL') ?? DEFAULTS.logLevel).toLowerCase();
   if (!isLogLevel(logLevel)) {
     throw new ConfigError(
@@ -64,6 +71,7 @@ export function readMesEnv(env: Env): ReferenceMesOptions {
     exchange: read(env, 'MES_EXCHANGE') ?? DEFAULTS.exchange,
     queue: read(env, 'MES_QUEUE') ?? DEFAULTS.queue,
     pricingWork,
+    pricing,
     logLevel,
   };
 }

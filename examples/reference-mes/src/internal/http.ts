@@ -3,7 +3,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type pg from 'pg';
 import { ApiError, MesError } from '../errors.js';
 import type { MesStats } from '../mes.js';
-import { legacyPrice } from '../pricing/legacy.js';
 import { parseModel } from '../pricing/parse.js';
 import {
   ORDER_STATUSES,
@@ -16,6 +15,7 @@ import type { EventSink } from './bus.js';
 import { describeError, isUnavailableError, sqlState } from './db.js';
 import type { Logger } from './log.js';
 import { sanitizeFilename, saveModel } from './model-store.js';
+import { PricingFailure, type Pricer, type PricingOutcome } from './pricing.js';
 import {
   getOrder,
   insertOrder,
@@ -29,7 +29,7 @@ import { isExternalId, parseId } from './validate.js';
 export interface ApiDeps {
   pool: pg.Pool;
   modelDir: string;
-  pricingWork: number;
+  pricer: Pricer;
   maxUploadBytes: number;
   events: EventSink;
   stats: () => MesStats;
@@ -286,8 +286,10 @@ async function step(
 }
 
 /**
- * A B2B partner prices an item. LEGACY (deliberate): the legacy pricing runs synchronously
- * inside the request, blocking the event loop (every other request waits) for seconds.
+ * A B2B partner prices an item. LEGACY (deliberate): with the default `legacy` pricing it runs
+ * synchronously inside the request, blocking the event loop (every other request waits) for
+ * seconds. The `offload` and `runner` modes price through @meskit/pricing-runner instead and
+ * add `pricing: { engine, cached, durationMs }` to the answer.
  */
 async function createB2bOrder(deps: ApiDeps, req: IncomingMessage, url: URL): Promise<Reply> {
   const externalId = url.searchParams.get('externalId');
@@ -313,13 +315,18 @@ async function createB2bOrder(deps: ApiDeps, req: IncomingMessage, url: URL): Pr
     );
   }
   const data = await readBody(req, deps.maxUploadBytes);
-  // Parse first: a bad model is answered at once, not after seconds of pricing.
-  parseModel(data);
+  const legacy = deps.pricer.mode === 'legacy';
+  // Parse first: a bad model is answered at once, not after seconds of pricing. The runner
+  // modes leave reading the model to the runner (off the event loop, and it reads 3MF too).
+  if (legacy) parseModel(data);
   if (await getOrder(deps.pool, { externalId })) throw duplicate(externalId);
 
+  // Saved before pricing: the runner may hand `data` to a worker thread (detaching it).
   const stored = await saveModel(deps.modelDir, 'b2b', filename, data);
   try {
-    const quote = legacyPrice(data, { work: deps.pricingWork });
+    const quote = await deps.pricer.price(data).catch((err: unknown) => {
+      throw err instanceof PricingFailure ? pricingError(err) : err;
+    });
     const order = await insertOrder(deps.pool, {
       externalId,
       source: 'b2b',
@@ -331,11 +338,42 @@ async function createB2bOrder(deps: ApiDeps, req: IncomingMessage, url: URL): Pr
     });
     if (!order) throw new Error('insert returned no row');
     publishMove(deps, order, null);
-    return { status: 201, body: order };
+    // The legacy answer keeps its exact shape: the order, nothing more.
+    return { status: 201, body: legacy ? order : { ...order, pricing: pricingInfo(quote) } };
   } catch (err) {
     await stored.remove().catch(() => undefined);
     if (sqlState(err) === '23505') throw duplicate(externalId);
     throw err;
+  }
+}
+
+/** How an `offload` or `runner` quote was made, for the B2B answer. */
+function pricingInfo(quote: PricingOutcome): Record<string, unknown> {
+  return {
+    engine: quote.engine,
+    cached: quote.cached,
+    durationMs: quote.durationMs,
+    ...(quote.alloy !== undefined ? { alloy: quote.alloy } : {}),
+    ...(quote.modelVersion !== undefined ? { modelVersion: quote.modelVersion } : {}),
+  };
+}
+
+/** A model the runner refuses is the client's problem (4xx); a busy runner is a 503. */
+function pricingError(err: PricingFailure): ApiError {
+  const reason = err.reason !== undefined ? { reason: err.reason } : {};
+  switch (err.code) {
+    case 'INVALID_MODEL':
+      return new ApiError(400, 'INVALID_MODEL', err.message, { cause: err, ...reason });
+    case 'MODEL_NOT_PRICEABLE':
+      return new ApiError(422, 'MODEL_NOT_PRICEABLE', err.message, { cause: err, ...reason });
+    case 'PRICING_UNAVAILABLE':
+      return new ApiError(503, 'PRICING_UNAVAILABLE', err.message, {
+        cause: err,
+        headers: { 'retry-after': '1' },
+        ...reason,
+      });
+    case 'PRICING_TIMEOUT':
+      return new ApiError(503, 'PRICING_TIMEOUT', err.message, { cause: err, ...reason });
   }
 }
 
@@ -430,7 +468,11 @@ interface ErrorReply extends Reply {
 
 function errorReply(logger: Logger, err: unknown, req: IncomingMessage): ErrorReply {
   if (err instanceof ApiError) {
-    return { status: err.status, body: errorBody(err.code, err.message), headers: err.headers };
+    return {
+      status: err.status,
+      body: errorBody(err.code, err.message, err.reason),
+      headers: err.headers,
+    };
   }
   if (err instanceof MesError && err.code === 'INVALID_MODEL') {
     return { status: 400, body: errorBody('INVALID_MODEL', err.message) };
@@ -459,8 +501,12 @@ function errorReply(logger: Logger, err: unknown, req: IncomingMessage): ErrorRe
   return { status: 500, body: errorBody('INTERNAL', 'internal error; see the MES log') };
 }
 
-function errorBody(code: string, message: string): { error: { code: string; message: string } } {
-  return { error: { code, message } };
+function errorBody(
+  code: string,
+  message: string,
+  reason?: string,
+): { error: { code: string; message: string; reason?: string } } {
+  return { error: { code, message, ...(reason !== undefined ? { reason } : {}) } };
 }
 
 function send(res: ServerResponse, reply: ErrorReply): void {
