@@ -52,6 +52,38 @@ describe('the MES overview', () => {
   });
 });
 
+describe('the pricing runner dashboard', () => {
+  const pricing = files.find((f) => f.dashboard.uid === 'meskit-pricing-runner') as DashboardFile;
+  const exprs = allPanels(pricing?.dashboard ?? {}).flatMap((p) =>
+    (p.targets ?? []).map((t) => t.expr ?? ''),
+  );
+
+  it('exists', () => {
+    expect(pricing, 'dashboards/grafana/pricing-runner.json').toBeDefined();
+  });
+
+  // What the pricing-runner issue asks the dashboard to show.
+  it.each([
+    ['quotes by outcome', /sum by \(result\) \(rate\(meskit_pricing_cache_requests_total/],
+    ['computations by outcome', /sum by \(outcome\) \(rate\(meskit_pricing_jobs_total/],
+    [
+      'p95 computation time by format',
+      /histogram_quantile\(0\.95, sum by \(le, format\) \(rate\(meskit_pricing_job_duration_seconds_bucket/,
+    ],
+    ['queue depth', /meskit_pricing_queue_depth/],
+    [
+      'cache hit ratio',
+      /result="hit"[\s\S]*\/\nsum\(rate\(meskit_pricing_cache_requests_total\{[^}]*result=~"hit\|miss"/,
+    ],
+    ['errors by code', /sum by \(code\) \(rate\(meskit_pricing_errors_total/],
+    ['Redis errors', /sum by \(instance, operation\) \(rate\(meskit_pricing_cache_errors_total/],
+    ['CPU', /process_cpu_user_seconds_total/],
+    ['RSS', /process_resident_memory_bytes/],
+  ])('shows %s', (_, pattern) => {
+    expect(exprs.some((expr) => pattern.test(expr))).toBe(true);
+  });
+});
+
 describe('the dashboard checks', () => {
   // A minimal valid dashboard, then one breakage at a time: each must be reported.
   const valid = (): DashboardFile => ({

@@ -3,20 +3,34 @@
 // Always on: each query is valid for that Prometheus (the version the services library
 // installs), with dashboard variables substituted as Grafana would.
 //
-// And the data check: the reference MES runs under @meskit/otel-bootstrap, Prometheus scrapes
-// it, and every query must return data for that job. It needs otel-bootstrap and the
-// reference MES built (`npm test` builds first).
+// And the data checks, each for the dashboards and rules of one component:
+// - the reference MES runs under @meskit/otel-bootstrap, Prometheus scrapes it, and every MES
+//   query must return data for that job;
+// - two pricing sidecars (`meskit pricing serve` under @meskit/otel-bootstrap, as deployed) serve
+//   quotes, one with a working Redis cache and one whose Redis is unreachable, Prometheus scrapes
+//   both as one job, and every pricing query must return data for it.
+// They need otel-bootstrap, the reference MES and the CLI built (`npm test` builds first).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { generateRingStl } from '@meskit/reference-mes';
 import { attachServices } from '@meskit/services';
 import { loadMetricsDoc } from './artifacts.js';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { REPO_ROOT } from './artifacts.js';
 import { collectQueries, evaluateAll, type ShippedQuery } from './queries.js';
+
+// The pricing sidecar's dashboard and rules: checked against the scraped sidecars, the rest
+// against the scraped MES (each reads metrics the other does not serve).
+const PRICING_FILES = [
+  'dashboards/grafana/pricing-runner.json',
+  'dashboards/prometheus/rules/pricing-runner.rules.yml',
+];
+const isPricingQuery = (query: ShippedQuery): boolean =>
+  PRICING_FILES.some((file) => query.source.startsWith(`${file}:`));
 
 const services = inject('services');
 const prometheusUrl = services.PROMETHEUS_URL ?? '';
@@ -96,62 +110,184 @@ describe('dashboard and rule queries on a scraped, instrumented MES', () => {
 
     // Series appear as Prometheus scrapes them (every second); on a loaded machine some need
     // a few more scrapes. Re-evaluate until every query has data, or report what is missing.
-    let report = await evaluateAll(prometheusUrl, { requireData: true, job });
-    for (let attempt = 0; report.problems.length > 0 && attempt < 30; attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
-      report = await evaluateAll(prometheusUrl, { requireData: true, job });
-    }
-    expect(report.problems).toEqual([]);
+    const queries = collectQueries().filter((query) => !isPricingQuery(query));
+    expect(queries.length).toBeGreaterThan(20);
+    expect(await evaluateUntilData(queries, job)).toEqual([]);
 
     // And the other way round: every metric family the instrumented MES exposes is listed in
     // docs/metrics.md with its type, so the page cannot fall behind the code.
-    const exposition = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-    const exposed = [...exposition.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => ({
-      name: m[1] as string,
-      type: m[2] as string,
-    }));
-    expect(exposed.length).toBeGreaterThan(10);
-    const documented = new Map(loadMetricsDoc().map((metric) => [metric.name, metric.type]));
-    const missing = exposed
-      .filter(({ name, type }) => documented.get(name) !== type)
-      .map(({ name, type }) => `${name} (${type})`);
-    expect(missing, 'exposed but not in docs/metrics.md with that type').toEqual([]);
+    expect(
+      undocumentedFamilies(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()),
+      'exposed but not in docs/metrics.md with that type',
+    ).toEqual([]);
   });
 });
+
+describe('pricing dashboard and rule queries on scraped pricing sidecars', () => {
+  const job = `dashboards-pricing-${process.pid}`;
+  const prometheus = attachServices(services.MESKIT_SERVICES_DIR).prometheus;
+  const sidecars: ChildProcess[] = [];
+
+  afterAll(async () => {
+    prometheus?.setScrapeJob({ job, targets: [] });
+    await Promise.all(sidecars.map((child) => stop(child)));
+  });
+
+  it('return data for every query', { timeout: 120_000 }, async () => {
+    expect(prometheus, 'the test run has no Prometheus').toBeDefined();
+    expect(services.REDIS_URL, 'the test run has no Redis').toBeTruthy();
+    // Two replicas of one deployment: one with its Redis cache working (hits), one whose Redis
+    // is unreachable (cache errors; its quotes are still computed).
+    const started = [
+      spawnPricingSidecar(services.REDIS_URL ?? ''),
+      spawnPricingSidecar(`redis://127.0.0.1:${await freePort()}`),
+    ];
+    sidecars.push(...started.map((s) => s.child));
+    const urls = await Promise.all(started.map((s) => s.listening));
+    prometheus?.setScrapeJob({ job, targets: urls.map((url) => new URL(url).host) });
+
+    // A model no earlier run has cached (Redis outlives test runs), quoted twice on each
+    // sidecar, and a body that is no model at all (a failed quote: the error series).
+    const ring = generateRingStl({ triangles: 2_000, innerDiameterMm: 15 + Math.random() * 5 });
+    for (const url of urls) {
+      const quote = (body: Uint8Array) =>
+        fetch(`${url}/v1/quotes`, {
+          method: 'POST',
+          body,
+          headers: { 'content-type': 'application/octet-stream' },
+        });
+      const first = await quote(ring);
+      expect(first.status).toBe(200);
+      expect(((await first.json()) as { cached: boolean }).cached).toBe(false);
+      const again = await quote(ring);
+      expect(again.status).toBe(200);
+      await again.arrayBuffer();
+      const broken = await quote(new TextEncoder().encode('not a 3D model'));
+      expect(broken.status).toBe(422);
+      expect(((await broken.json()) as { error: { code: string } }).error.code).toBe(
+        'UNKNOWN_FORMAT',
+      );
+    }
+
+    await queryUntil(
+      `count_over_time(meskit_pricing_jobs_total{job="${job}", outcome="ok"}[1m]) >= 2`,
+    );
+    const queries = collectQueries().filter(isPricingQuery);
+    // The dashboard's variables and panels, and the five alerts.
+    expect(queries.length).toBeGreaterThan(20);
+    expect(queries.filter((query) => query.kind === 'alert')).toHaveLength(5);
+    expect(await evaluateUntilData(queries, job)).toEqual([]);
+
+    for (const url of urls) {
+      expect(
+        undocumentedFamilies(await (await fetch(`${url}/metrics`)).text()),
+        `${url}/metrics exposes families not in docs/metrics.md with that type`,
+      ).toEqual([]);
+    }
+  });
+});
+
+/**
+ * Series appear as Prometheus scrapes them (every second); on a loaded machine some need a few
+ * more scrapes. Re-evaluates until every query has data for the job, and returns what is
+ * still missing after 30 s.
+ */
+async function evaluateUntilData(queries: readonly ShippedQuery[], job: string): Promise<string[]> {
+  let report = await evaluateAll(prometheusUrl, { requireData: true, job, queries });
+  for (let attempt = 0; report.problems.length > 0 && attempt < 30; attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    report = await evaluateAll(prometheusUrl, { requireData: true, job, queries });
+  }
+  return report.problems;
+}
+
+/** Metric families in a Prometheus exposition that docs/metrics.md lacks (or types otherwise). */
+function undocumentedFamilies(exposition: string): string[] {
+  const exposed = [...exposition.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => ({
+    name: m[1] as string,
+    type: m[2] as string,
+  }));
+  expect(exposed.length).toBeGreaterThan(10);
+  const documented = new Map(loadMetricsDoc().map((metric) => [metric.name, metric.type]));
+  return exposed
+    .filter(({ name, type }) => documented.get(name) !== type)
+    .map(({ name, type }) => `${name} (${type})`);
+}
+
+/**
+ * `meskit pricing serve` as deployed beside an MES: under @meskit/otel-bootstrap (Node.js
+ * runtime metrics in the registry its /metrics serves), on a free port, one worker thread.
+ */
+function spawnPricingSidecar(redisUrl: string): {
+  child: ChildProcess;
+  listening: Promise<string>;
+} {
+  return spawnListening(
+    'the pricing sidecar',
+    [
+      '--import',
+      '@meskit/otel-bootstrap/register',
+      join(REPO_ROOT, 'packages', 'cli', 'bin', 'meskit.js'),
+      'pricing',
+      'serve',
+      '--port',
+      '0',
+      '--threads',
+      '1',
+      '--redis-url',
+      redisUrl,
+    ],
+    // The sidecar serves /metrics itself; otel-bootstrap's own metrics port is not needed. No
+    // collector here: record metrics, sample no traces.
+    { MESKIT_METRICS_PORT: 'off', OTEL_TRACES_SAMPLER: 'always_off' },
+  );
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
 
 function spawnInstrumentedMes(env: Record<string, string>): {
   child: ChildProcess;
   listening: Promise<string>;
 } {
-  const child = spawn(
-    process.execPath,
+  return spawnListening(
+    'the reference MES',
     [
       '--import',
       '@meskit/otel-bootstrap/register',
       join(REPO_ROOT, 'examples', 'reference-mes', 'dist', 'main.js'),
     ],
-    {
-      cwd: REPO_ROOT,
-      env: { ...process.env, MES_PORT: '0', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
+    { MES_PORT: '0', ...env },
   );
+}
+
+/** Spawns a Node process that prints `{"event":"listening","url":...}` on stdout once ready. */
+function spawnListening(
+  what: string,
+  args: string[],
+  env: Record<string, string>,
+): { child: ChildProcess; listening: Promise<string> } {
+  const child = spawn(process.execPath, args, {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const stderr: string[] = [];
   createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line));
   const listening = new Promise<string>((resolve, reject) => {
     child.once('exit', (code) =>
-      reject(
-        new Error(
-          `the reference MES exited (${String(code)}) before listening:\n${stderr.join('\n')}`,
-        ),
-      ),
+      reject(new Error(`${what} exited (${String(code)}) before listening:\n${stderr.join('\n')}`)),
     );
     createInterface({ input: child.stdout! }).on('line', (line) => {
       try {
         const event = JSON.parse(line) as { event?: string; url?: string };
         if (event.event === 'listening' && event.url) resolve(event.url);
       } catch {
-        // Not one of the MES's JSON lines.
+        // Not one of its JSON lines.
       }
     });
   });

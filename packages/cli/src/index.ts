@@ -21,9 +21,13 @@ export { formatReportJson, formatReportText } from './doctor/format.js';
 export type { FormatTextOptions } from './doctor/format.js';
 export {
   builtinChecks,
+  lokiCheck,
   mesCheck,
+  otelCollectorCheck,
+  otelMetricsCheck,
   postgresPrimaryCheck,
   postgresReplicaCheck,
+  pricingCheck,
   rabbitmqCheck,
   redisCheck,
 } from './doctor/checks/index.js';

@@ -106,6 +106,7 @@ describe('meskit (in-process)', () => {
       ['otel.collector', 'skip'],
       ['otel.metrics', 'skip'],
       ['loki', 'skip'],
+      ['pricing', 'skip'],
     ]);
     expect(report.checks[1]?.message).toBe(
       'not configured: pass --replica-url or set DATABASE_REPLICA_URL',

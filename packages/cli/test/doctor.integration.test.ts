@@ -112,8 +112,8 @@ describe('meskit doctor against the running services', () => {
         expect.stringMatching(new RegExp(`^PASS\\s+${id.replace('.', '\\.')}\\s`)),
       );
     }
-    // The telemetry checks (otel.collector, otel.metrics, loki) are not configured here.
-    expect(lines.at(-1)).toBe('OK: 5 passed, 0 warned, 0 failed, 3 skipped (8 checks)');
+    // The telemetry checks (otel.collector, otel.metrics, loki) and pricing are not configured here.
+    expect(lines.at(-1)).toBe('OK: 5 passed, 0 warned, 0 failed, 4 skipped (9 checks)');
   });
 
   it('--json prints one parsable object with versions, replication state and durations', async () => {
@@ -144,6 +144,7 @@ describe('meskit doctor against the running services', () => {
       'otel.collector',
       'otel.metrics',
       'loki',
+      'pricing',
     ]);
     for (const check of report.checks.slice(0, 5)) {
       expect(check).toMatchObject({ status: 'pass', title: expect.any(String) });
@@ -281,7 +282,7 @@ describe('meskit doctor against the running services', () => {
     const report = parseReport(result);
     expect(report.checks.map((c) => c.status)).toEqual([
       ...['fail', 'fail', 'fail', 'fail', 'fail'],
-      ...['skip', 'skip', 'skip'],
+      ...['skip', 'skip', 'skip', 'skip'],
     ]);
     expect(byId(report, 'postgres.primary').message).toBe(
       `timed out after 300 ms while connecting to the PostgreSQL primary at ${at} (raise --timeout-ms if it is just slow)`,

@@ -7,6 +7,7 @@ import {
   TEST_DELAY_MS,
   type JobRequest,
   type JobResponse,
+  type WorkerReady,
   type SerializedError,
   type WorkerConfig,
 } from './internal/pool-protocol.js';
@@ -136,6 +137,11 @@ interface Job {
 
 interface Slot {
   worker: Worker;
+  /**
+   * The worker said it is ready (WorkerReady). A job is posted at once either way, but its
+   * timeout starts only then: a fresh worker's start-up is not the model's time.
+   */
+  ready: boolean;
   job: Job | undefined;
   timer: NodeJS.Timeout | undefined;
 }
@@ -243,10 +249,16 @@ export function createPricingPool(opts: PricingPoolOptions = {}): PricingPool<un
   function spawn(): Slot {
     const slot: Slot = {
       worker: new Worker(WORKER_URL, { execArgv: workerExecArgv(), workerData }),
+      ready: false,
       job: undefined,
       timer: undefined,
     };
-    slot.worker.on('message', (response: JobResponse) => {
+    slot.worker.on('message', (response: JobResponse | WorkerReady) => {
+      if ('ready' in response) {
+        slot.ready = true;
+        if (slot.job) armTimeout(slot);
+        return;
+      }
       const job = slot.job;
       if (!job || job.id !== response.id) return;
       if (response.ok) finish(slot, undefined, response.value);
@@ -305,9 +317,7 @@ export function createPricingPool(opts: PricingPoolOptions = {}): PricingPool<un
     finish(slot, error);
   }
 
-  function start(slot: Slot, job: Job): void {
-    slot.job = job;
-    slot.worker.ref(); // a running job keeps the process alive until it settles
+  function armTimeout(slot: Slot): void {
     slot.timer = setTimeout(() => {
       replace(
         slot,
@@ -318,6 +328,12 @@ export function createPricingPool(opts: PricingPoolOptions = {}): PricingPool<un
       );
     }, timeoutMs);
     slot.timer.unref();
+  }
+
+  function start(slot: Slot, job: Job): void {
+    slot.job = job;
+    slot.worker.ref(); // a running job keeps the process alive until it settles
+    if (slot.ready) armTimeout(slot);
     const request: JobRequest = {
       id: job.id,
       bytes: job.bytes,

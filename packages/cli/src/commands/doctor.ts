@@ -18,6 +18,7 @@ interface DoctorCommandOptions {
   redisUrl?: string;
   amqpUrl?: string;
   mesUrl?: string;
+  pricingUrl?: string;
 }
 
 /** `meskit doctor`: runs the checks of `ctx.checks` and reports them. */
@@ -54,6 +55,10 @@ export const registerDoctorCommand: RegisterCommand = (program, ctx) => {
       '--mes-url <url>',
       `base URL of the MES; GET <url>/health must be 2xx (env ${env('mesUrl')})`,
     )
+    .option(
+      '--pricing-url <url>',
+      `base URL of the pricing sidecar; GET <url>/readyz must be 200 (env ${env('pricingUrl')})`,
+    )
     .addHelpText('after', () => doctorHelpFooter(ctx))
     .action(async (_options: unknown, command: Command) => {
       await runDoctor(command.opts<DoctorCommandOptions>(), ctx);
@@ -69,6 +74,7 @@ async function runDoctor(options: DoctorCommandOptions, ctx: CliContext): Promis
       redisUrl: options.redisUrl,
       amqpUrl: options.amqpUrl,
       mesUrl: options.mesUrl,
+      pricingUrl: options.pricingUrl,
       timeoutMs: options.timeoutMs,
       maxLagSeconds: options.maxLagSeconds,
     },

@@ -3,7 +3,7 @@ import { CliError } from '../errors.js';
 import { redactUrl } from '../internal/redact.js';
 import type { DoctorConfig } from './types.js';
 
-type UrlSetting = 'databaseUrl' | 'replicaUrl' | 'redisUrl' | 'amqpUrl' | 'mesUrl';
+type UrlSetting = 'databaseUrl' | 'replicaUrl' | 'redisUrl' | 'amqpUrl' | 'mesUrl' | 'pricingUrl';
 type NumberSetting = 'timeoutMs' | 'maxLagSeconds';
 
 /** Where each doctor setting comes from: its flag and its env var (the flag wins). */
@@ -13,6 +13,7 @@ export const DOCTOR_SETTINGS = {
   redisUrl: { flag: '--redis-url', env: 'REDIS_URL' },
   amqpUrl: { flag: '--amqp-url', env: 'AMQP_URL' },
   mesUrl: { flag: '--mes-url', env: 'MESKIT_MES_URL' },
+  pricingUrl: { flag: '--pricing-url', env: 'MESKIT_PRICING_URL' },
   timeoutMs: { flag: '--timeout-ms', env: 'MESKIT_DOCTOR_TIMEOUT_MS' },
   maxLagSeconds: { flag: '--max-lag-seconds', env: 'MESKIT_DOCTOR_MAX_LAG_SECONDS' },
 } as const satisfies Record<UrlSetting | NumberSetting, { flag: string; env: string }>;
@@ -23,6 +24,7 @@ const URL_PROTOCOLS: Record<UrlSetting, readonly string[]> = {
   redisUrl: ['redis:', 'rediss:'],
   amqpUrl: ['amqp:', 'amqps:'],
   mesUrl: ['http:', 'https:'],
+  pricingUrl: ['http:', 'https:'],
 };
 
 /** Doctor settings given as flags (or by a program embedding the doctor); all optional. */
@@ -37,6 +39,8 @@ export interface DoctorFlags {
   amqpUrl?: string | undefined;
   /** Default: env MESKIT_MES_URL, else not configured. */
   mesUrl?: string | undefined;
+  /** Default: env MESKIT_PRICING_URL, else not configured. */
+  pricingUrl?: string | undefined;
   /** Default: env MESKIT_DOCTOR_TIMEOUT_MS, else 3000. */
   timeoutMs?: number | undefined;
   /** Default: env MESKIT_DOCTOR_MAX_LAG_SECONDS, else 10. */
@@ -72,6 +76,7 @@ export function resolveDoctorConfig(
     redisUrl: url('redisUrl'),
     amqpUrl: url('amqpUrl'),
     mesUrl: url('mesUrl'),
+    pricingUrl: url('pricingUrl'),
     timeoutMs: number('timeoutMs', DEFAULTS.timeoutMs),
     maxLagSeconds: number('maxLagSeconds', DEFAULTS.maxLagSeconds),
     env,

@@ -103,7 +103,14 @@ export async function runChecks(
   config: DoctorConfig,
 ): Promise<DoctorReport> {
   const secrets = collectSecrets(
-    [config.databaseUrl, config.replicaUrl, config.redisUrl, config.amqpUrl, config.mesUrl],
+    [
+      config.databaseUrl,
+      config.replicaUrl,
+      config.redisUrl,
+      config.amqpUrl,
+      config.mesUrl,
+      config.pricingUrl,
+    ],
     config.env,
   );
   const results = await Promise.all(checks.map((check) => runOne(check, config, secrets)));

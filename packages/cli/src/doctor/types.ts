@@ -13,6 +13,12 @@ export interface DoctorConfig {
   readonly amqpUrl: string | undefined;
   /** Base URL of the MES whose `/health` is probed (`--mes-url`, env MESKIT_MES_URL). */
   readonly mesUrl: string | undefined;
+  /**
+   * Base URL of the pricing sidecar whose `/readyz` is probed (`--pricing-url`, env
+   * MESKIT_PRICING_URL). Undefined or absent: not configured. Optional so that configs built
+   * before this setting existed stay valid.
+   */
+  readonly pricingUrl?: string | undefined;
   /** Time limit of each check in ms (`--timeout-ms`, env MESKIT_DOCTOR_TIMEOUT_MS). Default: 3000. */
   readonly timeoutMs: number;
   /** Replica lag that makes `postgres.replica` warn (`--max-lag-seconds`). Default: 10. */

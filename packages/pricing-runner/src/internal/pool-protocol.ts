@@ -38,3 +38,11 @@ export interface SerializedError {
 
 export type JobResponse =
   { id: number; ok: true; value: unknown } | { id: number; ok: false; error: SerializedError };
+
+/**
+ * A worker's first message, once its modules are loaded: the pool hands it jobs only then, so
+ * a job's timeout never includes the start-up of a fresh (or replacement) worker.
+ */
+export interface WorkerReady {
+  ready: true;
+}

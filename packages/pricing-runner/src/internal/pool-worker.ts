@@ -4,7 +4,13 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { analyzeMesh } from '../analyze.js';
 import { MeshError, PriceModelError } from '../errors.js';
 import { priceMesh } from '../price-model.js';
-import type { JobRequest, JobResponse, SerializedError, WorkerConfig } from './pool-protocol.js';
+import type {
+  JobRequest,
+  JobResponse,
+  SerializedError,
+  WorkerConfig,
+  WorkerReady,
+} from './pool-protocol.js';
 
 type OffloadFn = (bytes: Uint8Array, options: Record<string, unknown>) => unknown;
 
@@ -132,3 +138,5 @@ port.on('message', (job: JobRequest) => {
     port.postMessage(runModel(job));
   }
 });
+const ready: WorkerReady = { ready: true };
+port.postMessage(ready);

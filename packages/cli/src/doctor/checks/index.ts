@@ -3,6 +3,7 @@ import { lokiCheck } from './loki.js';
 import { mesCheck } from './mes.js';
 import { otelCollectorCheck, otelMetricsCheck } from './otel.js';
 import { postgresPrimaryCheck, postgresReplicaCheck } from './postgres.js';
+import { pricingCheck } from './pricing.js';
 import { rabbitmqCheck } from './rabbitmq.js';
 import { redisCheck } from './redis.js';
 
@@ -17,6 +18,7 @@ export function builtinChecks(): DoctorCheck[] {
     otelCollectorCheck,
     otelMetricsCheck,
     lokiCheck,
+    pricingCheck,
   ];
 }
 
@@ -27,6 +29,7 @@ export {
   otelMetricsCheck,
   postgresPrimaryCheck,
   postgresReplicaCheck,
+  pricingCheck,
   rabbitmqCheck,
   redisCheck,
 };
