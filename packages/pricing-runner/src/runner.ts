@@ -228,7 +228,12 @@ export function createPricingRunner(opts: PricingRunnerOptions = {}): PricingRun
   const pool = createPricingPool(
     opts as PricingPoolOptions & { offload?: undefined },
   ) as PricingPool<unknown>;
-  const metrics = runnerMetrics(registry, () => pool.stats().queued);
+  const maxQueue = pool.stats().maxQueue;
+  const metrics = runnerMetrics(
+    registry,
+    () => pool.stats().queued,
+    () => maxQueue,
+  );
   let warned = false;
   let cacheErrors = 0;
   const onCacheError = (operation: 'get' | 'set', error: Error): void => {

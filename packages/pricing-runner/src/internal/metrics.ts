@@ -7,6 +7,7 @@ export const METRIC_NAMES = {
   jobs: 'meskit_pricing_jobs_total',
   jobDuration: 'meskit_pricing_job_duration_seconds',
   queueDepth: 'meskit_pricing_queue_depth',
+  queueCapacity: 'meskit_pricing_queue_capacity',
   cacheRequests: 'meskit_pricing_cache_requests_total',
   errors: 'meskit_pricing_errors_total',
   cacheErrors: 'meskit_pricing_cache_errors_total',
@@ -23,6 +24,25 @@ const DURATION_BUCKETS = [
 const DEPTH_SOURCES = Symbol.for('meskit.pricing-runner.queueDepthSources');
 type DepthGauge = Gauge & { [DEPTH_SOURCES]?: Set<() => number> };
 
+/** A gauge whose value, read at scrape, is the sum of its sources (one per open runner). */
+function summedGauge(registry: Registry, name: string, help: string): DepthGauge {
+  return reuse(
+    registry,
+    name,
+    (): DepthGauge =>
+      new Gauge({
+        name,
+        help,
+        registers: [registry],
+        collect(this: DepthGauge) {
+          let sum = 0;
+          for (const source of this[DEPTH_SOURCES] ?? []) sum += source();
+          this.set(sum);
+        },
+      }),
+  ) as DepthGauge;
+}
+
 export interface RunnerMetrics {
   jobs: Counter<'outcome'>;
   jobDuration: Histogram<'format'>;
@@ -37,24 +57,25 @@ function reuse<T>(registry: Registry, name: string, create: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? create();
 }
 
-export function runnerMetrics(registry: Registry, queued: () => number): RunnerMetrics {
-  const gauge = reuse(
+export function runnerMetrics(
+  registry: Registry,
+  queued: () => number,
+  capacity: () => number,
+): RunnerMetrics {
+  const depth = summedGauge(
     registry,
     METRIC_NAMES.queueDepth,
-    (): DepthGauge =>
-      new Gauge({
-        name: METRIC_NAMES.queueDepth,
-        help: 'Pricing jobs waiting for a free worker, summed over the runners of this process.',
-        registers: [registry],
-        collect(this: DepthGauge) {
-          let depth = 0;
-          for (const source of this[DEPTH_SOURCES] ?? []) depth += source();
-          this.set(depth);
-        },
-      }),
-  ) as DepthGauge;
-  const sources = (gauge[DEPTH_SOURCES] ??= new Set());
-  sources.add(queued);
+    'Pricing jobs waiting for a free worker, summed over the runners of this process.',
+  );
+  const bound = summedGauge(
+    registry,
+    METRIC_NAMES.queueCapacity,
+    'Jobs the pricing queues may hold before refusing new ones (QUEUE_FULL): maxQueue, summed over the runners of this process.',
+  );
+  const depthSources = (depth[DEPTH_SOURCES] ??= new Set());
+  const boundSources = (bound[DEPTH_SOURCES] ??= new Set());
+  depthSources.add(queued);
+  boundSources.add(capacity);
   return {
     jobs: reuse(
       registry,
@@ -113,7 +134,8 @@ export function runnerMetrics(registry: Registry, queued: () => number): RunnerM
         }),
     ),
     detach() {
-      sources.delete(queued);
+      depthSources.delete(queued);
+      boundSources.delete(capacity);
     },
   };
 }
