@@ -4,12 +4,13 @@
  * Runs one benchmark: meskit beside its baseline in the same run. Progress goes to stderr,
  * the table to stdout, and with --json one JSON line is printed last.
  */
+import { cache } from './benches/cache.js';
 import { legacyPage } from './benches/legacy-page.js';
 import { otel } from './benches/otel.js';
 import { pricing } from './benches/pricing.js';
 import { formatTable, type Benchmark } from './lib/bench.js';
 
-const BENCHMARKS: readonly Benchmark[] = [legacyPage, otel, pricing];
+const BENCHMARKS: readonly Benchmark[] = [legacyPage, otel, pricing, cache];
 
 function parseOptions(args: readonly string[]): Record<string, string | boolean> {
   const options: Record<string, string | boolean> = {};

@@ -49,7 +49,13 @@ export function parseWrkOutput(output: string): WrkResult {
 /** Runs wrk (Debian package, installed when missing) against a loopback URL. */
 export async function runWrk(
   url: string,
-  opts: { seconds: number; connections: number; threads?: number },
+  opts: {
+    seconds: number;
+    connections: number;
+    threads?: number;
+    /** wrk's per-request timeout (counted as a socket error past it). Default: wrk's own, 2 s. */
+    timeoutSeconds?: number;
+  },
 ): Promise<WrkResult> {
   if (!/^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])[:/]/.test(url)) {
     throw new Error(`load tests target loopback only, not ${url}`);
@@ -61,6 +67,7 @@ export async function runWrk(
       `-t${opts.threads ?? 1}`,
       `-c${opts.connections}`,
       `-d${opts.seconds}s`,
+      ...(opts.timeoutSeconds === undefined ? [] : [`--timeout`, `${opts.timeoutSeconds}s`]),
       url,
     ]);
     let text = '';

@@ -1,0 +1,255 @@
+// Forwarding to the MES: node:http over a keep-alive agent, bodies streamed both ways, hop-by-hop
+// headers dropped, X-Forwarded-* added. An unreachable MES is answered 502 with a JSON error.
+import http, {
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  type ServerResponse,
+} from 'node:http';
+
+/** RFC 9110 section 7.6.1: meaningful for one connection only, never forwarded. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+export interface Upstream {
+  readonly origin: string;
+  readonly host: string;
+  readonly port: number;
+  readonly agent: http.Agent;
+  readonly timeoutMs: number;
+}
+
+export function createUpstream(url: URL, timeoutMs: number, maxSockets: number): Upstream {
+  return {
+    origin: url.origin,
+    host: url.hostname,
+    port: Number(url.port || 80),
+    // Keep-alive: a fill or a forwarded request does not pay a TCP handshake each time.
+    agent: new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: 64 }),
+    timeoutMs,
+  };
+}
+
+/** Headers minus hop-by-hop ones (and those the Connection header names). */
+export function endToEnd(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const named = new Set(
+    String(headers['connection'] ?? '')
+      .split(',')
+      .map((h) => h.trim().toLowerCase())
+      .filter(Boolean),
+  );
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || named.has(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+function requestHeaders(req: IncomingMessage, upstream: Upstream): OutgoingHttpHeaders {
+  const headers = endToEnd(req.headers);
+  const client = req.socket.remoteAddress ?? 'unknown';
+  const prior = req.headers['x-forwarded-for'];
+  headers['x-forwarded-for'] = prior ? `${String(prior)}, ${client}` : client;
+  headers['x-forwarded-proto'] ??= 'http';
+  if (req.headers.host) headers['x-forwarded-host'] ??= req.headers.host;
+  headers['host'] = `${upstream.host}:${upstream.port}`;
+  return headers;
+}
+
+/** Our entry appended to any Cache-Status the MES (or a cache before it) set. */
+export function withCacheStatus(headers: OutgoingHttpHeaders, entry: string): OutgoingHttpHeaders {
+  const prior = headers['cache-status'];
+  headers['cache-status'] = prior ? `${String(prior)}, ${entry}` : entry;
+  return headers;
+}
+
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: OutgoingHttpHeaders = {},
+): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const payload = JSON.stringify(body);
+  res.writeHead(status, {
+    ...headers,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(payload),
+  });
+  res.end(payload);
+}
+
+function badGateway(res: ServerResponse, error: Error, cacheStatus: string): void {
+  sendJson(
+    res,
+    502,
+    {
+      error: {
+        code: 'UPSTREAM_UNAVAILABLE',
+        message: `the MES did not answer: ${error.message}`,
+      },
+    },
+    { 'cache-status': `${cacheStatus}; detail=upstream-error` },
+  );
+}
+
+export interface ForwardOptions {
+  /** This proxy's Cache-Status entry, e.g. `meskit; fwd=bypass`. */
+  cacheStatus: string;
+  /**
+   * Read the whole answer (up to `maxBufferBytes`) and call this before any byte of it reaches
+   * the client. A larger answer is streamed without calling it.
+   */
+  beforeReply?: (status: number, body: Buffer) => Promise<void>;
+  maxBufferBytes?: number;
+}
+
+/** Sends `req` to the MES and its answer to `res`. Never rejects. */
+export function forward(
+  upstream: Upstream,
+  req: IncomingMessage,
+  res: ServerResponse,
+  opts: ForwardOptions,
+): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const outgoing = http.request({
+      host: upstream.host,
+      port: upstream.port,
+      method: req.method,
+      path: req.url,
+      headers: requestHeaders(req, upstream),
+      agent: upstream.agent,
+      timeout: upstream.timeoutMs,
+    });
+    let settled = false;
+    const done = (): void => {
+      if (settled) return;
+      settled = true;
+      resolve();
+    };
+    // The client went away: stop the MES's work for it too.
+    res.once('close', () => {
+      if (!res.writableFinished) outgoing.destroy();
+      done();
+    });
+    outgoing.on('timeout', () =>
+      outgoing.destroy(new Error(`no answer within ${upstream.timeoutMs} ms`)),
+    );
+    outgoing.on('error', (error) => {
+      if (!res.headersSent) badGateway(res, error, opts.cacheStatus);
+      else res.destroy();
+      done();
+    });
+    outgoing.on('response', (answer) => {
+      const status = answer.statusCode ?? 502;
+      const headers = withCacheStatus(endToEnd(answer.headers), opts.cacheStatus);
+      const limit = opts.maxBufferBytes ?? 1024 * 1024;
+      const declared = Number(answer.headers['content-length']);
+      if (opts.beforeReply && !(declared > limit)) {
+        void bufferThen(answer, limit, status, headers, res, opts.beforeReply).then(done, done);
+        return;
+      }
+      res.writeHead(status, answer.statusMessage, headers);
+      answer.pipe(res);
+      answer.once('error', () => res.destroy());
+      answer.once('end', done);
+    });
+    req.pipe(outgoing);
+    req.once('error', () => outgoing.destroy());
+  });
+}
+
+async function bufferThen(
+  answer: IncomingMessage,
+  limit: number,
+  status: number,
+  headers: OutgoingHttpHeaders,
+  res: ServerResponse,
+  beforeReply: (status: number, body: Buffer) => Promise<void>,
+): Promise<void> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of answer) {
+      size += (chunk as Buffer).length;
+      if (size > limit) throw new Error(`answer larger than ${limit} bytes`);
+      chunks.push(chunk as Buffer);
+    }
+  } catch {
+    res.destroy();
+    return;
+  }
+  const body = Buffer.concat(chunks, size);
+  await beforeReply(status, body);
+  if (res.destroyed) return;
+  delete headers['content-length'];
+  res.writeHead(status, answer.statusMessage, { ...headers, 'content-length': body.length });
+  res.end(body);
+}
+
+export interface FetchedAnswer {
+  status: number;
+  contentType: string | undefined;
+  body: Buffer;
+}
+
+/** A GET of the proxy's own (fill, write-through) to the MES; rejects on network errors. */
+export function fetchUpstream(
+  upstream: Upstream,
+  path: string,
+  maxBytes = 8 * 1024 * 1024,
+): Promise<FetchedAnswer> {
+  return new Promise<FetchedAnswer>((resolve, reject) => {
+    const outgoing = http.request({
+      host: upstream.host,
+      port: upstream.port,
+      method: 'GET',
+      path,
+      headers: { accept: 'application/json', host: `${upstream.host}:${upstream.port}` },
+      agent: upstream.agent,
+      timeout: upstream.timeoutMs,
+    });
+    outgoing.on('timeout', () =>
+      outgoing.destroy(
+        new Error(`the MES did not answer GET ${path} within ${upstream.timeoutMs} ms`),
+      ),
+    );
+    outgoing.on('error', reject);
+    outgoing.on('response', (answer) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      answer.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > maxBytes) {
+          outgoing.destroy(
+            new Error(`the MES answered GET ${path} with more than ${maxBytes} bytes`),
+          );
+          return;
+        }
+        chunks.push(chunk);
+      });
+      answer.on('error', reject);
+      answer.on('end', () =>
+        resolve({
+          status: answer.statusCode ?? 0,
+          contentType: answer.headers['content-type'],
+          body: Buffer.concat(chunks, size),
+        }),
+      );
+    });
+    outgoing.end();
+  });
+}

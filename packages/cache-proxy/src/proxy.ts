@@ -1,0 +1,1031 @@
+import { once } from 'node:events';
+import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { getRegistry } from '@meskit/otel-bootstrap/registry';
+import { Redis, type Cluster } from 'ioredis';
+import type { Registry } from 'prom-client';
+import { CacheProxyError } from './errors.js';
+import { createAdminServer } from './internal/admin.js';
+import { startConsumer, type EventConsumer, type OrderEventBody } from './internal/events.js';
+import {
+  createUpstream,
+  fetchUpstream,
+  forward,
+  type FetchedAnswer,
+  type Upstream,
+} from './internal/forward.js';
+import { TEST_HOOKS, type TestHooks } from './internal/hooks.js';
+import { precedes, TAKE_FROM } from './internal/lifecycle.js';
+import { METRIC_NAMES, proxyMetrics, type ProxyMetrics } from './internal/metrics.js';
+import {
+  memberOf,
+  memoryStore,
+  redisStore,
+  type FillOutcome,
+  type IndexItem,
+  type IndexStore,
+  type RemoveHint,
+} from './internal/store.js';
+
+/** Options of `createCacheProxy`. Only `upstream` is required. */
+export interface CacheProxyOptions {
+  /** Base URL of the MES, e.g. `http://127.0.0.1:3000` (http only). Required. */
+  upstream: string;
+  /** Interface the proxy listens on. Default: `'127.0.0.1'`. */
+  host?: string;
+  /** Port the proxy listens on; 0 picks a free one (read it from `url`). Default: 8080. */
+  port?: number;
+  /**
+   * Where the indexes live: an ioredis client (yours: `close()` leaves it open) or a
+   * `redis://` / `rediss://` URL (the proxy creates the client and closes it). Several proxy
+   * instances sharing one Redis share the indexes. Default: none, an in-memory store in this
+   * process with the same semantics.
+   */
+  redis?: Redis | Cluster | string;
+  /** Prefix of every Redis key. Default: `'meskit:cache:'`. */
+  keyPrefix?: string;
+  /**
+   * Longest wait for Redis per operation before the request goes to the MES instead (counted,
+   * warned about once). Default: 250 ms.
+   */
+  redisTimeoutMs?: number;
+  /** The statuses whose `GET /api/orders?status=` list is served from an index. Default: `['MANUFACTURING_APPROVED']`. */
+  statuses?: readonly string[];
+  /** Orders read from the MES by one fill (one `pageSize` request; the MES allows 1..100). Default: 100. */
+  fillDepth?: number;
+  /** Most orders an index holds (write-through may grow it past `fillDepth`). Default: 1000. */
+  maxDepth?: number;
+  /** How long a filled index is served before the next read fills it again (safety net). Default: 60 000 ms. */
+  ttlMs?: number;
+  /** How long a removed order is remembered, so a fill that read the MES before the removal cannot put it back. Default: 600 000 ms. */
+  tombstoneTtlMs?: number;
+  /** Longest wait for the MES before a forwarded request is answered 502 (or a fill given up). Default: 30 000 ms. */
+  upstreamTimeoutMs?: number;
+  /** Most concurrent connections to the MES. Default: 256. */
+  upstreamMaxSockets?: number;
+  /**
+   * RabbitMQ URL of the MES's order events: write-through of new orders and invalidation of
+   * orders taken elsewhere. Default: none (the proxied take and `ttlMs` keep the index right).
+   */
+  amqpUrl?: string;
+  /** Topic exchange of the order events. Default: `'mes.events'`. */
+  exchange?: string;
+  /**
+   * The consumer's queue. Default: `'meskit.cache-proxy'` (durable, shared by every proxy on
+   * the same Redis) with a Redis store; with the memory store, an exclusive server-named queue
+   * per process (each process has its own index, so each needs every event).
+   */
+  queue?: string;
+  /** Unacked events in flight at once. Default: 32. */
+  prefetch?: number;
+  /** Pause before an event whose effect could not be applied goes back to the queue. Default: 1000 ms. */
+  eventRetryDelayMs?: number;
+  /** Bearer token of the admin endpoint; the admin server runs only when it is set. Default: none. */
+  adminToken?: string;
+  /** Interface of the admin server. Default: the value of `host`. */
+  adminHost?: string;
+  /** Port of the admin server; 0 picks a free one (read it from `adminUrl`). Default: 8081. */
+  adminPort?: number;
+  /**
+   * Serve the list from the index even to requests with an `Authorization` or `Cookie`
+   * header. Only safe when every caller may see every order of the list (the MES does not
+   * filter it by user). Default: false (such requests are forwarded).
+   */
+  sharedAuthorization?: boolean;
+  /**
+   * The prom-client registry the metrics are registered in (reused, not registered twice, when
+   * another proxy already did). Default: the shared registry, `getRegistry()` of
+   * `@meskit/otel-bootstrap/registry`.
+   */
+  registry?: Registry;
+  /** Internal test hooks (see `internal/hooks.ts`); not part of the public API. */
+  [TEST_HOOKS]?: TestHooks;
+}
+
+export const DEFAULTS = {
+  host: '127.0.0.1',
+  port: 8080,
+  keyPrefix: 'meskit:cache:',
+  redisTimeoutMs: 250,
+  statuses: ['MANUFACTURING_APPROVED'] as readonly string[],
+  fillDepth: 100,
+  maxDepth: 1000,
+  ttlMs: 60_000,
+  tombstoneTtlMs: 600_000,
+  upstreamTimeoutMs: 30_000,
+  upstreamMaxSockets: 256,
+  exchange: 'mes.events',
+  queue: 'meskit.cache-proxy',
+  prefetch: 32,
+  eventRetryDelayMs: 1000,
+  adminPort: 8081,
+  sharedAuthorization: false,
+} as const;
+
+/** The names of the proxy's metrics, for dashboards and tests. */
+export const CACHE_PROXY_METRICS = METRIC_NAMES;
+
+export interface CacheProxyStats {
+  store: 'memory' | 'redis';
+  /** List requests of cached statuses by how they were answered. */
+  requests: { hit: number; miss: number; stale: number; bypass: number };
+  /** Every request forwarded unchanged (other routes, other statuses, credentials...). */
+  forwarded: number;
+  fills: number;
+  invalidations: { proxy: number; event: number; admin: number };
+  writes: number;
+  redisErrors: number;
+  events: { applied: number; poison: number; failed: number; ignored: number };
+  /** Removals that failed and wait for a retry (reads of cached lists are forwarded meanwhile). */
+  pendingInvalidations: number;
+  /** Pending removals dropped because the retry queue was full. */
+  droppedInvalidations: number;
+  consumer: 'off' | 'connected' | 'disconnected';
+}
+
+export interface CacheProxy {
+  /** Base URL of the proxy, e.g. `http://127.0.0.1:8080`. */
+  readonly url: string;
+  /** Base URL of the admin server; undefined without `adminToken`. */
+  readonly adminUrl: string | undefined;
+  /**
+   * Removes the order from every cached index at once. Rejects with `CacheProxyError`
+   * (`STORE_UNAVAILABLE`: retried in the background, reads forwarded meanwhile; `CLOSED`).
+   */
+  invalidate(orderId: number): Promise<void>;
+  stats(): CacheProxyStats;
+  /**
+   * Stops accepting connections, waits for requests and events in flight, stops the consumer,
+   * and closes the Redis client if the proxy created it. Safe to call twice.
+   */
+  close(): Promise<void>;
+}
+
+const WARN_REDIS = 'MESKIT_CACHE_REDIS_UNAVAILABLE';
+const WARN_POISON = 'MESKIT_CACHE_POISON_EVENT';
+const WARN_INVALIDATION_DROPPED = 'MESKIT_CACHE_INVALIDATION_DROPPED';
+const CACHE = 'meskit';
+/** Failed removals kept for retry; past it they are dropped (counted, warned once). */
+const MAX_PENDING_INVALIDATIONS = 10_000;
+const INVALIDATION_RETRY_MIN_MS = 100;
+const INVALIDATION_RETRY_MAX_MS = 5_000;
+/** How long write-through waits for the MES to apply an event announced before it did. */
+const WRITE_THROUGH_WAITS_MS = [50, 100, 200, 400, 800, 1600];
+
+interface Resolved {
+  upstream: URL;
+  host: string;
+  port: number;
+  keyPrefix: string;
+  redisTimeoutMs: number;
+  statuses: readonly string[];
+  fillDepth: number;
+  maxDepth: number;
+  ttlMs: number;
+  tombstoneTtlMs: number;
+  upstreamTimeoutMs: number;
+  upstreamMaxSockets: number;
+  amqpUrl: string | undefined;
+  exchange: string;
+  queue: string | undefined;
+  prefetch: number;
+  eventRetryDelayMs: number;
+  adminToken: string | undefined;
+  adminHost: string;
+  adminPort: number;
+  sharedAuthorization: boolean;
+}
+
+function bad(option: string, message: string): CacheProxyError {
+  return new CacheProxyError('BAD_OPTION', `createCacheProxy: ${option} ${message}`);
+}
+
+function int(
+  opts: CacheProxyOptions,
+  name: keyof typeof DEFAULTS & keyof CacheProxyOptions,
+  min: number,
+  max: number,
+): number {
+  const value = opts[name] ?? DEFAULTS[name];
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw bad(name, `must be an integer from ${min} to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function resolveOptions(opts: CacheProxyOptions): Resolved {
+  if (typeof opts !== 'object' || opts === null) {
+    throw bad('options', 'must be an object with at least { upstream }');
+  }
+  let upstream: URL;
+  try {
+    upstream = new URL(opts.upstream);
+  } catch {
+    throw bad(
+      'upstream',
+      `must be the MES's base URL, e.g. "http://127.0.0.1:3000", got ${JSON.stringify(opts.upstream)}`,
+    );
+  }
+  if (upstream.protocol !== 'http:') {
+    throw bad(
+      'upstream',
+      `must be an http:// URL (https to the MES is not supported yet), got "${upstream.protocol}"`,
+    );
+  }
+  if (upstream.pathname !== '/' || upstream.search) {
+    throw bad(
+      'upstream',
+      'must be a base URL without a path or query (the proxy forwards paths unchanged)',
+    );
+  }
+  const statuses = opts.statuses ?? DEFAULTS.statuses;
+  if (
+    !Array.isArray(statuses) ||
+    statuses.length === 0 ||
+    !statuses.every((s) => typeof s === 'string' && /^[A-Z_]+$/.test(s))
+  ) {
+    throw bad(
+      'statuses',
+      'must be a non-empty array of MES statuses such as "MANUFACTURING_APPROVED"',
+    );
+  }
+  const fillDepth = int(opts, 'fillDepth', 1, 100);
+  const maxDepth = int(opts, 'maxDepth', 1, 100_000);
+  if (maxDepth < fillDepth) throw bad('maxDepth', `must be at least fillDepth (${fillDepth})`);
+  const ttlMs = int(opts, 'ttlMs', 1, 86_400_000);
+  const tombstoneTtlMs = int(opts, 'tombstoneTtlMs', 1, 86_400_000);
+  if (tombstoneTtlMs < ttlMs) {
+    throw bad(
+      'tombstoneTtlMs',
+      `must be at least ttlMs (${ttlMs}): a fill may take up to ttlMs to land`,
+    );
+  }
+  for (const name of [
+    'adminToken',
+    'amqpUrl',
+    'exchange',
+    'queue',
+    'keyPrefix',
+    'host',
+    'adminHost',
+  ] as const) {
+    const value = opts[name];
+    if (value !== undefined && (typeof value !== 'string' || value.length === 0)) {
+      throw bad(name, 'must be a non-empty string when given');
+    }
+  }
+  if (opts.adminToken !== undefined && opts.adminToken.length < 16) {
+    throw bad('adminToken', 'must be at least 16 characters (it guards cache invalidation)');
+  }
+  if (
+    opts.redis !== undefined &&
+    typeof opts.redis !== 'string' &&
+    typeof opts.redis !== 'object'
+  ) {
+    throw bad('redis', 'must be an ioredis client or a redis:// URL');
+  }
+  if (typeof opts.redis === 'string' && !/^rediss?:\/\//.test(opts.redis)) {
+    throw bad('redis', 'must be a redis:// or rediss:// URL');
+  }
+  if (opts.sharedAuthorization !== undefined && typeof opts.sharedAuthorization !== 'boolean') {
+    throw bad('sharedAuthorization', 'must be a boolean');
+  }
+  const host = opts.host ?? DEFAULTS.host;
+  return {
+    upstream,
+    host,
+    port: int(opts, 'port', 0, 65_535),
+    keyPrefix: opts.keyPrefix ?? DEFAULTS.keyPrefix,
+    redisTimeoutMs: int(opts, 'redisTimeoutMs', 1, 60_000),
+    statuses: [...new Set(statuses)],
+    fillDepth,
+    maxDepth,
+    ttlMs,
+    tombstoneTtlMs,
+    upstreamTimeoutMs: int(opts, 'upstreamTimeoutMs', 1, 600_000),
+    upstreamMaxSockets: int(opts, 'upstreamMaxSockets', 1, 65_535),
+    amqpUrl: opts.amqpUrl,
+    exchange: opts.exchange ?? DEFAULTS.exchange,
+    queue: opts.queue ?? (opts.redis !== undefined ? DEFAULTS.queue : undefined),
+    prefetch: int(opts, 'prefetch', 1, 10_000),
+    eventRetryDelayMs: int(opts, 'eventRetryDelayMs', 0, 600_000),
+    adminToken: opts.adminToken,
+    adminHost: opts.adminHost ?? host,
+    adminPort: int(opts, 'adminPort', 0, 65_535),
+    sharedAuthorization: opts.sharedAuthorization ?? DEFAULTS.sharedAuthorization,
+  };
+}
+
+interface OrderItem {
+  id: number;
+  createdAt: string;
+  status?: unknown;
+}
+
+function isOrderItem(value: unknown): value is OrderItem {
+  if (typeof value !== 'object' || value === null) return false;
+  const { id, createdAt } = value as Record<string, unknown>;
+  return (
+    typeof id === 'number' &&
+    Number.isSafeInteger(id) &&
+    id > 0 &&
+    typeof createdAt === 'string' &&
+    Number.isFinite(Date.parse(createdAt))
+  );
+}
+
+function toIndexItem(order: OrderItem): IndexItem {
+  return {
+    member: memberOf(order.id),
+    score: Date.parse(order.createdAt),
+    doc: JSON.stringify(order),
+  };
+}
+
+/** The MES's query-parameter rule for page and pageSize. */
+function intParam(text: string | null, fallback: number): number | undefined {
+  if (text === null) return fallback;
+  if (!/^[0-9]{1,9}$/.test(text)) return undefined;
+  return Number(text);
+}
+
+interface Snapshot {
+  items: OrderItem[];
+  total: number;
+  contentType: string;
+}
+
+interface FillResult {
+  outcome: FillOutcome | 'store_error' | 'upstream_error';
+  snapshot?: Snapshot;
+}
+
+interface PendingInvalidation {
+  orderId: number;
+  statuses: Set<string>;
+  hint: Map<string, RemoveHint>;
+}
+
+/** Resolves once `client` is ready, or after `timeoutMs` (Redis down: the proxy starts anyway). */
+function connected(client: Redis | Cluster, timeoutMs: number): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      client.off('ready', done);
+      client.off('end', done);
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    timer.unref();
+    client.once('ready', done);
+    client.once('end', done);
+  });
+}
+
+/**
+ * Starts the proxy (and, with `adminToken`, its admin server) and resolves once both listen.
+ * Throws `CacheProxyError` `BAD_OPTION` synchronously for invalid options.
+ */
+export function createCacheProxy(opts: CacheProxyOptions): Promise<CacheProxy> {
+  const o = resolveOptions(opts);
+  const hooks = opts[TEST_HOOKS] ?? {};
+  const registry = opts.registry ?? getRegistry();
+  return start(o, hooks, registry, opts.redis);
+}
+
+async function start(
+  o: Resolved,
+  hooks: TestHooks,
+  registry: Registry,
+  redisOption: Redis | Cluster | string | undefined,
+): Promise<CacheProxy> {
+  const limits = {
+    ttlMs: o.ttlMs,
+    tombstoneTtlMs: o.tombstoneTtlMs,
+    fillDepth: o.fillDepth,
+    maxDepth: o.maxDepth,
+  };
+  let store: IndexStore;
+  if (redisOption === undefined) {
+    store = memoryStore({ limits, now: Date.now });
+  } else {
+    const owned = typeof redisOption === 'string';
+    const client = owned
+      ? new Redis(redisOption, {
+          connectionName: 'meskit-cache-proxy',
+          // Fail fast while disconnected: a request goes to the MES instead of waiting.
+          enableOfflineQueue: false,
+          maxRetriesPerRequest: 1,
+          commandTimeout: o.redisTimeoutMs,
+        })
+      : redisOption;
+    // Failures surface through the commands (counted, warned once); without a listener ioredis
+    // prints every reconnect failure. A client passed in is the caller's: its listeners too.
+    if (owned) {
+      client.on('error', () => undefined);
+      // Commands fail fast while disconnected (no offline queue): give the connection a
+      // bounded head start so the first requests are not forwarded for nothing.
+      await connected(client, Math.max(1000, o.redisTimeoutMs));
+    }
+    store = redisStore({
+      client,
+      owned,
+      keyPrefix: o.keyPrefix,
+      limits,
+      timeoutMs: o.redisTimeoutMs,
+    });
+  }
+
+  const counts: CacheProxyStats = {
+    store: store.kind,
+    requests: { hit: 0, miss: 0, stale: 0, bypass: 0 },
+    forwarded: 0,
+    fills: 0,
+    invalidations: { proxy: 0, event: 0, admin: 0 },
+    writes: 0,
+    redisErrors: 0,
+    events: { applied: 0, poison: 0, failed: 0, ignored: 0 },
+    pendingInvalidations: 0,
+    droppedInvalidations: 0,
+    consumer: o.amqpUrl ? 'disconnected' : 'off',
+  };
+  const metrics: ProxyMetrics = proxyMetrics(registry, async () => {
+    const sizes = new Map<string, number>();
+    for (const status of o.statuses) sizes.set(status, await store.size(status));
+    return sizes;
+  });
+  const upstream: Upstream = createUpstream(o.upstream, o.upstreamTimeoutMs, o.upstreamMaxSockets);
+
+  let closed = false;
+  const warned = new Set<string>();
+  function warnOnce(code: string, message: string): void {
+    if (warned.has(code)) return;
+    warned.add(code);
+    process.emitWarning(message, { code });
+  }
+  function storeFailed(error: unknown): void {
+    counts.redisErrors += 1;
+    metrics.redisErrors.inc();
+    const reason = error instanceof Error ? error.message : String(error);
+    warnOnce(
+      WARN_REDIS,
+      `cache proxy: the index store failed (${reason}); requests are forwarded to the MES while it is unavailable. Check the redis option and that Redis is running. Further failures are counted in ${METRIC_NAMES.redisErrors} without warning.`,
+    );
+  }
+
+  // ------------------------------------------------------------------ invalidation
+
+  const pending = new Map<number, PendingInvalidation>();
+  let retryTimer: NodeJS.Timeout | undefined;
+  let retryAttempt = 0;
+
+  async function removeEverywhere(
+    orderId: number,
+    hintFor: (status: string) => RemoveHint,
+    statuses: readonly string[],
+  ): Promise<Set<string>> {
+    const failed = new Set<string>();
+    await Promise.all(
+      statuses.map(async (status) => {
+        try {
+          await store.remove(status, memberOf(orderId), hintFor(status));
+        } catch (error) {
+          storeFailed(error);
+          failed.add(status);
+        }
+      }),
+    );
+    return failed;
+  }
+
+  /** Remembers removals that failed; reads of those lists bypass the index until they land. */
+  function defer(
+    orderId: number,
+    statuses: Set<string>,
+    hintFor: (status: string) => RemoveHint,
+  ): void {
+    const entry = pending.get(orderId) ?? { orderId, statuses: new Set(), hint: new Map() };
+    for (const status of statuses) {
+      entry.statuses.add(status);
+      entry.hint.set(status, hintFor(status));
+    }
+    if (!pending.has(orderId) && pending.size >= MAX_PENDING_INVALIDATIONS) {
+      counts.droppedInvalidations += 1;
+      warnOnce(
+        WARN_INVALIDATION_DROPPED,
+        `cache proxy: ${MAX_PENDING_INVALIDATIONS} removals already wait for the store; further ones are dropped and the affected lists rely on ttlMs. Counted in stats().droppedInvalidations.`,
+      );
+      return;
+    }
+    pending.set(orderId, entry);
+    counts.pendingInvalidations = pending.size;
+    scheduleRetry();
+  }
+
+  function scheduleRetry(): void {
+    if (retryTimer || closed || pending.size === 0) return;
+    const delay = Math.min(
+      INVALIDATION_RETRY_MAX_MS,
+      INVALIDATION_RETRY_MIN_MS * 2 ** retryAttempt,
+    );
+    retryAttempt += 1;
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined;
+      void retryPending();
+    }, delay);
+    retryTimer.unref();
+  }
+
+  async function retryPending(): Promise<void> {
+    for (const entry of [...pending.values()]) {
+      if (closed) return;
+      const failed = await removeEverywhere(
+        entry.orderId,
+        (s) => entry.hint.get(s) ?? { known: false },
+        [...entry.statuses],
+      );
+      if (failed.size === 0) pending.delete(entry.orderId);
+      else {
+        entry.statuses = failed;
+        break; // still down: wait for the next round
+      }
+    }
+    counts.pendingInvalidations = pending.size;
+    if (pending.size === 0) retryAttempt = 0;
+    else scheduleRetry();
+  }
+
+  function pendingFor(status: string): boolean {
+    if (pending.size === 0) return false;
+    for (const entry of pending.values()) if (entry.statuses.has(status)) return true;
+    return false;
+  }
+
+  async function invalidate(
+    orderId: number,
+    source: 'proxy' | 'admin',
+    hintFor: (status: string) => RemoveHint,
+  ): Promise<boolean> {
+    const failed = await removeEverywhere(orderId, hintFor, o.statuses);
+    counts.invalidations[source] += 1;
+    metrics.invalidations.inc({ source });
+    if (failed.size > 0) {
+      defer(orderId, failed, hintFor);
+      return false;
+    }
+    return true;
+  }
+
+  // ------------------------------------------------------------------ fills
+
+  const fills = new Map<string, Promise<FillResult>>();
+  const contentTypes = new Map<string, string>();
+
+  async function runFill(status: string): Promise<FillResult> {
+    const started = performance.now();
+    const finish = (result: FillResult): FillResult => {
+      counts.fills += 1;
+      metrics.fills.inc({ outcome: result.outcome });
+      metrics.fillDuration.observe((performance.now() - started) / 1000);
+      return result;
+    };
+    let e0: number;
+    try {
+      e0 = await store.ticket(status);
+    } catch (error) {
+      storeFailed(error);
+      return finish({ outcome: 'store_error' });
+    }
+    let answer: FetchedAnswer;
+    try {
+      answer = await fetchUpstream(
+        upstream,
+        `/api/orders?status=${encodeURIComponent(status)}&page=1&pageSize=${o.fillDepth}`,
+      );
+    } catch {
+      return finish({ outcome: 'upstream_error' });
+    }
+    const snapshot = answer.status === 200 ? parseList(answer) : undefined;
+    if (!snapshot) return finish({ outcome: 'upstream_error' });
+    contentTypes.set(status, snapshot.contentType);
+    if (hooks.afterFillRead) await hooks.afterFillRead(status);
+    try {
+      const outcome = await store.fill(status, e0, snapshot.items.map(toIndexItem), snapshot.total);
+      return finish({ outcome, snapshot });
+    } catch (error) {
+      storeFailed(error);
+      return finish({ outcome: 'store_error', snapshot });
+    }
+  }
+
+  function parseList(answer: FetchedAnswer): Snapshot | undefined {
+    try {
+      const body = JSON.parse(answer.body.toString('utf8')) as Record<string, unknown>;
+      const { items, total } = body;
+      if (!Array.isArray(items) || !items.every(isOrderItem)) return undefined;
+      if (typeof total !== 'number' || !Number.isSafeInteger(total) || total < items.length)
+        return undefined;
+      return { items, total, contentType: answer.contentType ?? 'application/json; charset=utf-8' };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** One fill per status at a time: later requests wait for the one in flight. */
+  function fillOnce(status: string): { promise: Promise<FillResult>; initiator: boolean } {
+    const inFlight = fills.get(status);
+    if (inFlight) return { promise: inFlight, initiator: false };
+    const promise = runFill(status).finally(() => fills.delete(status));
+    fills.set(status, promise);
+    return { promise, initiator: true };
+  }
+
+  // ------------------------------------------------------------------ requests
+
+  function sendPage(
+    res: ServerResponse,
+    status: string,
+    page: number,
+    pageSize: number,
+    total: number,
+    docs: readonly string[],
+    cacheStatus: string,
+  ): void {
+    // The MES's exact shape: its items verbatim, then page, pageSize, total.
+    const payload = `{"items":[${docs.join(',')}],"page":${page},"pageSize":${pageSize},"total":${total}}`;
+    res.writeHead(200, {
+      'content-type': contentTypes.get(status) ?? 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(payload),
+      'cache-status': cacheStatus,
+    });
+    res.end(payload);
+  }
+
+  function bypass(
+    req: IncomingMessage,
+    res: ServerResponse,
+    detail?: string,
+    counted = true,
+  ): Promise<void> {
+    if (counted) {
+      counts.requests.bypass += 1;
+      metrics.requests.inc({ result: 'bypass' });
+    }
+    counts.forwarded += 1;
+    const entry = detail ? `${CACHE}; fwd=bypass; detail=${detail}` : `${CACHE}; fwd=bypass`;
+    return forward(upstream, req, res, { cacheStatus: entry });
+  }
+
+  async function serveList(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const q = url.searchParams;
+    const status = q.get('status');
+    if (status === null || !o.statuses.includes(status)) return bypass(req, res, undefined, false);
+    if (
+      !o.sharedAuthorization &&
+      (req.headers.authorization !== undefined || req.headers.cookie !== undefined)
+    ) {
+      return bypass(req, res, 'credentials');
+    }
+    const page = intParam(q.get('page'), 1);
+    const pageSize = intParam(q.get('pageSize'), 20);
+    // Invalid: the MES answers its own 400.
+    if (
+      page === undefined ||
+      page < 1 ||
+      pageSize === undefined ||
+      pageSize < 1 ||
+      pageSize > 100
+    ) {
+      return bypass(req, res, 'invalid');
+    }
+    const offset = (page - 1) * pageSize;
+    if (offset + pageSize > o.maxDepth) return bypass(req, res, 'beyond-depth');
+    if (pendingFor(status)) return bypass(req, res, 'invalidation-pending');
+
+    let first;
+    try {
+      first = await store.page(status, offset, pageSize);
+    } catch (error) {
+      storeFailed(error);
+      return bypass(req, res, 'redis-error');
+    }
+    if (first.kind === 'hit') {
+      counts.requests.hit += 1;
+      metrics.requests.inc({ result: 'hit' });
+      return sendPage(res, status, page, pageSize, first.total, first.docs, `${CACHE}; hit`);
+    }
+    if (first.kind === 'deep') return bypass(req, res, 'beyond-depth');
+
+    const result = first.kind === 'stale' ? 'stale' : 'miss';
+    const { promise, initiator } = fillOnce(status);
+    const filled = await promise;
+    if (filled.outcome === 'written') {
+      let second;
+      try {
+        second = await store.page(status, offset, pageSize);
+      } catch (error) {
+        storeFailed(error);
+        second = undefined;
+      }
+      if (second?.kind === 'hit') {
+        counts.requests[result] += 1;
+        metrics.requests.inc({ result });
+        const how = initiator ? 'stored' : 'collapsed';
+        return sendPage(
+          res,
+          status,
+          page,
+          pageSize,
+          second.total,
+          second.docs,
+          `${CACHE}; fwd=${result}; ${how}`,
+        );
+      }
+      if (second?.kind === 'deep') return bypass(req, res, 'beyond-depth');
+    }
+    // The index was not written (or cannot serve this page). The request that started the fill
+    // began before its read of the MES, so the snapshot is as fresh as it needs; requests that
+    // joined later may have begun after a take was acknowledged, so they ask the MES.
+    const snapshot = filled.snapshot;
+    if (initiator && snapshot) {
+      const complete = snapshot.items.length >= snapshot.total;
+      if (offset + pageSize <= snapshot.items.length || complete) {
+        counts.requests[result] += 1;
+        metrics.requests.inc({ result });
+        const docs = snapshot.items
+          .slice(offset, offset + pageSize)
+          .map((item) => JSON.stringify(item));
+        const detail = filled.outcome === 'store_error' ? 'redis-error' : filled.outcome;
+        return sendPage(
+          res,
+          status,
+          page,
+          pageSize,
+          snapshot.total,
+          docs,
+          `${CACHE}; fwd=${result}; detail=${detail}`,
+        );
+      }
+    }
+    return bypass(
+      req,
+      res,
+      filled.outcome === 'store_error' ? 'redis-error' : `fill-${filled.outcome.replace('_', '-')}`,
+    );
+  }
+
+  async function serveTake(
+    req: IncomingMessage,
+    res: ServerResponse,
+    idText: string,
+  ): Promise<void> {
+    counts.forwarded += 1;
+    const orderId = /^[1-9][0-9]{0,15}$/.test(idText) ? Number(idText) : undefined;
+    await forward(upstream, req, res, {
+      cacheStatus: `${CACHE}; fwd=bypass`,
+      // Before the client sees the 2xx: once it has it, no later read lists the order.
+      beforeReply: async (statusCode, body) => {
+        if (statusCode < 200 || statusCode > 299 || orderId === undefined) return;
+        let score: number | undefined;
+        try {
+          const order: unknown = JSON.parse(body.toString('utf8'));
+          if (isOrderItem(order) && order.id === orderId) score = Date.parse(order.createdAt);
+        } catch {
+          // Not the MES's usual answer: remove without the position hint.
+        }
+        await invalidate(orderId, 'proxy', (status) => ({
+          known: status === TAKE_FROM,
+          ...(score !== undefined ? { score } : {}),
+        }));
+      },
+    });
+  }
+
+  const inFlight = new Set<Promise<void>>();
+  function onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const work = route(req, res).catch(() => {
+      if (!res.headersSent) {
+        res.writeHead(502, { 'content-type': 'application/json; charset=utf-8' });
+        res.end(
+          JSON.stringify({
+            error: { code: 'PROXY_ERROR', message: 'the cache proxy failed to handle the request' },
+          }),
+        );
+      } else res.destroy();
+    });
+    inFlight.add(work);
+    void work.finally(() => inFlight.delete(work));
+  }
+
+  function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://proxy.invalid');
+    } catch {
+      return bypass(req, res, undefined, false);
+    }
+    if (req.method === 'GET' && url.pathname === '/api/orders') return serveList(req, res, url);
+    const take = req.method === 'POST' ? /^\/api\/orders\/([^/]+)\/take$/.exec(url.pathname) : null;
+    if (take) return serveTake(req, res, take[1]!);
+    return bypass(req, res, undefined, false);
+  }
+
+  // ------------------------------------------------------------------ events
+
+  function pause(ms: number): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, ms).unref());
+  }
+
+  /** A store operation whose failure is counted (and warned about) before it propagates. */
+  async function viaStore<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      storeFailed(error);
+      throw error;
+    }
+  }
+
+  async function writeThrough(status: string, orderId: number): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const ticket = await viaStore(() => store.ticket(status));
+      const answer = await fetchUpstream(upstream, `/api/orders/${orderId}`);
+      if (answer.status === 404) return;
+      if (answer.status !== 200) {
+        throw new Error(`the MES answered GET /api/orders/${orderId} with ${answer.status}`);
+      }
+      let order: unknown;
+      try {
+        order = JSON.parse(answer.body.toString('utf8'));
+      } catch {
+        order = undefined;
+      }
+      if (!isOrderItem(order)) {
+        throw new Error(`the MES answered GET /api/orders/${orderId} with no order`);
+      }
+      if (order.status === status) {
+        const item = toIndexItem(order);
+        const outcome = await viaStore(() => store.add(status, item, ticket));
+        if (outcome === 'added') {
+          counts.writes += 1;
+          metrics.writes.inc({ source: 'event' });
+        }
+        return;
+      }
+      // The event was published before the MES applied it (the CRM announces an approval the
+      // MES then consumes): wait a little for the MES to catch up.
+      const wait = WRITE_THROUGH_WAITS_MS[attempt];
+      if (closed || wait === undefined) return;
+      if (typeof order.status !== 'string' || !precedes(order.status, status)) return;
+      await pause(wait);
+    }
+  }
+
+  async function onEvent(event: OrderEventBody): Promise<void> {
+    const previous = event.previousStatus;
+    if (previous !== null && o.statuses.includes(previous)) {
+      await viaStore(() => store.remove(previous, memberOf(event.orderId), { known: true }));
+      counts.invalidations.event += 1;
+      metrics.invalidations.inc({ source: 'event' });
+    }
+    if (o.statuses.includes(event.status)) await writeThrough(event.status, event.orderId);
+  }
+
+  let consumer: EventConsumer | undefined;
+  if (o.amqpUrl) {
+    consumer = startConsumer({
+      url: o.amqpUrl,
+      exchange: o.exchange,
+      queue: o.queue,
+      prefetch: o.prefetch,
+      retryDelayMs: o.eventRetryDelayMs,
+      handle: (event) => onEvent(event),
+      // Events may have been missed while disconnected: every index is filled afresh.
+      onConnected: () => viaStore(() => store.reset(o.statuses)),
+      onApplied: () => {
+        counts.events.applied += 1;
+        metrics.events.inc({ outcome: 'applied' });
+      },
+      onPoison: (reason) => {
+        counts.events.poison += 1;
+        metrics.events.inc({ outcome: 'poison' });
+        warnOnce(
+          WARN_POISON,
+          `cache proxy: an order event could not be read (${reason}); it was acked and dropped. Further ones are counted in ${METRIC_NAMES.events}{outcome="poison"} without warning.`,
+        );
+      },
+      onIgnored: () => {
+        counts.events.ignored += 1;
+        metrics.events.inc({ outcome: 'ignored' });
+      },
+      onFailed: () => {
+        counts.events.failed += 1;
+        metrics.events.inc({ outcome: 'failed' });
+      },
+      onDisconnected: () => undefined,
+    });
+  }
+
+  // ------------------------------------------------------------------ servers
+
+  const server: Server = http.createServer(onRequest);
+  // Longer than the usual client's keep-alive, so the proxy is not the one closing under it.
+  server.keepAliveTimeout = 65_000;
+  let admin: Server | undefined;
+  if (o.adminToken) {
+    admin = createAdminServer({
+      token: o.adminToken,
+      invalidate: (orderId) => publicInvalidate(orderId),
+    });
+  }
+
+  async function publicInvalidate(orderId: number): Promise<void> {
+    if (closed)
+      throw new CacheProxyError('CLOSED', 'invalidate() after close(): create a new proxy');
+    if (!Number.isSafeInteger(orderId) || orderId < 1) {
+      throw new CacheProxyError(
+        'BAD_OPTION',
+        `invalidate: orderId must be a positive integer, got ${String(orderId)}`,
+      );
+    }
+    const landed = await invalidate(orderId, 'admin', () => ({ known: false }));
+    if (!landed) {
+      throw new CacheProxyError(
+        'STORE_UNAVAILABLE',
+        `order ${orderId} could not be removed from the index store now; the removal is retried in the background and this proxy forwards list reads to the MES until it lands`,
+      );
+    }
+  }
+
+  async function listen(s: Server, host: string, port: number, what: string): Promise<string> {
+    s.listen(port, host);
+    try {
+      await Promise.race([
+        once(s, 'listening'),
+        once(s, 'error').then(([e]) => Promise.reject(e as Error)),
+      ]);
+    } catch (error) {
+      throw new CacheProxyError(
+        'LISTEN_FAILED',
+        `cache proxy: cannot listen on ${host}:${port} (${what}): ${(error as Error).message}. Choose another port.`,
+        { cause: error },
+      );
+    }
+    const address = s.address() as AddressInfo;
+    const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    return `http://${shown}:${address.port}`;
+  }
+
+  let closing: Promise<void> | undefined;
+  async function close(): Promise<void> {
+    closed = true;
+    if (retryTimer) clearTimeout(retryTimer);
+    await Promise.all([
+      new Promise<void>((resolve) =>
+        server.listening ? server.close(() => resolve()) : resolve(),
+      ),
+      admin
+        ? new Promise<void>((resolve) =>
+            admin!.listening ? admin!.close(() => resolve()) : resolve(),
+          )
+        : undefined,
+      Promise.allSettled([...inFlight]),
+      consumer?.close(),
+    ]);
+    server.closeAllConnections();
+    admin?.closeAllConnections();
+    await Promise.allSettled([...fills.values()]);
+    metrics.detach();
+    upstream.agent.destroy();
+    await store.close();
+  }
+
+  let url: string;
+  let adminUrl: string | undefined;
+  try {
+    url = await listen(server, o.host, o.port, 'port');
+    if (admin) adminUrl = await listen(admin, o.adminHost, o.adminPort, 'adminPort');
+  } catch (error) {
+    await close();
+    throw error;
+  }
+
+  return {
+    url,
+    adminUrl,
+    invalidate: publicInvalidate,
+    stats: () => ({
+      ...counts,
+      requests: { ...counts.requests },
+      invalidations: { ...counts.invalidations },
+      events: { ...counts.events },
+      consumer: consumer ? (consumer.connected ? 'connected' : 'disconnected') : 'off',
+    }),
+    close() {
+      closing ??= close();
+      return closing;
+    },
+  };
+}

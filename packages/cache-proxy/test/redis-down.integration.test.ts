@@ -1,0 +1,128 @@
+// Redis unreachable or gone mid-way (fault injection): every request still gets the MES's
+// answer, marked as forwarded, the failures are counted and warned about once.
+import { createConnection, createServer, type Socket } from 'node:net';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CACHE_PROXY_METRICS, createCacheProxy } from '../dist/index.js';
+import {
+  deadPort,
+  get,
+  ids,
+  post,
+  seed,
+  services,
+  startMes,
+  uniqueName,
+  type TestMes,
+} from './helpers.js';
+
+const LIST = '/api/orders?status=MANUFACTURING_APPROVED';
+
+let mes: TestMes;
+const warnings: Error[] = [];
+const onWarning = (warning: Error) => warnings.push(warning);
+
+beforeAll(async () => {
+  process.on('warning', onWarning);
+  mes = await startMes();
+  await seed(mes, 100);
+});
+afterAll(async () => {
+  process.off('warning', onWarning);
+  await mes?.close();
+});
+
+function redisWarnings(): Error[] {
+  return warnings.filter(
+    (w) => (w as Error & { code?: string }).code === 'MESKIT_CACHE_REDIS_UNAVAILABLE',
+  );
+}
+
+/** A TCP relay to Redis that the test can cut, as if Redis died. */
+async function relay(target: URL): Promise<{ url: string; cut(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = createConnection(Number(target.port), target.hostname);
+    for (const [a, b] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
+      sockets.add(a);
+      a.pipe(b);
+      a.on('error', () => b.destroy());
+      a.on('close', () => {
+        sockets.delete(a);
+        b.destroy();
+      });
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    cut: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      }),
+  };
+}
+
+describe('createCacheProxy with Redis down', () => {
+  it('answers with the MES’s data, Cache-Status bypass, counts the errors and warns once', async () => {
+    warnings.length = 0;
+    const registry = new Registry();
+    const proxy = await createCacheProxy({
+      upstream: mes.url,
+      port: 0,
+      redis: `redis://127.0.0.1:${await deadPort()}`,
+      redisTimeoutMs: 200,
+      registry,
+    });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const via = await get(proxy.url, LIST);
+        expect(via.status).toBe(200);
+        expect(via.text).toBe((await get(mes.url, LIST)).text);
+        expect(via.headers.get('cache-status')).toBe('meskit; fwd=bypass; detail=redis-error');
+      }
+      const errors = await registry.getSingleMetric(CACHE_PROXY_METRICS.redisErrors)?.get();
+      expect(errors?.values[0]?.value).toBe(proxy.stats().redisErrors);
+      expect(proxy.stats().redisErrors).toBeGreaterThanOrEqual(3);
+    } finally {
+      await proxy.close();
+      await proxy.close();
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(redisWarnings()).toHaveLength(1);
+    expect(redisWarnings()[0]?.message).toMatch(/forwarded to the MES/);
+  });
+
+  it('Redis going away mid-way: hits turn into forwards, a take still answers and its removal is retried', async () => {
+    const cutter = await relay(new URL(services().redisUrl));
+    const proxy = await createCacheProxy({
+      upstream: mes.url,
+      port: 0,
+      redis: cutter.url,
+      keyPrefix: `${uniqueName('test')}:`,
+      redisTimeoutMs: 200,
+      registry: new Registry(),
+    });
+    try {
+      await get(proxy.url, LIST);
+      expect((await get(proxy.url, LIST)).headers.get('cache-status')).toBe('meskit; hit');
+      await cutter.cut();
+      const victim = ids(await get(mes.url, LIST))[0]!;
+      const taken = await post(proxy.url, `/api/orders/${victim}/take`, { operatorId: 2 });
+      expect(taken.status).toBe(200);
+      const via = await get(proxy.url, LIST);
+      expect(via.status).toBe(200);
+      expect(via.headers.get('cache-status')).toMatch(/^meskit; fwd=bypass; detail=/);
+      expect(ids(via)).not.toContain(victim);
+      expect(via.text).toBe((await get(mes.url, LIST)).text);
+      expect(proxy.stats().pendingInvalidations).toBe(1);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
