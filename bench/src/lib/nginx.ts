@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { join } from 'node:path';
 import { ensureInstalled, freePort, locate } from '@meskit/services';
 
@@ -25,6 +26,9 @@ export async function startNginxCache(opts: {
   const upstream = new URL(opts.upstream);
   mkdirSync(join(opts.dir, 'cache'), { recursive: true });
   mkdirSync(join(opts.dir, 'logs'), { recursive: true });
+  // Started as root, nginx's worker runs as nobody: it must reach its cache and temp dirs
+  // (a mkdtemp directory is 0700).
+  for (const path of [dirname(opts.dir), opts.dir, join(opts.dir, 'cache')]) chmodSync(path, 0o755);
   const conf = join(opts.dir, 'nginx.conf');
   writeFileSync(
     conf,

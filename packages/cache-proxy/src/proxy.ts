@@ -156,6 +156,12 @@ export interface CacheProxy {
   invalidate(orderId: number): Promise<void>;
   stats(): CacheProxyStats;
   /**
+   * Drops every cached list (all instances sharing the Redis see it); the next read of each
+   * fills it from the MES. For after a bulk import or a restore behind the MES's back.
+   * Rejects with `CacheProxyError` (`STORE_UNAVAILABLE`, `CLOSED`).
+   */
+  rebuild(): Promise<void>;
+  /**
    * Stops accepting connections, waits for requests and events in flight, stops the consumer,
    * and closes the Redis client if the proxy created it. Safe to call twice.
    */
@@ -938,7 +944,33 @@ async function start(
     admin = createAdminServer({
       token: o.adminToken,
       invalidate: (orderId) => publicInvalidate(orderId),
+      rebuild: () => publicRebuild(),
+      stats: () => stats(),
     });
+  }
+
+  function stats(): CacheProxyStats {
+    return {
+      ...counts,
+      requests: { ...counts.requests },
+      invalidations: { ...counts.invalidations },
+      events: { ...counts.events },
+      consumer: consumer ? (consumer.connected ? 'connected' : 'disconnected') : 'off',
+    };
+  }
+
+  /** Drops every cached index; the next read of each list fills it from the MES. */
+  async function publicRebuild(): Promise<void> {
+    if (closed) throw new CacheProxyError('CLOSED', 'rebuild() after close(): create a new proxy');
+    try {
+      await viaStore(() => store.reset(o.statuses));
+    } catch (error) {
+      throw new CacheProxyError(
+        'STORE_UNAVAILABLE',
+        `cannot drop the cached lists: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
+    }
   }
 
   async function publicInvalidate(orderId: number): Promise<void> {
@@ -1016,13 +1048,8 @@ async function start(
     url,
     adminUrl,
     invalidate: publicInvalidate,
-    stats: () => ({
-      ...counts,
-      requests: { ...counts.requests },
-      invalidations: { ...counts.invalidations },
-      events: { ...counts.events },
-      consumer: consumer ? (consumer.connected ? 'connected' : 'disconnected') : 'off',
-    }),
+    rebuild: publicRebuild,
+    stats,
     close() {
       closing ??= close();
       return closing;

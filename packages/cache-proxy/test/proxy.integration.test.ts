@@ -154,6 +154,24 @@ describe.each(stores)('createCacheProxy with the $name store', ({ options }) => 
     expect(ids(await get(proxy.url, LIST))).not.toContain(victim);
     expect(await counted(registry, CACHE_PROXY_METRICS.invalidations, { source: 'admin' })).toBe(1);
   });
+
+  it('the admin endpoint: GET /stats and POST /rebuild (the next read fills afresh)', async () => {
+    const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
+    expect((await fetch(`${proxy.adminUrl!}/stats`)).status).toBe(401);
+    await get(proxy.url, LIST);
+    const stats = (await (await fetch(`${proxy.adminUrl!}/stats`, { headers: auth })).json()) as {
+      fills: number;
+      requests: { hit: number };
+    };
+    expect(stats.fills).toBeGreaterThan(0);
+    expect((await fetch(`${proxy.adminUrl!}/rebuild`, { headers: auth })).status).toBe(405);
+    expect(
+      (await fetch(`${proxy.adminUrl!}/rebuild`, { method: 'POST', headers: auth })).status,
+    ).toBe(204);
+    const after = await get(proxy.url, LIST);
+    expect(after.headers.get('cache-status')).toMatch(/fwd=(miss|stale); stored/);
+    expect(proxy.stats().fills).toBe(stats.fills + 1);
+  });
 });
 
 describe.each(stores)('no stale write-back ($name store)', ({ options }) => {

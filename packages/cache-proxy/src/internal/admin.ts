@@ -1,5 +1,7 @@
 // The admin endpoint: its own port, a bearer token compared in constant time.
 //   POST /invalidate/:orderId  -> 204 (the order left every cached index), 401, 400, 503
+//   POST /rebuild              -> 204 (every cached list dropped; the next reads fill), 401, 503
+//   GET  /stats                -> 200 the proxy's stats() as JSON, 401
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { sendJson } from './forward.js';
@@ -7,6 +9,8 @@ import { sendJson } from './forward.js';
 export interface AdminOptions {
   token: string;
   invalidate(orderId: number): Promise<void>;
+  rebuild(): Promise<void>;
+  stats(): unknown;
 }
 
 /** Digests first: timingSafeEqual needs equal lengths, and the length must not leak either. */
@@ -47,20 +51,42 @@ async function handle(
     return;
   }
   const path = new URL(req.url ?? '/', 'http://admin.invalid').pathname;
+  const only = (method: string): boolean => {
+    if (req.method === method) return true;
+    sendJson(
+      res,
+      405,
+      { error: { code: 'METHOD_NOT_ALLOWED', message: `use ${method}` } },
+      { allow: method },
+    );
+    return false;
+  };
+  if (path === '/stats') {
+    if (only('GET')) sendJson(res, 200, opts.stats());
+    return;
+  }
+  if (path === '/rebuild') {
+    if (!only('POST')) return;
+    try {
+      await opts.rebuild();
+    } catch (error) {
+      sendJson(res, 503, {
+        error: {
+          code: 'STORE_UNAVAILABLE',
+          message: `${error instanceof Error ? error.message : String(error)}`,
+        },
+      });
+      return;
+    }
+    res.writeHead(204).end();
+    return;
+  }
   const route = /^\/invalidate\/([^/]+)$/.exec(path);
   if (!route) {
     sendJson(res, 404, { error: { code: 'NOT_FOUND', message: `no such endpoint: ${path}` } });
     return;
   }
-  if (req.method !== 'POST') {
-    sendJson(
-      res,
-      405,
-      { error: { code: 'METHOD_NOT_ALLOWED', message: 'use POST' } },
-      { allow: 'POST' },
-    );
-    return;
-  }
+  if (!only('POST')) return;
   const text = route[1]!;
   const orderId = /^[1-9][0-9]{0,15}$/.test(text) ? Number(text) : NaN;
   if (!Number.isSafeInteger(orderId)) {
