@@ -15,3 +15,17 @@ export async function createDatabase(serverUrl: string, name: string): Promise<s
   url.pathname = `/${name}`;
   return url.toString();
 }
+
+/**
+ * VACUUM ANALYZE after a bulk seed: otherwise autovacuum picks the table up during the
+ * measurements that follow and takes a core from whatever is being measured.
+ */
+export async function settleAfterSeed(databaseUrl: string): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await client.query('VACUUM ANALYZE');
+  } finally {
+    await client.end();
+  }
+}

@@ -373,6 +373,21 @@ interface PendingInvalidation {
   hint: Map<string, RemoveHint>;
 }
 
+/** Rendered pages kept per proxy (see serveList); past it the map starts again. */
+const MAX_RENDERED_PAGES = 256;
+
+/** The MES's exact shape: its items verbatim, then page, pageSize, total. */
+function renderPage(
+  page: number,
+  pageSize: number,
+  total: number,
+  docs: readonly string[],
+): Buffer {
+  return Buffer.from(
+    `{"items":[${docs.join(',')}],"page":${page},"pageSize":${pageSize},"total":${total}}`,
+  );
+}
+
 /** Resolves once `client` is ready, or after `timeoutMs` (Redis down: the proxy starts anyway). */
 function connected(client: Redis | Cluster, timeoutMs: number): Promise<void> {
   if (client.status === 'ready') return Promise.resolve();
@@ -659,14 +674,50 @@ async function start(
     docs: readonly string[],
     cacheStatus: string,
   ): void {
-    // The MES's exact shape: its items verbatim, then page, pageSize, total.
-    const payload = `{"items":[${docs.join(',')}],"page":${page},"pageSize":${pageSize},"total":${total}}`;
+    sendRendered(res, status, renderPage(page, pageSize, total, docs), cacheStatus);
+  }
+
+  function sendRendered(
+    res: ServerResponse,
+    status: string,
+    body: Buffer,
+    cacheStatus: string,
+  ): void {
     res.writeHead(200, {
       'content-type': contentTypes.get(status) ?? 'application/json; charset=utf-8',
-      'content-length': Buffer.byteLength(payload),
+      'content-length': body.length,
       'cache-status': cacheStatus,
     });
-    res.end(payload);
+    res.end(body);
+  }
+
+  // Version reads of one status are batched per event-loop turn: every request that arrived
+  // before the read is sent shares it (under load several per turn: one MGET for all). Only
+  // reads not yet sent are joined, so each request still sees a version read after it
+  // arrived, as the no-stale guarantee needs.
+  const versionBatches = new Map<string, Promise<string | undefined>>();
+
+  function batchedVersion(status: string): Promise<string | undefined> {
+    let batch = versionBatches.get(status);
+    if (batch === undefined) {
+      batch = new Promise<string | undefined>((resolve, reject) => {
+        setImmediate(() => {
+          versionBatches.delete(status);
+          store.version(status).then(resolve, reject);
+        });
+      });
+      versionBatches.set(status, batch);
+    }
+    return batch;
+  }
+
+  /** Rendered pages by status, page and size, each with the store version it was cut at. */
+  const renderedPages = new Map<string, { version: string; body: Buffer }>();
+
+  function keepRendered(key: string, version: string, body: Buffer): void {
+    // Bounded: operators read a handful of pages; past the bound start again.
+    if (renderedPages.size >= MAX_RENDERED_PAGES && !renderedPages.has(key)) renderedPages.clear();
+    renderedPages.set(key, { version, body });
   }
 
   function bypass(
@@ -710,8 +761,22 @@ async function start(
     if (offset + pageSize > o.maxDepth) return bypass(req, res, 'beyond-depth');
     if (pendingFor(status)) return bypass(req, res, 'invalidation-pending');
 
+    // A page rendered earlier is answered again while the store's version of the status is
+    // unchanged: one small read (MGET) instead of cutting the page from the index and
+    // rendering it. Any write, fill or expiry changes the version, so this is never staler
+    // than the index itself.
+    const renderKey = `${status}\n${page}\n${pageSize}`;
     let first;
     try {
+      const rendered = renderedPages.get(renderKey);
+      if (rendered !== undefined) {
+        const version = await batchedVersion(status);
+        if (version !== undefined && version === rendered.version) {
+          counts.requests.hit += 1;
+          metrics.requests.inc({ result: 'hit' });
+          return sendRendered(res, status, rendered.body, `${CACHE}; hit`);
+        }
+      }
       first = await store.page(status, offset, pageSize);
     } catch (error) {
       storeFailed(error);
@@ -720,7 +785,9 @@ async function start(
     if (first.kind === 'hit') {
       counts.requests.hit += 1;
       metrics.requests.inc({ result: 'hit' });
-      return sendPage(res, status, page, pageSize, first.total, first.docs, `${CACHE}; hit`);
+      const body = renderPage(page, pageSize, first.total, first.docs);
+      if (first.version !== undefined) keepRendered(renderKey, first.version, body);
+      return sendRendered(res, status, body, `${CACHE}; hit`);
     }
     if (first.kind === 'deep') return bypass(req, res, 'beyond-depth');
 

@@ -12,6 +12,12 @@
 //   <base>added      hash: member -> "<ticket> <score>" of write-through adds not yet covered by
 //                    a fill (a fill that read the MES before them merges them)
 //   <base>tomb:<m>   tombstone: the epoch at which the order was removed (PX tombstoneTtlMs)
+//   <base>gen        a random nonce set by every script that may change what a page shows:
+//                    with the fill's epoch it versions the rendered pages each proxy keeps
+//                    (random, not a counter: an evicted counter could come back to an old
+//                    value and make an old rendering look current)
+//
+// Every script that writes takes the nonce as its LAST argument (ARGV[#ARGV]).
 
 /** Which member of the index is lower: `s > ls` or equal scores and a larger id. */
 const ABOVE_LOWEST = `
@@ -25,7 +31,8 @@ end
 
 /**
  * KEYS: idx, total, filled, fillEpoch, reset, added. ARGV: base, offset, count, fillDepth.
- * Returns {'hit', total, doc...} | {'miss'} | {'stale'} | {'deep'}.
+ * Returns {'hit', total, version, doc...} | {'miss'} | {'stale'} | {'deep'}; version is
+ * '<gen>:<filled>' ('' when gen is gone: the rendering is then not kept).
  */
 export const PAGE_LUA = `
 if redis.call('EXISTS', KEYS[3]) == 0 then
@@ -42,7 +49,10 @@ if off + cnt > zcard and zcard < total then
   return {'deep'}
 end
 local members = redis.call('ZREVRANGE', KEYS[1], off, off + cnt - 1)
-local out = {'hit', tostring(total)}
+local gen = redis.call('GET', ARGV[1] .. 'gen')
+local version = ''
+if gen then version = gen .. ':' .. redis.call('GET', KEYS[3]) end
+local out = {'hit', tostring(total), version}
 for i = 1, #members do
   local d = redis.call('GET', ARGV[1] .. 'doc:' .. members[i])
   if not d then return {'stale'} end
@@ -54,7 +64,7 @@ return out
 /**
  * KEYS: idx, total, filled, fillEpoch, reset, added, epoch.
  * ARGV: base, e0, ttlMs, dataTtlMs, maxDepth, snapshotTotal, n, then n x (member, score, doc)
- * newest first. Returns 'written' | 'incomplete' | 'superseded' | 'reset'.
+ * newest first, then the nonce. Returns 'written' | 'incomplete' | 'superseded' | 'reset'.
  */
 export const FILL_LUA = `
 local base = ARGV[1]
@@ -62,6 +72,7 @@ local e0 = tonumber(ARGV[2])
 local dataTtl = ARGV[4]
 if tonumber(redis.call('GET', KEYS[5]) or '0') > e0 then return 'reset' end
 if tonumber(redis.call('GET', KEYS[4]) or '0') > e0 then return 'superseded' end
+redis.call('SET', base .. 'gen', ARGV[#ARGV])
 local snapshotTotal = tonumber(ARGV[6])
 local total = snapshotTotal
 local n = tonumber(ARGV[7])
@@ -133,11 +144,12 @@ return 'written'
 /**
  * KEYS: idx, total, filled, fillEpoch, reset, added, epoch.
  * ARGV: base, member, known ('1' when the order is known to have been in S), score ('' when
- * unknown), tombstoneTtlMs. Returns 'removed' | 'repeated' | 'absent' | 'stale'.
+ * unknown), tombstoneTtlMs, nonce. Returns 'removed' | 'repeated' | 'absent' | 'stale'.
  */
 export const REMOVE_LUA = `${ABOVE_LOWEST}
 local base = ARGV[1]
 local m = ARGV[2]
+redis.call('SET', base .. 'gen', ARGV[#ARGV])
 local e = redis.call('INCR', KEYS[7])
 local tk = base .. 'tomb:' .. m
 local had = redis.call('EXISTS', tk)
@@ -162,7 +174,7 @@ return 'stale'
 
 /**
  * KEYS: idx, total, filled, fillEpoch, reset, added, epoch.
- * ARGV: base, member, score, doc, ticket, dataTtlMs, maxDepth, maxPending.
+ * ARGV: base, member, score, doc, ticket, dataTtlMs, maxDepth, maxPending, nonce.
  * Returns 'added' | 'present' | 'pending' | 'reflected' | 'tombstoned' | 'stale'.
  */
 export const ADD_LUA = `${ABOVE_LOWEST}
@@ -173,6 +185,7 @@ local a = tonumber(ARGV[5])
 local dataTtl = ARGV[6]
 local tomb = redis.call('GET', base .. 'tomb:' .. m)
 if tomb and tonumber(tomb) > a then return 'tombstoned' end
+redis.call('SET', base .. 'gen', ARGV[#ARGV])
 local dk = base .. 'doc:' .. m
 if redis.call('ZSCORE', KEYS[1], m) then
   redis.call('SET', dk, ARGV[4], 'PX', dataTtl)
@@ -219,8 +232,12 @@ end
 return stale()
 `;
 
-/** KEYS: idx, total, filled, fillEpoch, reset, added, epoch. Drops the index; in-flight fills will not write. */
+/**
+ * KEYS: idx, total, filled, fillEpoch, reset, added, epoch. ARGV: base, nonce. Drops the index;
+ * in-flight fills will not write.
+ */
 export const RESET_LUA = `
+redis.call('SET', ARGV[1] .. 'gen', ARGV[#ARGV])
 local e = redis.call('INCR', KEYS[7])
 redis.call('DEL', KEYS[3])
 redis.call('SET', KEYS[5], e)

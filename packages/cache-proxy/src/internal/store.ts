@@ -1,6 +1,7 @@
 // Where the per-status indexes live: Redis (shared by every proxy instance, each operation one
 // Lua script) or memory (one process, the same semantics with plain synchronous code). Both
 // implement the epoch/tombstone protocol described in scripts.ts and the README.
+import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { ADD_LUA, FILL_LUA, PAGE_LUA, REMOVE_LUA, RESET_LUA } from './scripts.js';
 
@@ -15,7 +16,13 @@ export interface IndexItem {
 }
 
 export type PageResult =
-  | { kind: 'hit'; total: number; docs: string[] }
+  | {
+      kind: 'hit';
+      total: number;
+      docs: string[];
+      /** What `version()` answers while this page stays as it is; undefined: do not keep it. */
+      version: string | undefined;
+    }
   /** Never filled, or gone entirely. */
   | { kind: 'miss' }
   /** Expired, dropped, or shallower than a fill would make it: fill again. */
@@ -39,6 +46,11 @@ export interface IndexStore {
   /** A fresh epoch of the status: taken before any read of the MES whose result is applied. */
   ticket(status: string): Promise<number>;
   page(status: string, offset: number, count: number): Promise<PageResult>;
+  /**
+   * A token that changes whenever anything a page of `status` shows may have changed (every
+   * write, every fill, expiry); undefined when the index cannot be served. One round trip.
+   */
+  version(status: string): Promise<string | undefined>;
   fill(
     status: string,
     e0: number,
@@ -69,6 +81,11 @@ function maxPending(limits: StoreLimits): number {
 /** Index data outlive the `filled` flag, so a page cut while it is set always finds its documents. */
 function dataTtlMs(limits: StoreLimits): number {
   return limits.ttlMs * 2 + 1000;
+}
+
+/** The `gen` value a writing script sets (scripts.ts): random, so it never repeats. */
+function nonce(): string {
+  return randomBytes(8).toString('base64url');
 }
 
 export function memberOf(id: number): string {
@@ -156,9 +173,21 @@ export function redisStore(opts: {
         ),
       )) as string[];
       const kind = reply[0];
-      if (kind === 'hit') return { kind, total: Number(reply[1]), docs: reply.slice(2) };
+      if (kind === 'hit')
+        return {
+          kind,
+          total: Number(reply[1]),
+          version: reply[2] === '' ? undefined : reply[2],
+          docs: reply.slice(3),
+        };
       if (kind === 'stale' || kind === 'deep') return { kind };
       return { kind: 'miss' };
+    },
+    async version(status) {
+      const [gen, filled] = await bounded('MGET', () =>
+        client.mget(`${base(status)}gen`, `${base(status)}filled`),
+      );
+      return gen && filled ? `${gen}:${filled}` : undefined;
     },
     async fill(status, e0, items, total) {
       const args: (string | number)[] = [
@@ -172,6 +201,7 @@ export function redisStore(opts: {
         items.length,
       ];
       for (const item of items) args.push(item.member, item.score, item.doc);
+      args.push(nonce());
       return (await bounded('fill', () => scripted.meskitCacheFill(...args))) as FillOutcome;
     },
     async remove(status, member, hint) {
@@ -183,6 +213,7 @@ export function redisStore(opts: {
           hint.known ? '1' : '0',
           hint.score ?? '',
           limits.tombstoneTtlMs,
+          nonce(),
         ),
       )) as RemoveOutcome;
     },
@@ -198,12 +229,15 @@ export function redisStore(opts: {
           dataTtl,
           limits.maxDepth,
           maxPending(limits),
+          nonce(),
         ),
       )) as AddOutcome;
     },
     async reset(statuses) {
       for (const status of statuses) {
-        await bounded('reset', () => scripted.meskitCacheReset(...keys(status)));
+        await bounded('reset', () =>
+          scripted.meskitCacheReset(...keys(status), base(status), nonce()),
+        );
       }
     },
     async size(status) {
@@ -231,6 +265,8 @@ interface Entry {
 }
 
 interface StatusState {
+  /** Bumped by every write: with `filled` it versions rendered pages (Redis: the `gen` nonce). */
+  gen: number;
   epoch: number;
   reset: number;
   /** Newest first, like the MES lists them. */
@@ -288,6 +324,7 @@ export function memoryStore(opts: { limits: StoreLimits; now: () => number }): I
     let s = states.get(status);
     if (!s) {
       s = {
+        gen: 0,
         epoch: 0,
         reset: 0,
         entries: [],
@@ -346,6 +383,7 @@ export function memoryStore(opts: { limits: StoreLimits; now: () => number }): I
   }
 
   function markStale(s: StatusState): RemoveOutcome & AddOutcome {
+    s.gen += 1;
     s.epoch += 1;
     s.filled = undefined;
     s.reset = s.epoch;
@@ -369,12 +407,22 @@ export function memoryStore(opts: { limits: StoreLimits; now: () => number }): I
         return Promise.resolve({ kind: offset + count <= limits.fillDepth ? 'stale' : 'deep' });
       }
       const docs = s.entries.slice(offset, offset + count).map((e) => e.doc);
-      return Promise.resolve({ kind: 'hit', total: s.total, docs });
+      return Promise.resolve({
+        kind: 'hit',
+        total: s.total,
+        docs,
+        version: `${s.gen}:${s.filled}`,
+      });
+    },
+    version(status) {
+      const s = state(status);
+      return Promise.resolve(s.filled === undefined ? undefined : `${s.gen}:${s.filled}`);
     },
     fill(status, e0, items, snapshotTotal) {
       const s = state(status);
       if (s.reset > e0) return Promise.resolve('reset');
       if (s.fillEpoch > e0) return Promise.resolve('superseded');
+      s.gen += 1;
       const pending: Entry[] = [];
       for (const [member, p] of s.added) {
         if (p.ticket > e0) pending.push({ member, score: p.score, doc: p.doc });
@@ -417,6 +465,7 @@ export function memoryStore(opts: { limits: StoreLimits; now: () => number }): I
     },
     remove(status, member, hint) {
       const s = state(status);
+      s.gen += 1;
       s.epoch += 1;
       const had = tombOf(s, member) !== undefined;
       s.tombs.delete(member);
@@ -441,6 +490,7 @@ export function memoryStore(opts: { limits: StoreLimits; now: () => number }): I
       const s = state(status);
       const tomb = tombOf(s, item.member);
       if (tomb !== undefined && tomb > ticket) return Promise.resolve('tombstoned');
+      s.gen += 1;
       const at = indexOf(s.entries, item.member, scores.get(status)!.get(item.member));
       if (at >= 0) {
         s.entries[at]!.doc = item.doc;
