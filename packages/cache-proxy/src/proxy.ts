@@ -612,6 +612,7 @@ async function start(
       metrics.fillDuration.observe((performance.now() - started) / 1000);
       return result;
     };
+    const incarnation = store.incarnation;
     let e0: number;
     try {
       e0 = await store.ticket(status);
@@ -632,6 +633,9 @@ async function start(
     if (!snapshot) return finish({ outcome: 'upstream_error' });
     contentTypes.set(status, snapshot.contentType);
     if (hooks.afterFillRead) await hooks.afterFillRead(status);
+    // The store reconnected since the ticket (a restarted Redis counts epochs afresh): the
+    // snapshot cannot be checked against removals made since, so it is not written.
+    if (store.incarnation !== incarnation) return finish({ outcome: 'reset', snapshot });
     try {
       const outcome = await store.fill(status, e0, snapshot.items.map(toIndexItem), snapshot.total);
       return finish({ outcome, snapshot });
@@ -923,6 +927,7 @@ async function start(
 
   async function writeThrough(status: string, orderId: number): Promise<void> {
     for (let attempt = 0; ; attempt++) {
+      const incarnation = store.incarnation;
       const ticket = await viaStore(() => store.ticket(status));
       const answer = await fetchUpstream(upstream, `/api/orders/${orderId}`);
       if (answer.status === 404) return;
@@ -939,6 +944,8 @@ async function start(
         throw new Error(`the MES answered GET /api/orders/${orderId} with no order`);
       }
       if (order.status === status) {
+        // Reconnected since the ticket: take a new one (see runFill).
+        if (store.incarnation !== incarnation) continue;
         const item = toIndexItem(order);
         const outcome = await viaStore(() => store.add(status, item, ticket));
         if (outcome === 'added') {

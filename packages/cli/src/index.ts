@@ -8,6 +8,8 @@ export { cliVersion, createProgram, runCli } from './program.js';
 export type { CliContext, OutputStream, RegisterCommand, RunCliOptions } from './program.js';
 export {
   builtinCommands,
+  registerCacheCommand,
+  registerCacheProxyCommand,
   registerDoctorCommand,
   registerPriceCommand,
   registerPricingCommand,
@@ -21,6 +23,7 @@ export { formatReportJson, formatReportText } from './doctor/format.js';
 export type { FormatTextOptions } from './doctor/format.js';
 export {
   builtinChecks,
+  cacheProxyCheck,
   lokiCheck,
   mesCheck,
   otelCollectorCheck,

@@ -121,9 +121,11 @@ export async function runCli(
     return exitCode;
   } catch (err) {
     if (err instanceof CommanderError) return commanderExitCode(err);
-    if (err instanceof CliError && err.exitCode === EXIT_CODES.usage) {
+    // Bad input (2) and an operation that failed for a reason outside meskit, such as a port
+    // already taken (1), are the user's to fix: the message, no "internal error" banner.
+    if (err instanceof CliError && err.exitCode !== EXIT_CODES.internal) {
       stderr.write(`error: ${redact(err.message)}\n`);
-      return EXIT_CODES.usage;
+      return err.exitCode;
     }
     stderr.write(
       `internal error: ${redact(describeError(err))}\n(this is a bug in meskit or one of its extensions; set MESKIT_DEBUG=1 for a stack trace)\n`,

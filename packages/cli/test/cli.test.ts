@@ -107,6 +107,7 @@ describe('meskit (in-process)', () => {
       ['otel.metrics', 'skip'],
       ['loki', 'skip'],
       ['pricing', 'skip'],
+      ['cache-proxy', 'skip'],
     ]);
     expect(report.checks[1]?.message).toBe(
       'not configured: pass --replica-url or set DATABASE_REPLICA_URL',

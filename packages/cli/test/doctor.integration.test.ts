@@ -112,8 +112,9 @@ describe('meskit doctor against the running services', () => {
         expect.stringMatching(new RegExp(`^PASS\\s+${id.replace('.', '\\.')}\\s`)),
       );
     }
-    // The telemetry checks (otel.collector, otel.metrics, loki) and pricing are not configured here.
-    expect(lines.at(-1)).toBe('OK: 5 passed, 0 warned, 0 failed, 4 skipped (9 checks)');
+    // The telemetry checks (otel.collector, otel.metrics, loki), pricing and cache-proxy are not
+    // configured here.
+    expect(lines.at(-1)).toBe('OK: 5 passed, 0 warned, 0 failed, 5 skipped (10 checks)');
   });
 
   it('--json prints one parsable object with versions, replication state and durations', async () => {
@@ -145,6 +146,7 @@ describe('meskit doctor against the running services', () => {
       'otel.metrics',
       'loki',
       'pricing',
+      'cache-proxy',
     ]);
     for (const check of report.checks.slice(0, 5)) {
       expect(check).toMatchObject({ status: 'pass', title: expect.any(String) });
@@ -282,7 +284,7 @@ describe('meskit doctor against the running services', () => {
     const report = parseReport(result);
     expect(report.checks.map((c) => c.status)).toEqual([
       ...['fail', 'fail', 'fail', 'fail', 'fail'],
-      ...['skip', 'skip', 'skip', 'skip'],
+      ...['skip', 'skip', 'skip', 'skip', 'skip'],
     ]);
     expect(byId(report, 'postgres.primary').message).toBe(
       `timed out after 300 ms while connecting to the PostgreSQL primary at ${at} (raise --timeout-ms if it is just slow)`,

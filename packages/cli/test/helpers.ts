@@ -34,7 +34,8 @@ export class Collector implements OutputStream {
 const BIN = fileURLToPath(new URL('../bin/meskit.js', import.meta.url));
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
-// Settings the doctor reads from the environment: scrubbed so each test says what it configures.
+// Settings the doctor reads from the environment: scrubbed so each test says what it configures
+// (with every MESKIT_CACHE_* variable, the settings of `meskit cache-proxy` and `meskit cache`).
 const DOCTOR_ENV = [
   'DATABASE_URL',
   'DATABASE_REPLICA_URL',
@@ -42,6 +43,7 @@ const DOCTOR_ENV = [
   'AMQP_URL',
   'MESKIT_MES_URL',
   'MESKIT_PRICING_URL',
+  'MESKIT_CACHE_PROXY_URL',
   'MESKIT_DOCTOR_TIMEOUT_MS',
   'MESKIT_DOCTOR_MAX_LAG_SECONDS',
   'MESKIT_DEBUG',
@@ -65,6 +67,8 @@ export function runMeskit(
   }
   const childEnv: Record<string, string | undefined> = { ...process.env };
   for (const name of DOCTOR_ENV) delete childEnv[name];
+  for (const name of Object.keys(childEnv))
+    if (name.startsWith('MESKIT_CACHE_')) delete childEnv[name];
   Object.assign(childEnv, env);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {

@@ -43,6 +43,12 @@ export interface RemoveHint {
 
 export interface IndexStore {
   readonly kind: 'memory' | 'redis';
+  /**
+   * Changes whenever the connection to the store was re-established. A Redis that restarted
+   * empty counts its epochs from zero again, so a ticket taken before cannot be compared with
+   * its tombstones: fills and adds whose ticket predates a reconnect do not write.
+   */
+  readonly incarnation: number;
   /** A fresh epoch of the status: taken before any read of the MES whose result is applied. */
   ticket(status: string): Promise<number>;
   page(status: string, offset: number, count: number): Promise<PageResult>;
@@ -131,6 +137,12 @@ export function redisStore(opts: {
   }
   const scripted = client as unknown as ScriptedClient;
   const dataTtl = dataTtlMs(limits);
+  let incarnation = 0;
+  // 'ready' is emitted as the status becomes ready, before any command can go out on the new
+  // connection (no offline queue), so a check of `incarnation` before a command is reliable.
+  client.on('ready', () => {
+    incarnation += 1;
+  });
 
   /** `<prefix>{<status>}:`: one hash tag per status, so a status lives in one Cluster slot. */
   const base = (status: string): string => `${opts.keyPrefix}{${status}}:`;
@@ -159,6 +171,9 @@ export function redisStore(opts: {
 
   return {
     kind: 'redis',
+    get incarnation() {
+      return incarnation;
+    },
     async ticket(status) {
       return Number(await bounded('INCR', () => client.incr(`${base(status)}epoch`)));
     },
@@ -392,6 +407,7 @@ export function memoryStore(opts: { limits: StoreLimits; now: () => number }): I
 
   const store: IndexStore = {
     kind: 'memory',
+    incarnation: 0,
     ticket(status) {
       const s = state(status);
       s.epoch += 1;

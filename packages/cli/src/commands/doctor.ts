@@ -19,6 +19,7 @@ interface DoctorCommandOptions {
   amqpUrl?: string;
   mesUrl?: string;
   pricingUrl?: string;
+  cacheProxyUrl?: string;
 }
 
 /** `meskit doctor`: runs the checks of `ctx.checks` and reports them. */
@@ -59,6 +60,10 @@ export const registerDoctorCommand: RegisterCommand = (program, ctx) => {
       '--pricing-url <url>',
       `base URL of the pricing sidecar; GET <url>/readyz must be 200 (env ${env('pricingUrl')})`,
     )
+    .option(
+      '--cache-proxy-url <url>',
+      `base URL of the cache sidecar; its first page must carry Cache-Status (env ${env('cacheProxyUrl')})`,
+    )
     .addHelpText('after', () => doctorHelpFooter(ctx))
     .action(async (_options: unknown, command: Command) => {
       await runDoctor(command.opts<DoctorCommandOptions>(), ctx);
@@ -75,6 +80,7 @@ async function runDoctor(options: DoctorCommandOptions, ctx: CliContext): Promis
       amqpUrl: options.amqpUrl,
       mesUrl: options.mesUrl,
       pricingUrl: options.pricingUrl,
+      cacheProxyUrl: options.cacheProxyUrl,
       timeoutMs: options.timeoutMs,
       maxLagSeconds: options.maxLagSeconds,
     },

@@ -1,4 +1,6 @@
 import type { RegisterCommand } from '../program.js';
+import { registerCacheCommand } from './cache.js';
+import { registerCacheProxyCommand } from './cache-proxy.js';
 import { registerDoctorCommand } from './doctor.js';
 import { registerPriceCommand } from './price.js';
 import { registerPricingCommand } from './pricing.js';
@@ -8,7 +10,19 @@ import { registerPricingCommand } from './pricing.js';
  * `RegisterCommand`, added here (sidecars, price, cache, queue, db as their packages land).
  */
 export function builtinCommands(): RegisterCommand[] {
-  return [registerDoctorCommand, registerPriceCommand, registerPricingCommand];
+  return [
+    registerDoctorCommand,
+    registerPriceCommand,
+    registerPricingCommand,
+    registerCacheProxyCommand,
+    registerCacheCommand,
+  ];
 }
 
-export { registerDoctorCommand, registerPriceCommand, registerPricingCommand };
+export {
+  registerCacheCommand,
+  registerCacheProxyCommand,
+  registerDoctorCommand,
+  registerPriceCommand,
+  registerPricingCommand,
+};

@@ -12,6 +12,7 @@ import {
   type PricingRunnerOptions,
 } from '@meskit/pricing-runner';
 import { CliError } from '../errors.js';
+import { untilSignal } from '../internal/settings.js';
 import type { CliContext, RegisterCommand } from '../program.js';
 
 interface ServeOptions {
@@ -80,19 +81,6 @@ async function loadPriceModel(file: string): Promise<PriceModel> {
     if (error instanceof PriceModelError) throw new CliError('USAGE', `${file}: ${error.message}`);
     throw error;
   }
-}
-
-/** Resolves on the first SIGTERM or SIGINT (and stops listening for them). */
-function untilSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const on = (signal: NodeJS.Signals): void => {
-      process.off('SIGTERM', on);
-      process.off('SIGINT', on);
-      resolve(signal);
-    };
-    process.on('SIGTERM', on);
-    process.on('SIGINT', on);
-  });
 }
 
 /** `meskit pricing serve`: the pricing sidecar (createPricingServer over createPricingRunner). */

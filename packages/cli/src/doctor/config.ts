@@ -3,7 +3,8 @@ import { CliError } from '../errors.js';
 import { redactUrl } from '../internal/redact.js';
 import type { DoctorConfig } from './types.js';
 
-type UrlSetting = 'databaseUrl' | 'replicaUrl' | 'redisUrl' | 'amqpUrl' | 'mesUrl' | 'pricingUrl';
+type UrlSetting =
+  'databaseUrl' | 'replicaUrl' | 'redisUrl' | 'amqpUrl' | 'mesUrl' | 'pricingUrl' | 'cacheProxyUrl';
 type NumberSetting = 'timeoutMs' | 'maxLagSeconds';
 
 /** Where each doctor setting comes from: its flag and its env var (the flag wins). */
@@ -14,6 +15,7 @@ export const DOCTOR_SETTINGS = {
   amqpUrl: { flag: '--amqp-url', env: 'AMQP_URL' },
   mesUrl: { flag: '--mes-url', env: 'MESKIT_MES_URL' },
   pricingUrl: { flag: '--pricing-url', env: 'MESKIT_PRICING_URL' },
+  cacheProxyUrl: { flag: '--cache-proxy-url', env: 'MESKIT_CACHE_PROXY_URL' },
   timeoutMs: { flag: '--timeout-ms', env: 'MESKIT_DOCTOR_TIMEOUT_MS' },
   maxLagSeconds: { flag: '--max-lag-seconds', env: 'MESKIT_DOCTOR_MAX_LAG_SECONDS' },
 } as const satisfies Record<UrlSetting | NumberSetting, { flag: string; env: string }>;
@@ -25,6 +27,7 @@ const URL_PROTOCOLS: Record<UrlSetting, readonly string[]> = {
   amqpUrl: ['amqp:', 'amqps:'],
   mesUrl: ['http:', 'https:'],
   pricingUrl: ['http:', 'https:'],
+  cacheProxyUrl: ['http:', 'https:'],
 };
 
 /** Doctor settings given as flags (or by a program embedding the doctor); all optional. */
@@ -41,6 +44,8 @@ export interface DoctorFlags {
   mesUrl?: string | undefined;
   /** Default: env MESKIT_PRICING_URL, else not configured. */
   pricingUrl?: string | undefined;
+  /** Default: env MESKIT_CACHE_PROXY_URL, else not configured. */
+  cacheProxyUrl?: string | undefined;
   /** Default: env MESKIT_DOCTOR_TIMEOUT_MS, else 3000. */
   timeoutMs?: number | undefined;
   /** Default: env MESKIT_DOCTOR_MAX_LAG_SECONDS, else 10. */
@@ -77,6 +82,7 @@ export function resolveDoctorConfig(
     amqpUrl: url('amqpUrl'),
     mesUrl: url('mesUrl'),
     pricingUrl: url('pricingUrl'),
+    cacheProxyUrl: url('cacheProxyUrl'),
     timeoutMs: number('timeoutMs', DEFAULTS.timeoutMs),
     maxLagSeconds: number('maxLagSeconds', DEFAULTS.maxLagSeconds),
     env,

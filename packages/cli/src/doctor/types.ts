@@ -19,6 +19,11 @@ export interface DoctorConfig {
    * before this setting existed stay valid.
    */
   readonly pricingUrl?: string | undefined;
+  /**
+   * Base URL of the cache sidecar whose first page is probed (`--cache-proxy-url`, env
+   * MESKIT_CACHE_PROXY_URL). Undefined or absent: not configured. Optional like `pricingUrl`.
+   */
+  readonly cacheProxyUrl?: string | undefined;
   /** Time limit of each check in ms (`--timeout-ms`, env MESKIT_DOCTOR_TIMEOUT_MS). Default: 3000. */
   readonly timeoutMs: number;
   /** Replica lag that makes `postgres.replica` warn (`--max-lag-seconds`). Default: 10. */

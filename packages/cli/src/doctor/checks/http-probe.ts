@@ -1,4 +1,9 @@
-import { request as httpRequest, STATUS_CODES, type IncomingMessage } from 'node:http';
+import {
+  request as httpRequest,
+  STATUS_CODES,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+} from 'node:http';
 import { request as httpsRequest } from 'node:https';
 
 // Enough of a body to say what answered, not enough to flood a terminal or hold memory.
@@ -9,6 +14,7 @@ export interface ProbeResponse {
   /** `200 OK`, `415 Unsupported Media Type`. */
   readonly statusText: string;
   readonly contentType: string;
+  readonly headers: IncomingHttpHeaders;
   /** At most the first `maxBodyBytes`. */
   readonly body: string;
 }
@@ -57,6 +63,7 @@ export function probe(url: URL, options: ProbeRequest): Promise<ProbeResponse> {
           statusCode,
           statusText: `${statusCode} ${STATUS_CODES[statusCode] ?? ''}`.trim(),
           contentType: String(res.headers['content-type'] ?? ''),
+          headers: res.headers,
           body: Buffer.concat(chunks).toString('utf8'),
         });
       };

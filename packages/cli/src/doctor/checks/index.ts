@@ -1,4 +1,5 @@
 import type { DoctorCheck } from '../types.js';
+import { cacheProxyCheck } from './cache-proxy.js';
 import { lokiCheck } from './loki.js';
 import { mesCheck } from './mes.js';
 import { otelCollectorCheck, otelMetricsCheck } from './otel.js';
@@ -19,10 +20,12 @@ export function builtinChecks(): DoctorCheck[] {
     otelMetricsCheck,
     lokiCheck,
     pricingCheck,
+    cacheProxyCheck,
   ];
 }
 
 export {
+  cacheProxyCheck,
   lokiCheck,
   mesCheck,
   otelCollectorCheck,
