@@ -1,5 +1,5 @@
 // The Lua scripts of the Redis index store. Each runs atomically in Redis, which is what makes
-// the epoch/tombstone protocol (README, "Consistency protocol") hold across proxy instances.
+// the epoch/tombstone protocol (docs/cache-proxy-consistency.md) hold across proxy instances.
 //
 // Keys of one status S (all share the hash tag `{S}` of the key base, so one Redis Cluster slot):
 //   <base>idx        sorted set: member = order id zero-padded to 20 digits, score = createdAt ms

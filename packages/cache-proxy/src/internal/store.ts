@@ -1,6 +1,6 @@
 // Where the per-status indexes live: Redis (shared by every proxy instance, each operation one
 // Lua script) or memory (one process, the same semantics with plain synchronous code). Both
-// implement the epoch/tombstone protocol described in scripts.ts and the README.
+// implement the epoch/tombstone protocol described in scripts.ts and docs/cache-proxy-consistency.md.
 import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { ADD_LUA, FILL_LUA, PAGE_LUA, REMOVE_LUA, RESET_LUA } from './scripts.js';
