@@ -16,13 +16,16 @@ function parseDuration(text: string): number {
   const match = /^([\d.]+)(us|ms|s|m)$/.exec(text.trim());
   if (!match) return Number.NaN;
   const value = Number(match[1]);
-  return match[2] === 'us'
-    ? value / 1000
-    : match[2] === 'ms'
-      ? value
-      : match[2] === 's'
-        ? value * 1000
-        : value * 60_000;
+  const ms =
+    match[2] === 'us'
+      ? value / 1000
+      : match[2] === 'ms'
+        ? value
+        : match[2] === 's'
+          ? value * 1000
+          : value * 60_000;
+  // wrk prints at most 2 decimals of its unit: drop the float noise of the conversion.
+  return Math.round(ms * 1000) / 1000;
 }
 
 export function parseWrkOutput(output: string): WrkResult {
