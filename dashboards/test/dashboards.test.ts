@@ -84,6 +84,42 @@ describe('the pricing runner dashboard', () => {
   });
 });
 
+describe('the cache proxy dashboard', () => {
+  const cache = files.find((f) => f.dashboard.uid === 'meskit-cache-proxy') as DashboardFile;
+  const exprs = allPanels(cache?.dashboard ?? {}).flatMap((p) =>
+    (p.targets ?? []).map((t) => t.expr ?? ''),
+  );
+
+  it('exists', () => {
+    expect(cache, 'dashboards/grafana/cache-proxy.json').toBeDefined();
+  });
+
+  // What the cache-proxy issue asks the dashboard to show.
+  it.each([
+    ['requests by result', /sum by \(result\) \(rate\(meskit_cache_requests_total/],
+    [
+      'hit ratio',
+      /result="hit"[\s\S]*or\n\s*0 \* sum\(rate\(meskit_cache_requests_total[\s\S]*\/\nsum\(rate\(meskit_cache_requests_total/,
+    ],
+    ['fills by outcome', /sum by \(outcome\) \(rate\(meskit_cache_fills_total/],
+    [
+      'p95 fill duration',
+      /histogram_quantile\(0\.95, sum by \(le\) \(rate\(meskit_cache_fill_duration_seconds_bucket/,
+    ],
+    ['invalidations by source', /sum by \(source\) \(rate\(meskit_cache_invalidations_total/],
+    ['write-through writes', /rate\(meskit_cache_writes_total/],
+    ['events by outcome', /sum by \(outcome\) \(rate\(meskit_cache_events_total/],
+    ['Redis errors', /rate\(meskit_cache_redis_errors_total/],
+    ['index size per status', /sum by \(instance, status\) \(meskit_cache_index_orders/],
+    [
+      "the proxy's page latency",
+      /histogram_quantile\(0\.99, sum by \(le\) \(rate\(meskit_http_server_request_duration_seconds_bucket\{[^}]*route="\/api\/orders"/,
+    ],
+  ])('shows %s', (_, pattern) => {
+    expect(exprs.some((expr) => pattern.test(expr))).toBe(true);
+  });
+});
+
 describe('the dashboard checks', () => {
   // A minimal valid dashboard, then one breakage at a time: each must be reported.
   const valid = (): DashboardFile => ({
