@@ -60,6 +60,13 @@ export interface CacheProxyOptions {
   ttlMs?: number;
   /** How long a removed order is remembered, so a fill that read the MES before the removal cannot put it back. Default: 600 000 ms. */
   tombstoneTtlMs?: number;
+  /**
+   * Stale-if-error: how long past `ttlMs` an expired index still answers when its refill finds
+   * the MES down or failing (marked `Cache-Status: meskit; hit; detail=stale-if-error`).
+   * Removals keep applying to it meanwhile; writes still go to the MES and fail as it fails.
+   * 0 turns it off. Default: 60 000 ms.
+   */
+  staleIfErrorMs?: number;
   /** Longest wait for the MES before a forwarded request is answered 502 (or a fill given up). Default: 30 000 ms. */
   upstreamTimeoutMs?: number;
   /** Most concurrent connections to the MES. Default: 256. */
@@ -113,6 +120,7 @@ export const DEFAULTS = {
   maxDepth: 1000,
   ttlMs: 60_000,
   tombstoneTtlMs: 600_000,
+  staleIfErrorMs: 60_000,
   upstreamTimeoutMs: 30_000,
   upstreamMaxSockets: 256,
   exchange: 'mes.events',
@@ -128,8 +136,11 @@ export const CACHE_PROXY_METRICS = METRIC_NAMES;
 
 export interface CacheProxyStats {
   store: 'memory' | 'redis';
-  /** List requests of cached statuses by how they were answered. */
-  requests: { hit: number; miss: number; stale: number; bypass: number };
+  /**
+   * List requests of cached statuses by how they were answered; `staleIfError`: from an
+   * expired index while the MES failed (see `staleIfErrorMs`).
+   */
+  requests: { hit: number; miss: number; stale: number; bypass: number; staleIfError: number };
   /** Every request forwarded unchanged (other routes, other statuses, credentials...). */
   forwarded: number;
   fills: number;
@@ -190,6 +201,7 @@ interface Resolved {
   maxDepth: number;
   ttlMs: number;
   tombstoneTtlMs: number;
+  staleIfErrorMs: number;
   upstreamTimeoutMs: number;
   upstreamMaxSockets: number;
   amqpUrl: string | undefined;
@@ -261,6 +273,7 @@ function resolveOptions(opts: CacheProxyOptions): Resolved {
   if (maxDepth < fillDepth) throw bad('maxDepth', `must be at least fillDepth (${fillDepth})`);
   const ttlMs = int(opts, 'ttlMs', 1, 86_400_000);
   const tombstoneTtlMs = int(opts, 'tombstoneTtlMs', 1, 86_400_000);
+  const staleIfErrorMs = int(opts, 'staleIfErrorMs', 0, 86_400_000);
   if (tombstoneTtlMs < ttlMs) {
     throw bad(
       'tombstoneTtlMs',
@@ -309,6 +322,7 @@ function resolveOptions(opts: CacheProxyOptions): Resolved {
     maxDepth,
     ttlMs,
     tombstoneTtlMs,
+    staleIfErrorMs,
     upstreamTimeoutMs: int(opts, 'upstreamTimeoutMs', 1, 600_000),
     upstreamMaxSockets: int(opts, 'upstreamMaxSockets', 1, 65_535),
     amqpUrl: opts.amqpUrl,
@@ -425,6 +439,7 @@ async function start(
   const limits = {
     ttlMs: o.ttlMs,
     tombstoneTtlMs: o.tombstoneTtlMs,
+    staleIfErrorMs: o.staleIfErrorMs,
     fillDepth: o.fillDepth,
     maxDepth: o.maxDepth,
   };
@@ -461,7 +476,7 @@ async function start(
 
   const counts: CacheProxyStats = {
     store: store.kind,
-    requests: { hit: 0, miss: 0, stale: 0, bypass: 0 },
+    requests: { hit: 0, miss: 0, stale: 0, bypass: 0, staleIfError: 0 },
     forwarded: 0,
     fills: 0,
     invalidations: { proxy: 0, event: 0, admin: 0 },
@@ -843,6 +858,31 @@ async function start(
           snapshot.total,
           docs,
           `${CACHE}; fwd=${result}; detail=${detail}`,
+        );
+      }
+    }
+    // Stale-if-error: the MES is down or failing, and the expired index is younger than
+    // ttlMs + staleIfErrorMs (its data expire then). Removals still apply to it, so no order
+    // taken through the proxy or announced by an event comes back.
+    if (filled.outcome === 'upstream_error' && o.staleIfErrorMs > 0) {
+      let stale;
+      try {
+        stale = await store.page(status, offset, pageSize, { expired: true });
+      } catch (error) {
+        storeFailed(error);
+        stale = undefined;
+      }
+      if (stale?.kind === 'hit') {
+        counts.requests.staleIfError += 1;
+        metrics.requests.inc({ result: 'stale_if_error' });
+        return sendPage(
+          res,
+          status,
+          page,
+          pageSize,
+          stale.total,
+          stale.docs,
+          `${CACHE}; hit; detail=stale-if-error`,
         );
       }
     }

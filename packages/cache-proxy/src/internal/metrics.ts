@@ -76,7 +76,7 @@ export function proxyMetrics(registry: Registry, sizes: SizeSource): ProxyMetric
   return {
     requests: counter(
       METRIC_NAMES.requests,
-      'List requests of a cached status by how they were answered: result="hit" (from the index), "miss" (filled from the MES first), "stale" (the index had expired or was dropped; filled again), "bypass" (forwarded: credentials, beyond the cached depth, store unavailable).',
+      'List requests of a cached status by how they were answered: result="hit" (from the index), "miss" (filled from the MES first), "stale" (the index had expired or was dropped; filled again), "stale_if_error" (from the expired index because the MES failed), "bypass" (forwarded: credentials, beyond the cached depth, store unavailable).',
       ['result'],
     ),
     fills: counter(

@@ -30,12 +30,14 @@ end
 `;
 
 /**
- * KEYS: idx, total, filled, fillEpoch, reset, added. ARGV: base, offset, count, fillDepth.
+ * KEYS: idx, total, filled, fillEpoch, reset, added. ARGV: base, offset, count, fillDepth,
+ * expired ('1': also from an index whose filled flag expired, stale-if-error).
  * Returns {'hit', total, version, doc...} | {'miss'} | {'stale'} | {'deep'}; version is
  * '<gen>:<filled>' ('' when gen is gone: the rendering is then not kept).
  */
 export const PAGE_LUA = `
-if redis.call('EXISTS', KEYS[3]) == 0 then
+local expired = redis.call('EXISTS', KEYS[3]) == 0
+if expired and ARGV[5] ~= '1' then
   if redis.call('EXISTS', KEYS[1]) == 1 then return {'stale'} end
   return {'miss'}
 end
@@ -51,7 +53,7 @@ end
 local members = redis.call('ZREVRANGE', KEYS[1], off, off + cnt - 1)
 local gen = redis.call('GET', ARGV[1] .. 'gen')
 local version = ''
-if gen then version = gen .. ':' .. redis.call('GET', KEYS[3]) end
+if gen and not expired then version = gen .. ':' .. redis.call('GET', KEYS[3]) end
 local out = {'hit', tostring(total), version}
 for i = 1, #members do
   local d = redis.call('GET', ARGV[1] .. 'doc:' .. members[i])

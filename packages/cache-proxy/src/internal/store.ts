@@ -51,7 +51,16 @@ export interface IndexStore {
   readonly incarnation: number;
   /** A fresh epoch of the status: taken before any read of the MES whose result is applied. */
   ticket(status: string): Promise<number>;
-  page(status: string, offset: number, count: number): Promise<PageResult>;
+  /**
+   * `expired`: also from an index whose `filled` flag expired (stale-if-error), as long as
+   * its data last; such a page has no `version` (it is not kept).
+   */
+  page(
+    status: string,
+    offset: number,
+    count: number,
+    opts?: { expired?: boolean },
+  ): Promise<PageResult>;
   /**
    * A token that changes whenever anything a page of `status` shows may have changed (every
    * write, every fill, expiry); undefined when the index cannot be served. One round trip.
@@ -75,6 +84,7 @@ export interface IndexStore {
 export interface StoreLimits {
   ttlMs: number;
   tombstoneTtlMs: number;
+  staleIfErrorMs: number;
   fillDepth: number;
   maxDepth: number;
 }
@@ -84,9 +94,12 @@ function maxPending(limits: StoreLimits): number {
   return limits.maxDepth * 4;
 }
 
-/** Index data outlive the `filled` flag, so a page cut while it is set always finds its documents. */
+/**
+ * Index data outlive the `filled` flag, so a page cut while it is set always finds its
+ * documents, and an expired index can answer for `staleIfErrorMs` more (stale-if-error).
+ */
 function dataTtlMs(limits: StoreLimits): number {
-  return limits.ttlMs * 2 + 1000;
+  return limits.ttlMs + Math.max(limits.ttlMs, limits.staleIfErrorMs) + 1000;
 }
 
 /** The `gen` value a writing script sets (scripts.ts): random, so it never repeats. */
@@ -177,7 +190,7 @@ export function redisStore(opts: {
     async ticket(status) {
       return Number(await bounded('INCR', () => client.incr(`${base(status)}epoch`)));
     },
-    async page(status, offset, count) {
+    async page(status, offset, count, pageOpts) {
       const reply = (await bounded('page', () =>
         scripted.meskitCachePage(
           ...keys(status).slice(0, 6),
@@ -185,6 +198,7 @@ export function redisStore(opts: {
           offset,
           count,
           limits.fillDepth,
+          pageOpts?.expired ? '1' : '0',
         ),
       )) as string[];
       const kind = reply[0];
@@ -413,9 +427,10 @@ export function memoryStore(opts: { limits: StoreLimits; now: () => number }): I
       s.epoch += 1;
       return Promise.resolve(s.epoch);
     },
-    page(status, offset, count) {
+    page(status, offset, count, pageOpts) {
       const s = state(status);
-      if (s.filled === undefined) {
+      const expired = s.filled === undefined;
+      if (expired && !(pageOpts?.expired && s.hasData)) {
         return Promise.resolve({ kind: s.hasData && s.entries.length > 0 ? 'stale' : 'miss' });
       }
       const size = s.entries.length;
@@ -427,7 +442,7 @@ export function memoryStore(opts: { limits: StoreLimits; now: () => number }): I
         kind: 'hit',
         total: s.total,
         docs,
-        version: `${s.gen}:${s.filled}`,
+        version: expired ? undefined : `${s.gen}:${s.filled}`,
       });
     },
     version(status) {
