@@ -31,6 +31,7 @@ export const CACHE_PROXY_ENV = {
   exchange: ['MESKIT_CACHE_EXCHANGE'],
   statuses: ['MESKIT_CACHE_STATUSES'],
   ttlMs: ['MESKIT_CACHE_TTL_MS'],
+  staleIfErrorMs: ['MESKIT_CACHE_STALE_IF_ERROR_MS'],
   fillDepth: ['MESKIT_CACHE_FILL_DEPTH'],
   maxDepth: ['MESKIT_CACHE_MAX_DEPTH'],
   keyPrefix: ['MESKIT_CACHE_KEY_PREFIX'],
@@ -50,6 +51,7 @@ const FLAGS: Record<Setting, string> = {
   exchange: '--exchange',
   statuses: '--statuses',
   ttlMs: '--ttl-ms',
+  staleIfErrorMs: '--stale-if-error-ms',
   fillDepth: '--fill-depth',
   maxDepth: '--max-depth',
   keyPrefix: '--key-prefix',
@@ -68,6 +70,7 @@ const OPTION_TO_SETTING: Partial<Record<keyof CacheProxyOptions, Setting>> = {
   exchange: 'exchange',
   statuses: 'statuses',
   ttlMs: 'ttlMs',
+  staleIfErrorMs: 'staleIfErrorMs',
   fillDepth: 'fillDepth',
   maxDepth: 'maxDepth',
   keyPrefix: 'keyPrefix',
@@ -127,6 +130,10 @@ export const registerCacheProxyCommand: RegisterCommand = (program: Command, ctx
     .option(
       '--ttl-ms <n>',
       `a filled index is served this long, then filled again (default ${CACHE_DEFAULTS.ttlMs}; env ${env('ttlMs')})`,
+    )
+    .option(
+      '--stale-if-error-ms <n>',
+      `while the MES fails, an expired list still answers this long past --ttl-ms; 0: off (default ${CACHE_DEFAULTS.staleIfErrorMs}; env ${env('staleIfErrorMs')})`,
     )
     .option(
       '--fill-depth <n>',
@@ -255,6 +262,7 @@ function resolveOptions(
   set('exchange', text('exchange'));
   set('statuses', statusList);
   set('ttlMs', number('ttlMs', 1, 86_400_000));
+  set('staleIfErrorMs', number('staleIfErrorMs', 0, 86_400_000));
   set('fillDepth', number('fillDepth', 1, 100));
   set('maxDepth', number('maxDepth', 1, 100_000));
   set('keyPrefix', text('keyPrefix'));
