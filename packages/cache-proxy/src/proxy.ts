@@ -61,6 +61,13 @@ export interface CacheProxyOptions {
   /** How long a removed order is remembered, so a fill that read the MES before the removal cannot put it back. Default: 600 000 ms. */
   tombstoneTtlMs?: number;
   /**
+   * Reconcile: every this often each cached list is filled again from the MES in the
+   * background (the same protected fill a miss does), so a missed event is corrected within
+   * the interval and readers seldom meet an expired index. Keep it below `ttlMs`; 0 turns it
+   * off (the index is then refilled only when a read finds it expired). Default: 45 000 ms.
+   */
+  reconcileIntervalMs?: number;
+  /**
    * Stale-if-error: how long past `ttlMs` an expired index still answers when its refill finds
    * the MES down or failing (marked `Cache-Status: meskit; hit; detail=stale-if-error`).
    * Removals keep applying to it meanwhile; writes still go to the MES and fail as it fails.
@@ -121,6 +128,7 @@ export const DEFAULTS = {
   ttlMs: 60_000,
   tombstoneTtlMs: 600_000,
   staleIfErrorMs: 60_000,
+  reconcileIntervalMs: 45_000,
   upstreamTimeoutMs: 30_000,
   upstreamMaxSockets: 256,
   exchange: 'mes.events',
@@ -144,6 +152,8 @@ export interface CacheProxyStats {
   /** Every request forwarded unchanged (other routes, other statuses, credentials...). */
   forwarded: number;
   fills: number;
+  /** Background fills started by the reconcile timer (`reconcileIntervalMs`). */
+  reconciles: number;
   invalidations: { proxy: number; event: number; admin: number };
   writes: number;
   redisErrors: number;
@@ -202,6 +212,7 @@ interface Resolved {
   ttlMs: number;
   tombstoneTtlMs: number;
   staleIfErrorMs: number;
+  reconcileIntervalMs: number;
   upstreamTimeoutMs: number;
   upstreamMaxSockets: number;
   amqpUrl: string | undefined;
@@ -274,6 +285,7 @@ function resolveOptions(opts: CacheProxyOptions): Resolved {
   const ttlMs = int(opts, 'ttlMs', 1, 86_400_000);
   const tombstoneTtlMs = int(opts, 'tombstoneTtlMs', 1, 86_400_000);
   const staleIfErrorMs = int(opts, 'staleIfErrorMs', 0, 86_400_000);
+  const reconcileIntervalMs = int(opts, 'reconcileIntervalMs', 0, 86_400_000);
   if (tombstoneTtlMs < ttlMs) {
     throw bad(
       'tombstoneTtlMs',
@@ -323,6 +335,7 @@ function resolveOptions(opts: CacheProxyOptions): Resolved {
     ttlMs,
     tombstoneTtlMs,
     staleIfErrorMs,
+    reconcileIntervalMs,
     upstreamTimeoutMs: int(opts, 'upstreamTimeoutMs', 1, 600_000),
     upstreamMaxSockets: int(opts, 'upstreamMaxSockets', 1, 65_535),
     amqpUrl: opts.amqpUrl,
@@ -479,6 +492,7 @@ async function start(
     requests: { hit: 0, miss: 0, stale: 0, bypass: 0, staleIfError: 0 },
     forwarded: 0,
     fills: 0,
+    reconciles: 0,
     invalidations: { proxy: 0, event: 0, admin: 0 },
     writes: 0,
     redisErrors: 0,
@@ -1124,9 +1138,27 @@ async function start(
     return `http://${shown}:${address.port}`;
   }
 
+  // Reconcile: the cached lists filled again in the background, one fill per status at a time
+  // (joining a fill a read started). Each fill replaces the index with the MES's snapshot
+  // under the same epoch/tombstone protocol, so it corrects a missed event and never undoes
+  // a removal.
+  const reconciler =
+    o.reconcileIntervalMs > 0
+      ? setInterval(() => {
+          if (closed) return;
+          for (const status of o.statuses) {
+            if (fills.has(status)) continue;
+            counts.reconciles += 1;
+            void fillOnce(status).promise;
+          }
+        }, o.reconcileIntervalMs)
+      : undefined;
+  reconciler?.unref();
+
   let closing: Promise<void> | undefined;
   async function close(): Promise<void> {
     closed = true;
+    if (reconciler) clearInterval(reconciler);
     if (retryTimer) clearTimeout(retryTimer);
     await Promise.all([
       new Promise<void>((resolve) =>

@@ -32,6 +32,7 @@ export const CACHE_PROXY_ENV = {
   statuses: ['MESKIT_CACHE_STATUSES'],
   ttlMs: ['MESKIT_CACHE_TTL_MS'],
   staleIfErrorMs: ['MESKIT_CACHE_STALE_IF_ERROR_MS'],
+  reconcileIntervalMs: ['MESKIT_CACHE_RECONCILE_INTERVAL_MS'],
   fillDepth: ['MESKIT_CACHE_FILL_DEPTH'],
   maxDepth: ['MESKIT_CACHE_MAX_DEPTH'],
   keyPrefix: ['MESKIT_CACHE_KEY_PREFIX'],
@@ -52,6 +53,7 @@ const FLAGS: Record<Setting, string> = {
   statuses: '--statuses',
   ttlMs: '--ttl-ms',
   staleIfErrorMs: '--stale-if-error-ms',
+  reconcileIntervalMs: '--reconcile-interval-ms',
   fillDepth: '--fill-depth',
   maxDepth: '--max-depth',
   keyPrefix: '--key-prefix',
@@ -71,6 +73,7 @@ const OPTION_TO_SETTING: Partial<Record<keyof CacheProxyOptions, Setting>> = {
   statuses: 'statuses',
   ttlMs: 'ttlMs',
   staleIfErrorMs: 'staleIfErrorMs',
+  reconcileIntervalMs: 'reconcileIntervalMs',
   fillDepth: 'fillDepth',
   maxDepth: 'maxDepth',
   keyPrefix: 'keyPrefix',
@@ -130,6 +133,10 @@ export const registerCacheProxyCommand: RegisterCommand = (program: Command, ctx
     .option(
       '--ttl-ms <n>',
       `a filled index is served this long, then filled again (default ${CACHE_DEFAULTS.ttlMs}; env ${env('ttlMs')})`,
+    )
+    .option(
+      '--reconcile-interval-ms <n>',
+      `every cached list is filled again from the MES this often, correcting missed events; 0: off (default ${CACHE_DEFAULTS.reconcileIntervalMs}; env ${env('reconcileIntervalMs')})`,
     )
     .option(
       '--stale-if-error-ms <n>',
@@ -263,6 +270,7 @@ function resolveOptions(
   set('statuses', statusList);
   set('ttlMs', number('ttlMs', 1, 86_400_000));
   set('staleIfErrorMs', number('staleIfErrorMs', 0, 86_400_000));
+  set('reconcileIntervalMs', number('reconcileIntervalMs', 0, 86_400_000));
   set('fillDepth', number('fillDepth', 1, 100));
   set('maxDepth', number('maxDepth', 1, 100_000));
   set('keyPrefix', text('keyPrefix'));
