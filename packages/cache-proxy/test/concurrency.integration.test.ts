@@ -21,7 +21,7 @@ import {
 } from './helpers.js';
 
 const READERS = 8;
-const READS = 1200;
+const READS = 2500;
 const PROXY_TAKES = 200;
 const DIRECT_TAKES = 50;
 const APPROVALS = 50;
