@@ -19,6 +19,19 @@
 //
 // Every script that writes takes the nonce as its LAST argument (ARGV[#ARGV]).
 
+/** Drops the oldest entries past maxDepth, with their documents and pending-add marks. */
+const TRIM = `
+local function trim(idx, added, base, maxDepth)
+  local over = redis.call('ZCARD', idx) - maxDepth
+  if over <= 0 then return end
+  local popped = redis.call('ZPOPMIN', idx, over)
+  for i = 1, #popped, 2 do
+    redis.call('DEL', base .. 'doc:' .. popped[i])
+    redis.call('HDEL', added, popped[i])
+  end
+end
+`;
+
 /** Which member of the index is lower: `s > ls` or equal scores and a larger id. */
 const ABOVE_LOWEST = `
 local function above_lowest(idx, s, m)
@@ -68,7 +81,7 @@ return out
  * ARGV: base, e0, ttlMs, dataTtlMs, maxDepth, snapshotTotal, n, then n x (member, score, doc)
  * newest first, then the nonce. Returns 'written' | 'incomplete' | 'superseded' | 'reset'.
  */
-export const FILL_LUA = `
+export const FILL_LUA = `${TRIM}
 local base = ARGV[1]
 local e0 = tonumber(ARGV[2])
 local dataTtl = ARGV[4]
@@ -124,14 +137,7 @@ for _, p in ipairs(pending) do
     end
   end
 end
-local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[5])
-if over > 0 then
-  local popped = redis.call('ZPOPMIN', KEYS[1], over)
-  for i = 1, #popped, 2 do
-    redis.call('DEL', base .. 'doc:' .. popped[i])
-    redis.call('HDEL', KEYS[6], popped[i])
-  end
-end
+trim(KEYS[1], KEYS[6], base, tonumber(ARGV[5]))
 redis.call('SET', KEYS[2], total, 'PX', dataTtl)
 redis.call('PEXPIRE', KEYS[1], dataTtl)
 redis.call('SET', KEYS[4], e0, 'PX', dataTtl)
@@ -179,7 +185,7 @@ return 'stale'
  * ARGV: base, member, score, doc, ticket, dataTtlMs, maxDepth, maxPending, nonce.
  * Returns 'added' | 'present' | 'pending' | 'reflected' | 'tombstoned' | 'stale'.
  */
-export const ADD_LUA = `${ABOVE_LOWEST}
+export const ADD_LUA = `${ABOVE_LOWEST}${TRIM}
 local base = ARGV[1]
 local m = ARGV[2]
 local s = tonumber(ARGV[3])
@@ -220,14 +226,7 @@ if zcard >= total or above_lowest(KEYS[1], s, m) then
   redis.call('ZADD', KEYS[1], s, m)
   redis.call('SET', dk, ARGV[4], 'PX', dataTtl)
   redis.call('INCR', KEYS[2])
-  local over = zcard + 1 - tonumber(ARGV[7])
-  if over > 0 then
-    local popped = redis.call('ZPOPMIN', KEYS[1], over)
-    for i = 1, #popped, 2 do
-      redis.call('DEL', base .. 'doc:' .. popped[i])
-      redis.call('HDEL', KEYS[6], popped[i])
-    end
-  end
+  trim(KEYS[1], KEYS[6], base, tonumber(ARGV[7]))
   return 'added'
 end
 -- Beyond the cached depth: whether the last fill's total counted it cannot be known.

@@ -1,11 +1,10 @@
 // `cache-proxy`: the cache sidecar (`meskit cache-proxy`) answers the operators' first page with
 // its `Cache-Status` header (RFC 9211). The header says how the page was answered: from the
 // index, filled from the MES, or forwarded because the store (Redis) is failing.
-import { redactUrl } from '../../internal/redact.js';
 import { notConfigured } from '../../internal/check-helpers.js';
-import { describeError, oneLine } from '../describe-error.js';
+import { oneLine } from '../describe-error.js';
 import type { DoctorCheck } from '../types.js';
-import { hostPort, probe } from './http-probe.js';
+import { getSidecar } from './http-probe.js';
 
 /** The page every operator loads: the newest approved orders, one of them is enough. */
 export const CACHE_PROXY_PROBE_PATH = '/api/orders?status=MANUFACTURING_APPROVED&page=1&pageSize=1';
@@ -20,26 +19,11 @@ export const cacheProxyCheck: DoctorCheck = {
   async run(ctx) {
     const base = ctx.config.cacheProxyUrl;
     if (!base) return notConfigured('cacheProxyUrl');
-    const url = probeUrl(base);
-    const shown = redactUrl(url.href);
-    const endpoint = hostPort(url);
-    url.username = '';
-    url.password = '';
-    ctx.step(`waiting for GET ${shown}`);
-    let response;
-    try {
-      response = await probe(url, {
-        method: 'GET',
-        headers: { accept: 'application/json' },
-        signal: ctx.signal,
-        maxBodyBytes: 4096,
-      });
-    } catch (err) {
-      throw new Error(
-        `cannot reach the cache proxy at ${endpoint}: ${describeError(err)} (is \`meskit cache-proxy\` running there?)`,
-        { cause: err },
-      );
-    }
+    const { response, shown, endpoint } = await getSidecar(ctx, probeUrl(base), {
+      name: 'the cache proxy',
+      command: 'meskit cache-proxy',
+      maxBodyBytes: 4096,
+    });
     const header = response.headers['cache-status'];
     const cacheStatus = Array.isArray(header) ? header.join(', ') : (header ?? '');
     const details = { url: shown, statusCode: response.statusCode, cacheStatus };

@@ -5,6 +5,9 @@ import {
   type IncomingMessage,
 } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { redactUrl } from '../../internal/redact.js';
+import { describeError } from '../describe-error.js';
+import type { CheckContext } from '../types.js';
 
 // Enough of a body to say what answered, not enough to flood a terminal or hold memory.
 const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
@@ -121,5 +124,45 @@ function decode(text: string): string {
     return decodeURIComponent(text);
   } catch {
     return text;
+  }
+}
+
+/** What `getSidecar` answers: the response, and the URL as it may be shown (redacted). */
+export interface SidecarAnswer {
+  readonly response: ProbeResponse;
+  /** The URL with its password redacted, for messages and details. */
+  readonly shown: string;
+  /** `host:port`, for messages. */
+  readonly endpoint: string;
+}
+
+/**
+ * GET `url` of a meskit sidecar for a doctor check (credentials in the URL are shown redacted
+ * and not sent). An unreachable sidecar throws one line naming it and the command that runs
+ * it, e.g. `meskit pricing serve`.
+ */
+export async function getSidecar(
+  ctx: CheckContext,
+  url: URL,
+  sidecar: { readonly name: string; readonly command: string; readonly maxBodyBytes?: number },
+): Promise<SidecarAnswer> {
+  const shown = redactUrl(url.href);
+  const endpoint = hostPort(url);
+  url.username = '';
+  url.password = '';
+  ctx.step(`waiting for GET ${shown}`);
+  try {
+    const response = await probe(url, {
+      method: 'GET',
+      headers: { accept: 'application/json' },
+      signal: ctx.signal,
+      ...(sidecar.maxBodyBytes !== undefined ? { maxBodyBytes: sidecar.maxBodyBytes } : {}),
+    });
+    return { response, shown, endpoint };
+  } catch (err) {
+    throw new Error(
+      `cannot reach ${sidecar.name} at ${endpoint}: ${describeError(err)} (is \`${sidecar.command}\` running there?)`,
+      { cause: err },
+    );
   }
 }

@@ -1,10 +1,9 @@
 // `pricing`: the pricing sidecar (`meskit pricing serve`) answers /readyz. The sidecar reports
 // not-ready (503 `busy`) while its pool's queue is full: it works, but refuses new quotes.
-import { redactUrl } from '../../internal/redact.js';
 import { notConfigured } from '../../internal/check-helpers.js';
-import { describeError, oneLine } from '../describe-error.js';
+import { oneLine } from '../describe-error.js';
 import type { CheckOutcome, DoctorCheck } from '../types.js';
-import { hostPort, probe } from './http-probe.js';
+import { getSidecar } from './http-probe.js';
 
 const MAX_BODY_IN_MESSAGE = 120;
 
@@ -24,25 +23,10 @@ export const pricingCheck: DoctorCheck = {
   async run(ctx) {
     const base = ctx.config.pricingUrl;
     if (!base) return notConfigured('pricingUrl');
-    const url = readyzUrl(base);
-    const shown = redactUrl(url.href);
-    const endpoint = hostPort(url);
-    url.username = '';
-    url.password = '';
-    ctx.step(`waiting for GET ${shown}`);
-    let response;
-    try {
-      response = await probe(url, {
-        method: 'GET',
-        headers: { accept: 'application/json' },
-        signal: ctx.signal,
-      });
-    } catch (err) {
-      throw new Error(
-        `cannot reach the pricing sidecar at ${endpoint}: ${describeError(err)} (is \`meskit pricing serve\` running there?)`,
-        { cause: err },
-      );
-    }
+    const { response, shown, endpoint } = await getSidecar(ctx, readyzUrl(base), {
+      name: 'the pricing sidecar',
+      command: 'meskit pricing serve',
+    });
     const readiness = parseReadiness(response.body);
     const details = { url: shown, statusCode: response.statusCode, ...readiness };
     if (readiness && response.statusCode === 200 && readiness.status === 'ready') {
