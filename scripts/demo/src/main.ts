@@ -151,7 +151,7 @@ async function main(): Promise<void> {
 
     const pagePath = '/api/orders?status=MANUFACTURING_APPROVED&page=1&pageSize=20';
     const firstPage = `${mes.url}${pagePath}`;
-    const page = await sampleGet(firstPage, { samples: 30, warmup: 3 });
+    const page = await sampleGet(firstPage, { samples: 100, warmup: 3 });
 
     // Started after the seed, as after a bulk import: its first read fills the index.
     const adminToken = randomBytes(24).toString('hex');
@@ -165,7 +165,7 @@ async function main(): Promise<void> {
     });
     closers.push(() => proxy.close());
     log(`cache-proxy listening on ${proxy.url} (admin ${proxy.adminUrl!}), index in Redis`);
-    const proxiedPage = await sampleGet(`${proxy.url}${pagePath}`, { samples: 30, warmup: 3 });
+    const proxiedPage = await sampleGet(`${proxy.url}${pagePath}`, { samples: 100, warmup: 3 });
 
     const triangles = options.pricingTriangles.toLocaleString('en-US');
     log(`pricing a ${triangles}-triangle model the legacy way`);
