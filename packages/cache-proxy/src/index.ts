@@ -1,4 +1,6 @@
 export { CacheProxyError } from './errors.js';
 export type { CacheProxyErrorCode } from './errors.js';
-export { CACHE_PROXY_METRICS, createCacheProxy, DEFAULTS } from './proxy.js';
-export type { CacheProxy, CacheProxyOptions, CacheProxyStats } from './proxy.js';
+export { CACHE_PROXY_METRICS, createCacheProxy } from './proxy.js';
+export type { CacheProxy, CacheProxyStats } from './proxy.js';
+export { DEFAULTS } from './options.js';
+export type { CacheProxyOptions } from './options.js';
