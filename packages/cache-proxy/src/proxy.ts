@@ -683,6 +683,38 @@ async function start(
     });
   }
 
+  /**
+   * Any other write: forwarded; when the MES answers 2xx with an order in a cached status (a
+   * B2B upload creating one, say), the order is written through to the index before the
+   * client gets the answer, so it is on the list as soon as its creation is acknowledged.
+   * The document is the MES's own list item (read back by id), not the write's answer.
+   */
+  function serveWrite(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    counts.forwarded += 1;
+    return forward(upstream, req, res, {
+      cacheStatus: `${CACHE}; fwd=bypass`,
+      beforeReply: async (statusCode, body) => {
+        if (statusCode < 200 || statusCode > 299) return;
+        let created: unknown;
+        try {
+          created = JSON.parse(body.toString('utf8'));
+        } catch {
+          return; // not JSON: not an order
+        }
+        const { id, status } = (created ?? {}) as { id?: unknown; status?: unknown };
+        if (typeof id !== 'number' || !Number.isSafeInteger(id) || typeof status !== 'string')
+          return;
+        if (!o.statuses.includes(status)) return;
+        try {
+          await writeThrough(status, id, 'proxy');
+        } catch {
+          // Not written through: drop the list so the next read fills it with the order.
+          await viaStore(() => store.reset([status])).catch(() => undefined);
+        }
+      },
+    });
+  }
+
   const inFlight = new Set<Promise<void>>();
   function onRequest(req: IncomingMessage, res: ServerResponse): void {
     const work = route(req, res).catch(() => {
@@ -716,6 +748,7 @@ async function start(
       return serveList(req, res, url.searchParams);
     const take = req.method === 'POST' ? /^\/api\/orders\/([^/]+)\/take$/.exec(url.pathname) : null;
     if (take) return serveTake(req, res, take[1]!);
+    if (req.method === 'POST') return serveWrite(req, res);
     return bypass(req, res, undefined, false);
   }
 
@@ -735,7 +768,11 @@ async function start(
     }
   }
 
-  async function writeThrough(status: string, orderId: number): Promise<void> {
+  async function writeThrough(
+    status: string,
+    orderId: number,
+    source: 'event' | 'proxy' = 'event',
+  ): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       const incarnation = store.incarnation;
       const ticket = await viaStore(() => store.ticket(status));
@@ -760,7 +797,7 @@ async function start(
         const outcome = await viaStore(() => store.add(status, item, ticket));
         if (outcome === 'added') {
           counts.writes += 1;
-          metrics.writes.inc({ source: 'event' });
+          metrics.writes.inc({ source });
         }
         return;
       }

@@ -102,7 +102,7 @@ export function proxyMetrics(registry: Registry, sizes: SizeSource): ProxyMetric
     ),
     writes: counter(
       METRIC_NAMES.writes,
-      'Orders written into an index by write-through, by source="event".',
+      'Orders written into an index by write-through, by source="event" (an order event) or "proxy" (a write through the proxy answered with an order of a cached status).',
       ['source'],
     ),
     redisErrors: reuse(
