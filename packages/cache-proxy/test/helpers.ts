@@ -10,6 +10,8 @@ import { createReferenceMes, type ReferenceMes } from '@meskit/reference-mes';
 import amqp from 'amqplib';
 import pg from 'pg';
 import { inject } from 'vitest';
+import type { Redis } from 'ioredis';
+import type { CacheProxyOptions } from '../dist/index.js';
 
 export function services(): { databaseUrl: string; amqpUrl: string; redisUrl: string } {
   const urls = inject('services');
@@ -193,4 +195,21 @@ export async function deadPort(): Promise<number> {
   server.close();
   await once(server, 'close');
   return port;
+}
+
+/**
+ * The two stores every protocol test runs on: the in-memory one, and Redis under a fresh key
+ * prefix (`redis()` is read when a test starts, after beforeAll connected it).
+ */
+export function storeVariants(redis: () => Redis) {
+  return [
+    { name: 'memory', options: (): Partial<CacheProxyOptions> => ({}) },
+    {
+      name: 'redis',
+      options: (): Partial<CacheProxyOptions> => ({
+        redis: redis(),
+        keyPrefix: `${uniqueName('test')}:`,
+      }),
+    },
+  ] as const;
 }

@@ -13,7 +13,16 @@ import {
   type CacheProxyOptions,
 } from '../dist/index.js';
 import { TEST_HOOKS } from '../dist/internal/hooks.js';
-import { get, ids, post, seed, services, startMes, uniqueName, type TestMes } from './helpers.js';
+import {
+  get,
+  ids,
+  post,
+  seed,
+  services,
+  startMes,
+  storeVariants,
+  type TestMes,
+} from './helpers.js';
 
 const LIST = '/api/orders?status=MANUFACTURING_APPROVED';
 const ADMIN_TOKEN = `admin-${randomBytes(12).toString('hex')}`;
@@ -32,13 +41,7 @@ afterAll(async () => {
   await mes?.close();
 });
 
-const stores = [
-  { name: 'memory', options: (): Partial<CacheProxyOptions> => ({}) },
-  {
-    name: 'redis',
-    options: (): Partial<CacheProxyOptions> => ({ redis, keyPrefix: `${uniqueName('test')}:` }),
-  },
-] as const;
+const stores = storeVariants(() => redis);
 
 async function counted(
   registry: Registry,

@@ -6,8 +6,17 @@ import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCacheProxy, type CacheProxyOptions } from '../dist/index.js';
-import { get, ids, post, seed, services, startMes, uniqueName, type TestMes } from './helpers.js';
+import { createCacheProxy } from '../dist/index.js';
+import {
+  get,
+  ids,
+  post,
+  seed,
+  services,
+  startMes,
+  storeVariants,
+  type TestMes,
+} from './helpers.js';
 
 const LIST = '/api/orders?status=MANUFACTURING_APPROVED';
 const TTL_MS = 300;
@@ -62,13 +71,7 @@ afterAll(async () => {
   await mes?.close();
 });
 
-const stores = [
-  { name: 'memory', options: (): Partial<CacheProxyOptions> => ({}) },
-  {
-    name: 'redis',
-    options: (): Partial<CacheProxyOptions> => ({ redis, keyPrefix: `${uniqueName('test')}:` }),
-  },
-] as const;
+const stores = storeVariants(() => redis);
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -2,12 +2,19 @@
 // defaults left out.
 import { describe, expect, it } from 'vitest';
 import {
-  encodeBatch,
   nanos,
   OtlpBatchEncoder,
   requestBody,
+  type AttributeRecord,
   type SpanRecord,
 } from '../src/internal/otlp-json.js';
+
+/** The request body of `spans`, as the export thread sends it, as text. */
+function encodeBatch(batch: { resource: AttributeRecord; spans: SpanRecord[] }): string {
+  const encoder = new OtlpBatchEncoder();
+  for (const span of batch.spans) encoder.add(span);
+  return requestBody(batch.resource, encoder.take() ?? { spans: 0, scopes: [] }).toString('utf8');
+}
 
 const BASE: SpanRecord = {
   traceId: '0af7651916cd43dd8448eb211c80319c',

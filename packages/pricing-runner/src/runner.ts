@@ -166,7 +166,7 @@ const CACHE_SCHEMA = 'pricing-runner/1';
 /**
  * The content hash of the cache key: BLAKE2b, cryptographic (a customer cannot craft a model
  * that takes another model's cached price) and, on CPUs without SHA extensions such as these
- * servers, 1.7x the speed of SHA-256 (660 against 380 MB/s measured; WebCrypto's SHA-256,
+ * servers, 1.7x the speed of SHA-256 (660 against 380 MB/s, measured with a throwaway script; WebCrypto's SHA-256,
  * off the event loop, 260 MB/s and a copy of the input). Truncated to 256 bits.
  */
 const CONTENT_HASH = 'blake2b512';

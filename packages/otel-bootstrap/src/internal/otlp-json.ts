@@ -39,11 +39,6 @@ export interface SpanRecord {
   readonly scopeVersion: string | undefined;
 }
 
-export interface ExportBatch {
-  readonly resource: AttributeRecord;
-  readonly spans: readonly SpanRecord[];
-}
-
 /** Spans already written as OTLP/JSON bytes, grouped by instrumentation scope. */
 export interface EncodedBatch {
   readonly spans: number;
@@ -158,20 +153,12 @@ export function requestBody(resource: AttributeRecord, batch: EncodedBatch): Buf
 }
 
 /**
- * The ExportTraceServiceRequest of a batch, in OTLP/JSON (hex ids, nanosecond strings). The
- * text is written directly rather than built as objects for JSON.stringify (half the export
- * thread's CPU was the intermediate objects), and fields at their proto3 default (empty lists,
- * zero counts, UNSET status) are left out as the proto3 JSON mapping allows, which also halves
- * what the collector has to parse. Attribute keys repeat in every span, so their encoded
- * prefix is cached, and plain ASCII strings skip JSON.stringify (8 us down to 1.5-3 us per
- * span of the reference MES).
+ * One span as OTLP/JSON (hex ids, nanosecond strings), written as text rather than objects for
+ * JSON.stringify; fields at their proto3 default (empty lists, zero counts, UNSET status) are
+ * left out as the proto3 JSON mapping allows, which also halves what the collector parses.
+ * Attribute keys repeat in every span, so their encoded prefix is cached, and plain ASCII
+ * strings skip JSON.stringify.
  */
-export function encodeBatch(batch: ExportBatch): string {
-  const encoder = new OtlpBatchEncoder();
-  for (const span of batch.spans) encoder.add(span);
-  return requestBody(batch.resource, encoder.take() ?? { spans: 0, scopes: [] }).toString('utf8');
-}
-
 function encodeSpan(span: SpanRecord): string {
   let json = `{"traceId":"${span.traceId}","spanId":"${span.spanId}"`;
   if (span.parentSpanId !== undefined) json += `,"parentSpanId":"${span.parentSpanId}"`;
