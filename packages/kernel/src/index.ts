@@ -1,0 +1,23 @@
+export { describeError, InvalidOptionError, ListenError, MeskitError } from './errors.js';
+export type { InvalidOptionDetails } from './errors.js';
+export { optionChecks } from './options.js';
+export type { OptionChecks } from './options.js';
+export { createWarnOnce, emitWarning, WARNING_TYPE } from './warnings.js';
+export type { WarnOnce, WarnOnceOptions } from './warnings.js';
+export { getRegistry, METRICS_REGISTRY_KEY } from './metrics-registry.js';
+export { boundedRedis, redisDown } from './redis.js';
+export type { BoundedCall, RedisStatus } from './redis.js';
+export { httpUrl, listen } from './listen.js';
+export type { ListenOptions } from './listen.js';
+export {
+  isOrderStatus,
+  MESSAGE_HEADERS,
+  ORDER_EVENTS_EXCHANGE,
+  ORDER_STATUSES,
+  precedes,
+  routingKeyFor,
+  statusOfRoutingKey,
+  TAKE,
+  TAKEN_STATUSES,
+} from './mes-contract.js';
+export type { OrderEvent, OrderStatus } from './mes-contract.js';

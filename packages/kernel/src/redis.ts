@@ -1,0 +1,42 @@
+// Bounded Redis commands. A cache must answer from its origin when Redis is slow or away, so
+// no command may wait longer than its budget, nor queue behind a reconnect that may not come.
+
+/** What the helper needs of an ioredis `Redis` or `Cluster` client. */
+export interface RedisStatus {
+  readonly status: string;
+}
+
+/** Connection states in which a command would only wait for a reconnect that may not come. */
+const DOWN: ReadonlySet<string> = new Set(['reconnecting', 'close', 'end']);
+
+/** True when a command sent now could not be answered until the client reconnects. */
+export function redisDown(client: RedisStatus): boolean {
+  return DOWN.has(client.status);
+}
+
+/** Runs one Redis command and rejects when it does not answer within `timeoutMs`. */
+export type BoundedCall = <T>(operation: string, command: () => Promise<T>) => Promise<T>;
+
+/**
+ * A runner of commands on `client` that rejects at once while the connection is down and
+ * after `timeoutMs` otherwise. A command answered after its timeout may still have landed on
+ * the server: callers must treat a rejection as "unknown", not "not done".
+ */
+export function boundedRedis(client: RedisStatus, timeoutMs: number): BoundedCall {
+  return <T>(operation: string, command: () => Promise<T>): Promise<T> => {
+    if (redisDown(client)) {
+      return Promise.reject(new Error(`Redis connection is ${client.status}`));
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`Redis did not answer ${operation} within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      timer.unref();
+    });
+    const run = command();
+    run.catch(() => undefined); // settled after the timeout: nobody listens any more
+    return Promise.race([run, timeout]).finally(() => clearTimeout(timer));
+  };
+}

@@ -1,0 +1,10 @@
+export { serviceUrls, uniqueName } from './services.js';
+export type { ServiceUrls } from './services.js';
+export { createTestDatabase, withClient } from './database.js';
+export type { Query, TestDatabase } from './database.js';
+export { startTestMes } from './reference-mes.js';
+export type { TestMes, TestMesOptions } from './reference-mes.js';
+export { deadPort, startRelay } from './relay.js';
+export type { FaultRelay } from './relay.js';
+export { manualClock, waitFor } from './wait.js';
+export type { ManualClock, WaitOptions } from './wait.js';
