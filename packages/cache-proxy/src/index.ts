@@ -1,5 +1,6 @@
 export { CacheProxyError } from './errors.js';
 export type { CacheProxyErrorCode } from './errors.js';
+export { InvalidOptionError, ListenError } from '@meskit/kernel';
 export { CACHE_PROXY_METRICS, createCacheProxy } from './proxy.js';
 export type { CacheProxy, CacheProxyStats } from './proxy.js';
 export { DEFAULTS } from './options.js';

@@ -1,9 +1,9 @@
 // The options of createCacheProxy: their types, defaults (one DEFAULTS object) and the
 // validation that turns them, once, into the settings the proxy runs with. A bad option throws
-// CacheProxyError BAD_OPTION naming it.
+// the kernel's InvalidOptionError naming it, as every meskit factory does.
 import type { Cluster, Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
-import { CacheProxyError } from './errors.js';
+import { optionChecks, ORDER_EVENTS_EXCHANGE, TAKE } from '@meskit/kernel';
 import type { TEST_HOOKS, TestHooks } from './internal/hooks.js';
 
 /** Options of `createCacheProxy`. Only `upstream` is required. */
@@ -87,8 +87,8 @@ export interface CacheProxyOptions {
   sharedAuthorization?: boolean;
   /**
    * The prom-client registry the metrics are registered in (reused, not registered twice, when
-   * another proxy already did). Default: the shared registry, `getRegistry()` of
-   * `@meskit/otel-bootstrap/registry`.
+   * another proxy already did). Default: the process's shared registry
+   * (the one otel-bootstrap serves on `/metrics`).
    */
   registry?: Registry;
   /** Internal test hooks (see `internal/hooks.ts`); not part of the public API. */
@@ -100,7 +100,7 @@ export const DEFAULTS = {
   port: 8080,
   keyPrefix: 'meskit:cache:',
   redisTimeoutMs: 250,
-  statuses: ['MANUFACTURING_APPROVED'] as readonly string[],
+  statuses: [TAKE.from] as readonly string[],
   fillDepth: 100,
   maxDepth: 1000,
   ttlMs: 60_000,
@@ -109,7 +109,7 @@ export const DEFAULTS = {
   reconcileIntervalMs: 45_000,
   upstreamTimeoutMs: 30_000,
   upstreamMaxSockets: 256,
-  exchange: 'mes.events',
+  exchange: ORDER_EVENTS_EXCHANGE,
   queue: 'meskit.cache-proxy',
   prefetch: 32,
   eventRetryDelayMs: 1000,
@@ -143,9 +143,8 @@ export interface Resolved {
   sharedAuthorization: boolean;
 }
 
-function bad(option: string, message: string): CacheProxyError {
-  return new CacheProxyError('BAD_OPTION', `createCacheProxy: ${option} ${message}`);
-}
+const check = optionChecks('createCacheProxy');
+const bad = check.invalid;
 
 function int(
   opts: CacheProxyOptions,
@@ -153,11 +152,7 @@ function int(
   min: number,
   max: number,
 ): number {
-  const value = opts[name] ?? DEFAULTS[name];
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw bad(name, `must be an integer from ${min} to ${max}, got ${String(value)}`);
-  }
-  return value;
+  return check.integer(name, opts[name] ?? DEFAULTS[name], min, max);
 }
 
 export function resolveOptions(opts: CacheProxyOptions): Resolved {
@@ -218,10 +213,7 @@ export function resolveOptions(opts: CacheProxyOptions): Resolved {
     'host',
     'adminHost',
   ] as const) {
-    const value = opts[name];
-    if (value !== undefined && (typeof value !== 'string' || value.length === 0)) {
-      throw bad(name, 'must be a non-empty string when given');
-    }
+    check.optionalText(name, opts[name]);
   }
   if (opts.adminToken !== undefined && opts.adminToken.length < 16) {
     throw bad('adminToken', 'must be at least 16 characters (it guards cache invalidation)');
@@ -236,8 +228,8 @@ export function resolveOptions(opts: CacheProxyOptions): Resolved {
   if (typeof opts.redis === 'string' && !/^rediss?:\/\//.test(opts.redis)) {
     throw bad('redis', 'must be a redis:// or rediss:// URL');
   }
-  if (opts.sharedAuthorization !== undefined && typeof opts.sharedAuthorization !== 'boolean') {
-    throw bad('sharedAuthorization', 'must be a boolean');
+  if (opts.sharedAuthorization !== undefined) {
+    check.boolean('sharedAuthorization', opts.sharedAuthorization);
   }
   const host = opts.host ?? DEFAULTS.host;
   return {

@@ -2,13 +2,13 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import {
-  CacheProxyError,
   createCacheProxy,
   DEFAULTS,
+  InvalidOptionError,
   type CacheProxyOptions,
 } from '../dist/index.js';
 
-function refused(opts: Partial<CacheProxyOptions>): CacheProxyError {
+function refused(opts: Partial<CacheProxyOptions>): InvalidOptionError {
   try {
     void createCacheProxy({
       upstream: 'http://127.0.0.1:3000',
@@ -16,8 +16,8 @@ function refused(opts: Partial<CacheProxyOptions>): CacheProxyError {
       ...opts,
     } as CacheProxyOptions);
   } catch (error) {
-    expect(error).toBeInstanceOf(CacheProxyError);
-    return error as CacheProxyError;
+    expect(error).toBeInstanceOf(InvalidOptionError);
+    return error as InvalidOptionError;
   }
   throw new Error('createCacheProxy accepted invalid options');
 }
@@ -38,7 +38,9 @@ describe('createCacheProxy options', () => {
     [{ sharedAuthorization: 'yes' as unknown as boolean }, /sharedAuthorization must be a boolean/],
   ])('%j is refused', (opts, message) => {
     const error = refused(opts);
-    expect(error.code).toBe('BAD_OPTION');
+    expect(error.code).toBe('INVALID_OPTION');
+    expect(error.component).toBe('createCacheProxy');
+    expect(opts).toHaveProperty(error.option);
     expect(error.message).toMatch(message);
   });
 

@@ -2,7 +2,9 @@
 // their documents), the newest stay, on both stores.
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { memberOf, memoryStore, redisStore, type IndexStore } from '../dist/internal/store.js';
+import { memoryStore } from '../dist/internal/memory-store.js';
+import { redisStore } from '../dist/internal/redis-store.js';
+import { memberOf, type IndexStore } from '../dist/internal/store.js';
 import { services, uniqueName } from './helpers.js';
 
 const LIMITS = {

@@ -53,7 +53,7 @@ export function optionChecks(component: string): OptionChecks {
     },
     boolean(option, value) {
       if (typeof value !== 'boolean')
-        throw invalid(option, `must be true or false, got ${show(value)}`);
+        throw invalid(option, `must be a boolean (true or false), got ${show(value)}`);
       return value;
     },
     oneOf(option, value, allowed) {

@@ -2,7 +2,7 @@
 // index holds the event's effect, requeue after a pause when the store or the MES is
 // unavailable, reconnect with backoff when the broker goes away.
 import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
-import { statusOfRoutingKey } from './lifecycle.js';
+import { statusOfRoutingKey } from '@meskit/kernel';
 
 export interface OrderEventBody {
   orderId: number;

@@ -1,11 +1,13 @@
 /**
  * Internal test hooks, not part of the public API: an option under this key lets a test stop a
  * fill between its read of the MES and its write to the store, to force the stale write-back
- * race deterministically.
+ * race deterministically, or move the memory store's clock by hand.
  */
 export const TEST_HOOKS: unique symbol = Symbol('meskit.cache-proxy.testHooks');
 
 export interface TestHooks {
   /** Awaited after a fill has read the MES and before it writes the store. */
   afterFillRead?: (status: string) => Promise<void>;
+  /** The memory store's clock. Default: `Date.now`. */
+  now?: () => number;
 }

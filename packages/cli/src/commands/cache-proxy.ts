@@ -1,6 +1,7 @@
 import { connect } from 'node:net';
 import {
-  CacheProxyError,
+  InvalidOptionError,
+  ListenError,
   createCacheProxy,
   DEFAULTS as CACHE_DEFAULTS,
   type CacheProxy,
@@ -62,7 +63,7 @@ const FLAGS: Record<Setting, string> = {
   adminPort: '--admin-port',
 };
 
-/** The library's option names as its BAD_OPTION messages spell them, mapped to our settings. */
+/** The library's option names (InvalidOptionError's `option`), mapped to our settings. */
 const OPTION_TO_SETTING: Partial<Record<keyof CacheProxyOptions, Setting>> = {
   upstream: 'upstream',
   host: 'host',
@@ -312,19 +313,20 @@ function toCliError(
   flags: Flags,
   environment: Readonly<Record<string, string | undefined>>,
 ): unknown {
-  if (!(error instanceof CacheProxyError)) return error;
-  if (error.code === 'LISTEN_FAILED') {
+  if (error instanceof ListenError) {
     return new CliError('LISTEN_FAILED', error.message, { cause: error });
   }
-  if (error.code === 'BAD_OPTION') {
-    // "createCacheProxy: upstream must be ..." -> "invalid --upstream: must be ...".
-    const match = /^createCacheProxy: (\w+) (.*)$/s.exec(error.message);
-    const setting = match ? OPTION_TO_SETTING[match[1] as keyof CacheProxyOptions] : undefined;
-    if (match && setting) {
+  if (error instanceof InvalidOptionError) {
+    // "createCacheProxy: option upstream must be ..." -> "invalid --upstream: must be ...".
+    const setting = OPTION_TO_SETTING[error.option as keyof CacheProxyOptions];
+    const prefix = `${error.component}: option ${error.option} `;
+    if (setting && error.message.startsWith(prefix)) {
       const origin =
         pickSetting(environment, FLAGS[setting], flags[setting], CACHE_PROXY_ENV[setting])
           ?.origin ?? FLAGS[setting];
-      return new CliError('CONFIG', `invalid ${origin}: ${match[2]}`, { cause: error });
+      return new CliError('CONFIG', `invalid ${origin}: ${error.message.slice(prefix.length)}`, {
+        cause: error,
+      });
     }
     return new CliError('CONFIG', error.message, { cause: error });
   }
