@@ -1,19 +1,17 @@
+import { MeskitError } from '@meskit/kernel';
+
 /**
  * Stable codes for failures of the reference MES as a library (start-up, models, seeding).
  * The HTTP API has its own codes ({@link ApiErrorCode}); both are part of the public contract.
  */
 export type MesErrorCode =
-  'BAD_OPTIONS' | 'DATABASE_UNREACHABLE' | 'BROKER_UNREACHABLE' | 'INVALID_MODEL' | 'START_FAILED';
+  'DATABASE_UNREACHABLE' | 'BROKER_UNREACHABLE' | 'INVALID_MODEL' | 'START_FAILED';
 
-export class MesError extends Error {
-  readonly code: MesErrorCode;
-
-  constructor(code: MesErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'MesError';
-    this.code = code;
-  }
-}
+/**
+ * A failure of the reference MES as a library. A bad option is the kernel's
+ * `InvalidOptionError` instead (`INVALID_OPTION`, naming the option), as in every meskit package.
+ */
+export class MesError extends MeskitError<MesErrorCode> {}
 
 /** The `error.code` values the HTTP API answers with (openapi.yaml lists the same). */
 export const API_ERROR_CODES = [
@@ -47,9 +45,8 @@ export const API_ERROR_CODES = [
 export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
 
 /** An error the HTTP layer turns into `{ error: { code, message } }` with `status`. */
-export class ApiError extends Error {
+export class ApiError extends MeskitError<ApiErrorCode> {
   readonly status: number;
-  readonly code: ApiErrorCode;
   /** Extra response headers (`allow` on a 405, `connection: close` on a 413). */
   readonly headers: Readonly<Record<string, string>>;
   /**
@@ -64,10 +61,8 @@ export class ApiError extends Error {
     message: string,
     options?: { cause?: unknown; headers?: Record<string, string>; reason?: string },
   ) {
-    super(message, options);
-    this.name = 'ApiError';
+    super(code, message, options);
     this.status = status;
-    this.code = code;
     this.headers = options?.headers ?? {};
     this.reason = options?.reason;
   }

@@ -2,7 +2,7 @@
 import { mkdir } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { MesError } from './errors.js';
+import { InvalidOptionError, listen } from '@meskit/kernel';
 import { LegacyBus, type EventSink, type MessagingCounters } from './internal/bus.js';
 import { createMessageHandler } from './internal/consumer.js';
 import { connectError, createPool, redactUrl } from './internal/db.js';
@@ -104,8 +104,15 @@ const CLOSE_GRACE_MS = 5_000;
 
 type Config = Required<Omit<ReferenceMesOptions, 'amqpUrl'>> & { amqpUrl: string | undefined };
 
-export async function createReferenceMes(opts: ReferenceMesOptions): Promise<ReferenceMes> {
-  const config = normalise(opts);
+/**
+ * Starts the MES. Throws `InvalidOptionError` synchronously for a bad option (a bad
+ * `pricingRunner` option rejects with it once the runner is built).
+ */
+export function createReferenceMes(opts: ReferenceMesOptions): Promise<ReferenceMes> {
+  return start(normalise(opts));
+}
+
+async function start(config: Config): Promise<ReferenceMes> {
   await mkdir(config.modelDir, { recursive: true });
   if (config.migrate) await migrate(config.databaseUrl);
 
@@ -165,9 +172,12 @@ export async function createReferenceMes(opts: ReferenceMesOptions): Promise<Ref
         logger,
       }),
     );
-    const port = await listen(server, config.port, config.host);
-    const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-    const url = `http://${host}:${port}`;
+    const url = await listen(server, {
+      host: config.host,
+      port: config.port,
+      what: 'reference MES',
+    });
+    const port = (server.address() as AddressInfo).port;
     logger.info(
       {
         event: 'started',
@@ -268,24 +278,11 @@ function normalise(opts: ReferenceMesOptions): Config {
   };
 }
 
-function badOption(name: string, fix: string): MesError {
-  return new MesError('BAD_OPTIONS', `createReferenceMes: invalid option "${name}": ${fix}`);
-}
-
-function listen(server: Server, port: number, host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => {
-      reject(
-        new MesError('START_FAILED', `cannot listen on ${host}:${port}: ${err.message}`, {
-          cause: err,
-        }),
-      );
-    };
-    server.once('error', onError);
-    server.listen(port, host, () => {
-      server.off('error', onError);
-      resolve((server.address() as AddressInfo).port);
-    });
+function badOption(name: string, fix: string): InvalidOptionError {
+  return new InvalidOptionError({
+    component: 'createReferenceMes',
+    option: name,
+    problem: `is invalid: ${fix}`,
   });
 }
 

@@ -5,28 +5,13 @@
 // gets slower every month as orders grow (CASE.md problem 2). meskit's cache-proxy and
 // db-router are measured against exactly this; adding the index here would hide the problem.
 import pg from 'pg';
+import { ORDER_STATUSES, type OrderStatus } from '@meskit/kernel';
 import { connectError } from './internal/db.js';
 
-/** Every order status, in lifecycle order (CASE.md). */
-export const ORDER_STATUSES = [
-  'INITIATED',
-  'FILE_UPLOADED',
-  'SUBMITTED',
-  'PRICE_CALCULATED',
-  'MANUFACTURING_APPROVED',
-  'MANUFACTURING_STARTED',
-  'MANUFACTURING_COMPLETED',
-  'PACKAGING',
-  'SHIPPED',
-  'CLOSED',
-] as const;
-
-export type OrderStatus = (typeof ORDER_STATUSES)[number];
-
-/** Statuses in which an operator has taken the order (`operator_id` is set). */
-export const TAKEN_STATUSES: ReadonlySet<OrderStatus> = new Set(
-  ORDER_STATUSES.slice(ORDER_STATUSES.indexOf('MANUFACTURING_STARTED')),
-);
+// The statuses, their order and the take come from the MES contract that cache-proxy reads too
+// (a test compares the migrated CHECK constraint with it).
+export { isOrderStatus, ORDER_STATUSES, TAKEN_STATUSES } from '@meskit/kernel';
+export type { OrderStatus } from '@meskit/kernel';
 export type OrderSource = 'b2c' | 'b2b';
 
 /** The operators created by {@link migrate}; the shop floor has about twenty. */
@@ -138,8 +123,4 @@ export interface Order {
 export interface Operator {
   id: number;
   name: string;
-}
-
-export function isOrderStatus(value: unknown): value is OrderStatus {
-  return typeof value === 'string' && (ORDER_STATUSES as readonly string[]).includes(value);
 }

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { MesError } from './errors.js';
+import { InvalidOptionError } from '@meskit/kernel';
 import { connectError } from './internal/db.js';
 import { ORDER_STATUSES, TAKEN_STATUSES, migrate, type OrderStatus } from './schema.js';
 
@@ -64,18 +65,27 @@ const UNPRICED: ReadonlySet<OrderStatus> = new Set(['INITIATED', 'FILE_UPLOADED'
 export async function seedOrders(opts: SeedOptions): Promise<SeedResult> {
   const total = opts.orders;
   if (!Number.isSafeInteger(total) || total < 0 || total > MAX_ORDERS) {
-    throw new MesError(
-      'BAD_OPTIONS',
-      `seedOrders: orders must be an integer from 0 to ${MAX_ORDERS}`,
-    );
+    throw new InvalidOptionError({
+      component: 'seedOrders',
+      option: 'orders',
+      problem: `must be an integer from 0 to ${MAX_ORDERS}, got ${String(total)}`,
+    });
   }
   const batchSize = opts.batchSize ?? 100_000;
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
-    throw new MesError('BAD_OPTIONS', 'seedOrders: batchSize must be a positive integer');
+    throw new InvalidOptionError({
+      component: 'seedOrders',
+      option: 'batchSize',
+      problem: `must be a positive integer, got ${String(batchSize)}`,
+    });
   }
   const now = opts.now ?? new Date();
   if (Number.isNaN(now.getTime()))
-    throw new MesError('BAD_OPTIONS', 'seedOrders: now is an invalid Date');
+    throw new InvalidOptionError({
+      component: 'seedOrders',
+      option: 'now',
+      problem: 'is an invalid Date: pass a valid Date or leave it out for the current time',
+    });
 
   const started = performance.now();
   await migrate(opts.databaseUrl);

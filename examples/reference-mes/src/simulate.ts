@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import amqp from 'amqplib';
 import type { Channel, ChannelModel } from 'amqplib';
 import { MesError } from './errors.js';
+import { InvalidOptionError } from '@meskit/kernel';
 import { generateRingStl } from './models.js';
 
 export interface SimulationOptions {
@@ -376,8 +377,12 @@ async function connectCrm(config: Config, tag: string, counters: Counters): Prom
 }
 
 function normalise(opts: SimulationOptions): Config {
-  const bad = (name: string, fix: string): MesError =>
-    new MesError('BAD_OPTIONS', `simulateTraffic: invalid option "${name}": ${fix}`);
+  const bad = (name: string, fix: string): InvalidOptionError =>
+    new InvalidOptionError({
+      component: 'simulateTraffic',
+      option: name,
+      problem: `is invalid: ${fix}`,
+    });
   for (const name of ['mesUrl', 'amqpUrl', 'modelDir'] as const) {
     if (typeof opts[name] !== 'string' || opts[name] === '') throw bad(name, 'it is required');
   }

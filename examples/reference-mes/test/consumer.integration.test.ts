@@ -13,7 +13,7 @@ import {
   call,
   createTestDatabase,
   deleteTopology,
-  eventually,
+  waitFor,
   insertOrders,
   observeEvents,
   serviceUrls,
@@ -109,7 +109,7 @@ describe('messages from the shop and the CRM', () => {
       externalId,
       occurredAt: new Date().toISOString(),
     });
-    await eventually(
+    await waitFor(
       'the approved order tops the dashboard',
       async () => (await firstPageIds())[0] === orderId,
     );
@@ -145,7 +145,7 @@ describe('messages from the shop and the CRM', () => {
     const externalId = uniqueName('CLOSE');
     const [id] = await insertOrders(db, [{ status: 'SHIPPED', createdAt: new Date(), externalId }]);
     events.publish('order.closed', { externalId, occurredAt: new Date().toISOString() });
-    await eventually(
+    await waitFor(
       'the order is CLOSED',
       async () => (await call(mes.url, 'GET', `/api/orders/${id}`)).body['status'] === 'CLOSED',
     );
@@ -204,7 +204,7 @@ describe('a broker that goes away (fault injection)', () => {
       // Operators keep taking orders; once the MES has seen the connection drop, the events
       // of those takes fail to publish (and are counted) while the takes still succeed.
       let takes = 0;
-      await eventually('a publish fails for want of a broker', async () => {
+      await waitFor('a publish fails for want of a broker', async () => {
         const [id] = await insertOrders(db, [
           { status: 'MANUFACTURING_APPROVED', createdAt: new Date() },
         ]);

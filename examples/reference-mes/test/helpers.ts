@@ -1,69 +1,18 @@
 // Shared by the integration tests: each file gets its own database, exchange and queue,
 // because test files run in parallel against the same servers.
-import { randomBytes } from 'node:crypto';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import amqp from 'amqplib';
 import type { ChannelModel, ConsumeMessage } from 'amqplib';
-import pg from 'pg';
-import { inject } from 'vitest';
+import { uniqueName, type TestDatabase } from '@meskit/testkit';
 
-export interface TestUrls {
-  databaseUrl: string;
-  amqpUrl: string;
-}
-
-export function serviceUrls(): TestUrls {
-  const urls = inject('services');
-  if (!urls.DATABASE_URL || !urls.AMQP_URL) {
-    throw new Error('the vitest global setup provided no DATABASE_URL/AMQP_URL');
-  }
-  return { databaseUrl: urls.DATABASE_URL, amqpUrl: urls.AMQP_URL };
-}
-
-export function uniqueName(prefix: string): string {
-  return `${prefix}_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
-}
-
-export interface TestDatabase {
-  url: string;
-  /** A client on the test database, closed by drop(). */
-  query: <R extends pg.QueryResultRow = pg.QueryResultRow>(
-    sql: string,
-    params?: unknown[],
-  ) => Promise<pg.QueryResult<R>>;
-  drop(): Promise<void>;
-}
-
-/** CREATE DATABASE mes_test_<random> on the primary; drop() removes it (WITH FORCE). */
-export async function createTestDatabase(): Promise<TestDatabase> {
-  const { databaseUrl } = serviceUrls();
-  const name = uniqueName('mes_test');
-  await withClient(databaseUrl, (c) => c.query(`CREATE DATABASE ${name}`));
-  const url = new URL(databaseUrl);
-  url.pathname = `/${name}`;
-  const pool = new pg.Pool({ connectionString: url.toString(), max: 2 });
-  // pool.end() resolves before its sockets have closed; DROP DATABASE ... WITH (FORCE) may then
-  // terminate a backend still saying goodbye, which surfaces here instead of as a crash.
-  pool.on('error', () => undefined);
-  return {
-    url: url.toString(),
-    query: (sql, params) => pool.query(sql, params),
-    drop: async () => {
-      await pool.end();
-      await withClient(databaseUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
-    },
-  };
-}
-
-async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
+// The shared pieces come from the test kit; this file keeps what only the MES's tests need.
+export {
+  createTestDatabase,
+  serviceUrls,
+  startRelay,
+  uniqueName,
+  waitFor,
+  type TestDatabase,
+} from '@meskit/testkit';
 
 export interface ReceivedEvent {
   routingKey: string;
@@ -181,23 +130,6 @@ export async function deleteTopology(
   }
 }
 
-/**
- * For state with no event to await (a row the consumer wrote without publishing): checks
- * `condition` until it holds, failing with `what` after `timeoutMs`.
- */
-export async function eventually(
-  what: string,
-  condition: () => Promise<boolean>,
-  timeoutMs = 20_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
-}
-
 export interface JsonReply {
   status: number;
   body: Record<string, unknown> & {
@@ -245,38 +177,4 @@ export async function insertOrders(
     ids.push(Number(result.rows[0]!.id));
   }
   return ids;
-}
-
-/** A TCP relay to a server that a test can cut, as if the server died. */
-export async function startRelay(
-  target: URL,
-): Promise<{ url: string; cut(): void; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    const upstream = createConnection(Number(target.port), target.hostname);
-    for (const [a, b] of [
-      [client, upstream],
-      [upstream, client],
-    ] as const) {
-      sockets.add(a);
-      a.pipe(b);
-      a.on('error', () => b.destroy());
-      a.on('close', () => {
-        sockets.delete(a);
-        b.destroy();
-      });
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  const url = new URL(target.toString());
-  url.port = String(port);
-  url.hostname = '127.0.0.1';
-  return {
-    url: url.toString(),
-    cut: () => {
-      for (const socket of sockets) socket.destroy();
-    },
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  };
 }

@@ -146,10 +146,12 @@ describe('seedOrders', () => {
 
   it('rejects a negative or fractional order count', async () => {
     await expect(seedOrders({ databaseUrl: db.url, orders: -1 })).rejects.toMatchObject({
-      code: 'BAD_OPTIONS',
+      code: 'INVALID_OPTION',
+      option: 'orders',
     });
     await expect(seedOrders({ databaseUrl: db.url, orders: 1.5 })).rejects.toMatchObject({
-      code: 'BAD_OPTIONS',
+      code: 'INVALID_OPTION',
+      option: 'orders',
     });
   });
 });

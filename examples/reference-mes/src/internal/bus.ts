@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import amqp from 'amqplib';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { MesError } from '../errors.js';
+import { MESSAGE_HEADERS } from '@meskit/kernel';
 import { CONSUMED_ROUTING_KEYS, routingKeyFor, type OrderEvent } from '../events.js';
 import { redactUrl } from './db.js';
 import { reasonOf, type Logger } from './log.js';
@@ -124,7 +125,7 @@ export class LegacyBus implements EventSink {
       channel.publish(this.#exchange, routingKey, Buffer.from(JSON.stringify(event)), {
         contentType: 'application/json',
         messageId,
-        headers: { 'message-id': messageId },
+        headers: { [MESSAGE_HEADERS.messageId]: messageId },
         persistent: true,
         timestamp: Math.floor(Date.now() / 1000),
       });

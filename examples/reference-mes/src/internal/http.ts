@@ -1,6 +1,7 @@
 // The MES HTTP API on node:http: a small route table, JSON in and out, typed errors.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type pg from 'pg';
+import { TAKE } from '@meskit/kernel';
 import { ApiError, MesError } from '../errors.js';
 import type { MesStats } from '../mes.js';
 import { parseModel } from '../pricing/parse.js';
@@ -234,13 +235,7 @@ async function take(
   if (!(await operatorExists(deps.pool, operatorId))) {
     throw new ApiError(400, 'UNKNOWN_OPERATOR', `operator ${operatorId} does not exist`);
   }
-  const result = await transition(
-    deps.pool,
-    { id },
-    'MANUFACTURING_APPROVED',
-    'MANUFACTURING_STARTED',
-    { operatorId },
-  );
+  const result = await transition(deps.pool, { id }, TAKE.from, TAKE.to, { operatorId });
   if (result.kind === 'not_found') throw notFound(id);
   if (result.kind === 'conflict') {
     const { current } = result;
@@ -254,7 +249,7 @@ async function take(
     throw new ApiError(
       409,
       'ORDER_NOT_AVAILABLE',
-      `order ${id} is ${current.status}; only MANUFACTURING_APPROVED orders can be taken`,
+      `order ${id} is ${current.status}; only ${TAKE.from} orders can be taken`,
     );
   }
   publishMove(deps, result.order, result.previousStatus);

@@ -16,6 +16,7 @@ import type {
   PricingRunnerOptions,
 } from '@meskit/pricing-runner';
 import { MesError } from '../errors.js';
+import { InvalidOptionError } from '@meskit/kernel';
 import { LEGACY_PRICING, legacyPrice, type LegacyQuote } from '../pricing/legacy.js';
 
 /** The pricing engines `createReferenceMes({ pricing })` and `MES_PRICING` choose from. */
@@ -251,12 +252,13 @@ function construct<R>(create: () => PricingRunner<R>): PricingRunner<R> {
   }
 }
 
-function badRunnerOption(fix: string, cause?: unknown): MesError {
-  return new MesError(
-    'BAD_OPTIONS',
-    `createReferenceMes: invalid option "pricingRunner": ${fix}`,
-    cause === undefined ? undefined : { cause },
-  );
+function badRunnerOption(fix: string, cause?: unknown): InvalidOptionError {
+  return new InvalidOptionError({
+    component: 'createReferenceMes',
+    option: 'pricingRunner',
+    problem: `is invalid: ${fix}`,
+    cause,
+  });
 }
 
 /** The runner's errors in the MES's terms; anything else (a bug) is passed on as it is. */
