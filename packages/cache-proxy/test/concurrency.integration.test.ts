@@ -9,12 +9,12 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCacheProxy, type CacheProxy } from '../dist/index.js';
 import {
-  eventually,
+  waitFor,
   get,
   ids,
   post,
   seed,
-  services,
+  serviceUrls,
   startMes,
   uniqueName,
   type TestMes,
@@ -37,20 +37,20 @@ let proxy: CacheProxy;
 beforeAll(async () => {
   mes = await startMes({ amqp: true });
   await seed(mes, 1000, 0.5);
-  redis = new Redis(services().redisUrl);
+  redis = new Redis(serviceUrls().redisUrl);
   proxy = await createCacheProxy({
     upstream: mes.url,
     port: 0,
     redis,
     keyPrefix: `${uniqueName('test')}:`,
-    amqpUrl: services().amqpUrl,
+    amqpUrl: serviceUrls().amqpUrl,
     exchange: mes.exchange,
     queue: uniqueName('test.cache-proxy'),
     ttlMs: 300, // fills keep racing the takes
     eventRetryDelayMs: 50,
     registry: new Registry(),
   });
-  await eventually('the consumer is connected', () => proxy.stats().consumer === 'connected');
+  await waitFor('the consumer is connected', () => proxy.stats().consumer === 'connected');
 });
 
 afterAll(async () => {
@@ -140,7 +140,7 @@ describe('reads racing takes, direct takes and approvals', () => {
 
     // Once the events are consumed, the proxy serves exactly what the MES lists.
     for (const path of PAGES) {
-      await eventually(`the proxy's ${path} equals the MES's`, async () => {
+      await waitFor(`the proxy's ${path} equals the MES's`, async () => {
         const [via, direct] = [await get(proxy.url, path), await get(mes.url, path)];
         return via.text === direct.text;
       });

@@ -7,12 +7,12 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CACHE_PROXY_METRICS, createCacheProxy, type CacheProxy } from '../dist/index.js';
 import {
-  eventually,
+  waitFor,
   get,
   ids,
   post,
   seed,
-  services,
+  serviceUrls,
   startMes,
   uniqueName,
   type TestMes,
@@ -31,20 +31,20 @@ beforeAll(async () => {
   process.on('warning', onWarning);
   mes = await startMes({ amqp: true });
   await seed(mes, 200);
-  redis = new Redis(services().redisUrl);
+  redis = new Redis(serviceUrls().redisUrl);
   registry = new Registry();
   proxy = await createCacheProxy({
     upstream: mes.url,
     port: 0,
     redis,
     keyPrefix: `${uniqueName('test')}:`,
-    amqpUrl: services().amqpUrl,
+    amqpUrl: serviceUrls().amqpUrl,
     exchange: mes.exchange,
     queue: uniqueName('test.cache-proxy'),
     registry,
     eventRetryDelayMs: 100,
   });
-  await eventually('the consumer is connected', () => proxy.stats().consumer === 'connected');
+  await waitFor('the consumer is connected', () => proxy.stats().consumer === 'connected');
 });
 
 afterAll(async () => {
@@ -67,7 +67,7 @@ describe('order events', () => {
     const victim = ids(before)[2]!;
     const taken = await post(mes.url, `/api/orders/${victim}/take`, { operatorId: 5 });
     expect(taken.status).toBe(200);
-    await eventually(
+    await waitFor(
       'the taken order left the index',
       async () => !ids(await cachedPage()).includes(victim),
     );
@@ -91,7 +91,7 @@ describe('order events', () => {
       previousStatus: 'MANUFACTURING_APPROVED',
       occurredAt: new Date().toISOString(),
     });
-    await eventually(
+    await waitFor(
       'the order left the index',
       async () => !ids(await cachedPage()).includes(victim),
     );
@@ -112,7 +112,7 @@ describe('order events', () => {
       orderId: fresh,
       occurredAt: new Date().toISOString(),
     });
-    await eventually(
+    await waitFor(
       'the approved order tops page 1',
       async () => ids(await cachedPage())[0] === fresh,
     );

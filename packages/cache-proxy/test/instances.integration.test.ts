@@ -6,7 +6,16 @@ import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCacheProxy, type CacheProxy } from '../dist/index.js';
-import { get, ids, post, seed, services, startMes, uniqueName, type TestMes } from './helpers.js';
+import {
+  get,
+  ids,
+  post,
+  seed,
+  serviceUrls,
+  startMes,
+  uniqueName,
+  type TestMes,
+} from './helpers.js';
 
 const LIST = '/api/orders?status=MANUFACTURING_APPROVED';
 const ADMIN_TOKEN = `admin-${randomBytes(12).toString('hex')}`;
@@ -18,14 +27,14 @@ const proxies: CacheProxy[] = [];
 beforeAll(async () => {
   mes = await startMes();
   await seed(mes, 200);
-  redis = new Redis(services().redisUrl);
+  redis = new Redis(serviceUrls().redisUrl);
   const keyPrefix = `${uniqueName('test')}:`;
   for (let i = 0; i < 3; i++) {
     proxies.push(
       await createCacheProxy({
         upstream: mes.url,
         port: 0,
-        redis: services().redisUrl,
+        redis: serviceUrls().redisUrl,
         keyPrefix,
         adminToken: ADMIN_TOKEN,
         adminPort: 0,

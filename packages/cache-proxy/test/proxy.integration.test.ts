@@ -18,7 +18,7 @@ import {
   ids,
   post,
   seed,
-  services,
+  serviceUrls,
   startMes,
   storeVariants,
   type TestMes,
@@ -33,7 +33,7 @@ let redis: Redis;
 beforeAll(async () => {
   mes = await startMes();
   await seed(mes, 300);
-  redis = new Redis(services().redisUrl);
+  redis = new Redis(serviceUrls().redisUrl);
 });
 
 afterAll(async () => {

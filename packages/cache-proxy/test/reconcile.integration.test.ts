@@ -3,7 +3,7 @@
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCacheProxy } from '../dist/index.js';
-import { eventually, get, ids, seed, startMes, type TestMes } from './helpers.js';
+import { waitFor, get, ids, seed, startMes, type TestMes } from './helpers.js';
 
 const LIST = '/api/orders?status=MANUFACTURING_APPROVED';
 
@@ -38,7 +38,7 @@ describe('reconcile', () => {
         { status: 'MANUFACTURING_APPROVED', createdAt: new Date() },
       ]);
       expect(ids(await get(proxy.url, LIST))).toContain(victim); // still the stale index
-      await eventually('the reconcile corrected the list', async () => {
+      await waitFor('the reconcile corrected the list', async () => {
         const page = await get(proxy.url, LIST);
         return !ids(page).includes(victim) && ids(page)[0] === fresh;
       });

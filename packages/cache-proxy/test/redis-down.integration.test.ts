@@ -1,6 +1,5 @@
 // Redis unreachable or gone mid-way (fault injection): every request still gets the MES's
 // answer, marked as forwarded, the failures are counted and warned about once.
-import { createConnection, createServer, type Socket } from 'node:net';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CACHE_PROXY_METRICS, createCacheProxy } from '../dist/index.js';
@@ -10,8 +9,9 @@ import {
   ids,
   post,
   seed,
-  services,
+  serviceUrls,
   startMes,
+  startRelay,
   uniqueName,
   type TestMes,
 } from './helpers.js';
@@ -36,36 +36,6 @@ function redisWarnings(): Error[] {
   return warnings.filter(
     (w) => (w as Error & { code?: string }).code === 'MESKIT_CACHE_REDIS_UNAVAILABLE',
   );
-}
-
-/** A TCP relay to Redis that the test can cut, as if Redis died. */
-async function relay(target: URL): Promise<{ url: string; cut(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = createConnection(Number(target.port), target.hostname);
-    for (const [a, b] of [
-      [client, upstream],
-      [upstream, client],
-    ] as const) {
-      sockets.add(a);
-      a.pipe(b);
-      a.on('error', () => b.destroy());
-      a.on('close', () => {
-        sockets.delete(a);
-        b.destroy();
-      });
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    cut: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const socket of sockets) socket.destroy();
-      }),
-  };
 }
 
 describe('createCacheProxy with Redis down', () => {
@@ -99,7 +69,7 @@ describe('createCacheProxy with Redis down', () => {
   });
 
   it('Redis going away mid-way: hits turn into forwards, a take still answers and its removal is retried', async () => {
-    const cutter = await relay(new URL(services().redisUrl));
+    const cutter = await startRelay(serviceUrls().redisUrl);
     const proxy = await createCacheProxy({
       upstream: mes.url,
       port: 0,
@@ -111,7 +81,7 @@ describe('createCacheProxy with Redis down', () => {
     try {
       await get(proxy.url, LIST);
       expect((await get(proxy.url, LIST)).headers.get('cache-status')).toBe('meskit; hit');
-      await cutter.cut();
+      await cutter.close(); // Redis unreachable, as if it died
       const victim = ids(await get(mes.url, LIST))[0]!;
       const taken = await post(proxy.url, `/api/orders/${victim}/take`, { operatorId: 2 });
       expect(taken.status).toBe(200);

@@ -10,7 +10,7 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type RedisServer } from '@meskit/services';
 import { createCacheProxy, type CacheProxy } from '../dist/index.js';
-import { eventually, get, ids, post, seed, startMes, type TestMes } from './helpers.js';
+import { get, ids, post, seed, startMes, waitFor, type TestMes } from './helpers.js';
 
 const PAGE = '/api/orders?status=MANUFACTURING_APPROVED&page=1&pageSize=20';
 const dir = mkdtempSync(join(tmpdir(), 'meskit-redis-restart-'));
@@ -73,19 +73,27 @@ describe('Redis crashes and comes back during reads and takes', () => {
       }
     }
 
+    // Each step waits for what the step before it must have caused, not for a guessed time.
     async function chaos(): Promise<void> {
-      await new Promise((resolve) => setTimeout(resolve, 1500));
-      await redis.kill();
-      await new Promise((resolve) => setTimeout(resolve, 1500));
-      await redis.start();
-      // Go on until the refilled index answers again (pending removals land first).
-      const hitsAtRestart = proxy.stats().requests.hit;
-      const deadline = performance.now() + 20_000;
-      while (proxy.stats().requests.hit < hitsAtRestart + 50 && performance.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
+      try {
+        await waitFor('reads are answered from the index and takes acknowledged', () => {
+          return proxy.stats().requests.hit >= 50 && acked.size >= 3;
+        });
+        await redis.kill();
+        await waitFor('the proxy has seen Redis fail', () => proxy.stats().redisErrors > 0);
+        const readsWhileDown = reads.length;
+        await waitFor('reads go on while Redis is down', () => reads.length >= readsWhileDown + 20);
+        await redis.start();
+        // Go on until the refilled index answers again (pending removals land first).
+        const hitsAtRestart = proxy.stats().requests.hit;
+        await waitFor('the refilled index answers again', () => {
+          return proxy.stats().requests.hit >= hitsAtRestart + 50;
+        });
+        const readsAfter = reads.length;
+        await waitFor('more reads after the refill', () => reads.length >= readsAfter + 20);
+      } finally {
+        running = false;
       }
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      running = false;
     }
 
     await Promise.all([reader(), reader(), reader(), reader(), taker(), taker(), chaos()]);
@@ -114,7 +122,7 @@ describe('Redis crashes and comes back during reads and takes', () => {
         (w) => (w as Error & { code?: string }).code === 'MESKIT_CACHE_REDIS_UNAVAILABLE',
       ),
     ).toHaveLength(1);
-    await eventually('the proxy lists what the MES lists', async () => {
+    await waitFor('the proxy lists what the MES lists', async () => {
       const [via, direct] = [await get(proxy.url, PAGE), await get(mes.url, PAGE)];
       return via.text === direct.text;
     });

@@ -1,20 +1,25 @@
 // Stale-if-error: the MES fails while the index has expired. Reads keep being answered from
 // the expired index for staleIfErrorMs (marked), removals still apply to it, writes fail as the
-// MES fails, and past the bound the MES's failure comes through.
+// MES fails, and past the bound the MES's failure comes through. Time passes without sleeping:
+// the memory store runs on a clock the test moves, and on Redis the test waits for the keys'
+// own expiry (PX), the event the proxy itself goes by.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCacheProxy } from '../dist/index.js';
+import { createCacheProxy, type CacheProxyOptions } from '../dist/index.js';
+import { TEST_HOOKS } from '../dist/internal/hooks.js';
 import {
   get,
   ids,
+  manualClock,
   post,
   seed,
-  services,
+  serviceUrls,
   startMes,
-  storeVariants,
+  uniqueName,
+  waitFor,
   type TestMes,
 } from './helpers.js';
 
@@ -64,18 +69,48 @@ async function switchable(
 beforeAll(async () => {
   mes = await startMes();
   await seed(mes, 200);
-  redis = new Redis(services().redisUrl);
+  redis = new Redis(serviceUrls().redisUrl);
 });
 afterAll(async () => {
   await redis?.quit();
   await mes?.close();
 });
 
-const stores = storeVariants(() => redis);
+/** The index's `filled` flag lives ttlMs; its data ttlMs + max(ttlMs, staleIfErrorMs) + 1 s. */
+const DATA_TTL_MS = TTL_MS + Math.max(TTL_MS, STALE_IF_ERROR_MS) + 1_000;
 
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+interface StoreVariant {
+  name: string;
+  options(): Partial<CacheProxyOptions>;
+  /** Until the index has expired (served no more, but its data still there). */
+  indexExpired(): Promise<void>;
+  /** Until the index's data have expired too (past staleIfErrorMs). */
+  dataExpired(): Promise<void>;
+}
 
-describe.each(stores)('stale-if-error ($name store)', ({ options }) => {
+function memoryVariant(): StoreVariant {
+  const clock = manualClock();
+  return {
+    name: 'memory',
+    options: () => ({ [TEST_HOOKS]: { now: clock.now } }),
+    indexExpired: () => Promise.resolve(clock.advance(TTL_MS + 1)),
+    dataExpired: () => Promise.resolve(clock.advance(DATA_TTL_MS)),
+  };
+}
+
+function redisVariant(): StoreVariant {
+  const prefix = `${uniqueName('test')}:`;
+  const key = (name: string) => `${prefix}{MANUFACTURING_APPROVED}:${name}`;
+  const gone = (name: string) => async () => (await redis.exists(key(name))) === 0;
+  return {
+    name: 'redis',
+    options: () => ({ redis, keyPrefix: prefix }),
+    indexExpired: () => waitFor('the index expired in Redis', gone('filled')),
+    dataExpired: () => waitFor("the index's data expired in Redis", gone('total')),
+  };
+}
+
+describe.each([memoryVariant(), redisVariant()])('stale-if-error ($name store)', (store) => {
   it('answers from the expired index while the MES fails, for staleIfErrorMs only', async () => {
     const upstream = await switchable(mes.url);
     const proxy = await createCacheProxy({
@@ -84,7 +119,7 @@ describe.each(stores)('stale-if-error ($name store)', ({ options }) => {
       ttlMs: TTL_MS,
       staleIfErrorMs: STALE_IF_ERROR_MS,
       registry: new Registry(),
-      ...options(),
+      ...store.options(),
     });
     try {
       const before = await get(proxy.url, LIST);
@@ -95,7 +130,7 @@ describe.each(stores)('stale-if-error ($name store)', ({ options }) => {
       );
 
       upstream.failing = true;
-      await pause(TTL_MS + 100); // the index has expired; its refill will find the MES failing
+      await store.indexExpired(); // its refill will find the MES failing
       const stale = await get(proxy.url, LIST);
       expect(stale.status).toBe(200);
       expect(stale.headers.get('cache-status')).toBe('meskit; hit; detail=stale-if-error');
@@ -110,7 +145,7 @@ describe.each(stores)('stale-if-error ($name store)', ({ options }) => {
       expect(ids(await get(proxy.url, LIST))).toContain(stillThere);
 
       // Past the bound, the MES's failure comes through.
-      await pause(STALE_IF_ERROR_MS + TTL_MS + 1_200);
+      await store.dataExpired();
       const late = await get(proxy.url, LIST);
       expect(late.status).toBe(503);
       expect(late.headers.get('cache-status')).toMatch(/fwd=bypass/);

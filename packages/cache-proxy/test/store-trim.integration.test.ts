@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { memoryStore } from '../dist/internal/memory-store.js';
 import { redisStore } from '../dist/internal/redis-store.js';
 import { memberOf, type IndexStore } from '../dist/internal/store.js';
-import { services, uniqueName } from './helpers.js';
+import { serviceUrls, uniqueName } from './helpers.js';
 
 const LIMITS = {
   ttlMs: 60_000,
@@ -29,7 +29,7 @@ const stores: [string, () => IndexStore][] = [
   [
     'redis',
     () => {
-      const client = new Redis(services().redisUrl);
+      const client = new Redis(serviceUrls().redisUrl);
       clients.push(client);
       return redisStore({
         client,
