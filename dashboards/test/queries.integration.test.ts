@@ -24,12 +24,16 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createReferenceMes, generateRingStl, type ReferenceMes } from '@meskit/reference-mes';
 import { attachServices } from '@meskit/services';
+import { waitFor, withClient } from '@meskit/testkit';
 import amqp from 'amqplib';
 import pg from 'pg';
 import { loadMetricsDoc } from './artifacts.js';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { REPO_ROOT } from './artifacts.js';
 import { collectQueries, evaluateAll, type ShippedQuery } from './queries.js';
+
+/** Asynchronous effects with nothing to wait on (a consumer connecting, events applied). */
+const POLL = { timeoutMs: 30_000, intervalMs: 100 };
 
 // The pricing sidecar's and the cache sidecar's dashboards and rules: each checked against its
 // scraped sidecars, the rest against the scraped MES (each reads metrics the others do not serve).
@@ -333,10 +337,14 @@ describe('cache-proxy dashboard and rule queries on scraped cache sidecars', () 
 
     // Events: once the consumer is connected (a connect drops the index), fill the index, then
     // an approval (write-through), a take at the MES (an event invalidation) and a poison body.
-    await until('the cache proxy consumes order events', async () => {
-      const stats = (await (await admin(eventsAdmin, '/stats')).json()) as { consumer: string };
-      return stats.consumer === 'connected';
-    });
+    await waitFor(
+      'the cache proxy consumes order events',
+      async () => {
+        const stats = (await (await admin(eventsAdmin, '/stats')).json()) as { consumer: string };
+        return stats.consumer === 'connected';
+      },
+      POLL,
+    );
     await list(eventsProxy);
     expect((await list(eventsProxy)).cacheStatus).toBe('meskit; hit');
     await pool.query(`UPDATE orders SET status = 'MANUFACTURING_APPROVED' WHERE id = $1`, [
@@ -356,13 +364,17 @@ describe('cache-proxy dashboard and rule queries on scraped cache sidecars', () 
       previousStatus: 'MANUFACTURING_APPROVED',
     });
     await publish('order.manufacturing_approved', 'not an order event');
-    await until('the events are applied', async () => {
-      const stats = (await (await admin(eventsAdmin, '/stats')).json()) as {
-        writes: number;
-        events: { applied: number; poison: number };
-      };
-      return stats.writes >= 1 && stats.events.applied >= 2 && stats.events.poison >= 1;
-    });
+    await waitFor(
+      'the events are applied',
+      async () => {
+        const stats = (await (await admin(eventsAdmin, '/stats')).json()) as {
+          writes: number;
+          events: { applied: number; poison: number };
+        };
+        return stats.writes >= 1 && stats.events.applied >= 2 && stats.events.poison >= 1;
+      },
+      POLL,
+    );
 
     // Redis unreachable: cached reads are forwarded (bypass) after a failed store operation.
     for (let i = 0; i < 3; i++) {
@@ -436,25 +448,6 @@ async function spawnCacheProxy(
     },
   );
   return { ...started, metricsPort, adminPort };
-}
-
-async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
-
-/** Polls `check` until it holds (an asynchronous effect with nothing to wait on), for 30 s. */
-async function until(what: string, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 /**
