@@ -1,3 +1,5 @@
+import { MeskitError } from '@meskit/kernel';
+
 /** Stable codes for everything that can go wrong while starting or driving the servers. */
 export type ServicesErrorCode =
   | 'MISSING_PACKAGES'
@@ -8,12 +10,4 @@ export type ServicesErrorCode =
   | 'BAD_OPTIONS'
   | 'STOP_FAILED';
 
-export class ServicesError extends Error {
-  readonly code: ServicesErrorCode;
-
-  constructor(code: ServicesErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ServicesError';
-    this.code = code;
-  }
-}
+export class ServicesError extends MeskitError<ServicesErrorCode> {}

@@ -1,4 +1,5 @@
 // What the MES does with the messages the shop and the CRM send it.
+import { MeskitError } from '@meskit/kernel';
 import type pg from 'pg';
 import { MesError } from '../errors.js';
 import type { OrderStatus } from '../schema.js';
@@ -20,15 +21,7 @@ export type MessageFailureCode =
   | 'PRICING_TIMEOUT';
 
 /** Why a consumed message had no effect; logged and counted in `consumeFailures`. */
-export class MessageFailure extends Error {
-  readonly code: MessageFailureCode;
-
-  constructor(code: MessageFailureCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'MessageFailure';
-    this.code = code;
-  }
-}
+export class MessageFailure extends MeskitError<MessageFailureCode> {}
 
 export interface ConsumerDeps {
   pool: pg.Pool;

@@ -1,5 +1,5 @@
 import { DOCTOR_SETTINGS } from '../doctor/config.js';
-import type { CheckOutcome } from '../doctor/types.js';
+import type { CheckContext, CheckOutcome, DoctorCheck, DoctorConfig } from '../doctor/types.js';
 
 /** The `skip` outcome for a dependency nobody configured, naming the flag and env var. */
 export function notConfigured(setting: keyof typeof DOCTOR_SETTINGS): CheckOutcome {
@@ -67,4 +67,26 @@ export function formatBytes(bytes: number): string {
 /** 3.25 -> "3.3 s", 0.0004 -> "0.0 s": one decimal is what a lag reading deserves. */
 export function formatSeconds(seconds: number): string {
   return `${seconds.toFixed(1)} s`;
+}
+
+/**
+ * A check of the dependency at one configured URL: `skip`, naming the flag and the variable,
+ * when it is not configured; otherwise `run` with the URL.
+ */
+export function urlCheck(spec: {
+  id: string;
+  title: string;
+  setting: keyof typeof DOCTOR_SETTINGS & keyof DoctorConfig;
+  run(ctx: CheckContext, url: string): Promise<CheckOutcome>;
+}): DoctorCheck {
+  return {
+    id: spec.id,
+    title: spec.title,
+    run(ctx) {
+      const url = ctx.config[spec.setting];
+      return typeof url === 'string' && url !== ''
+        ? spec.run(ctx, url)
+        : Promise.resolve(notConfigured(spec.setting));
+    },
+  };
 }

@@ -1,7 +1,7 @@
 // `cache-proxy`: the cache sidecar (`meskit cache-proxy`) answers the operators' first page with
 // its `Cache-Status` header (RFC 9211). The header says how the page was answered: from the
 // index, filled from the MES, or forwarded because the store (Redis) is failing.
-import { notConfigured } from '../../internal/check-helpers.js';
+import { urlCheck } from '../../internal/check-helpers.js';
 import { oneLine } from '../describe-error.js';
 import type { DoctorCheck } from '../types.js';
 import { getSidecar } from './http-probe.js';
@@ -13,12 +13,11 @@ const MAX_BODY_IN_MESSAGE = 120;
 const STORE_TROUBLE = /detail=(redis-error|invalidation-pending)/;
 
 /** `cache-proxy`: GET <cache-proxy-url>/api/orders?status=MANUFACTURING_APPROVED... */
-export const cacheProxyCheck: DoctorCheck = {
+export const cacheProxyCheck: DoctorCheck = urlCheck({
   id: 'cache-proxy',
   title: 'Cache proxy',
-  async run(ctx) {
-    const base = ctx.config.cacheProxyUrl;
-    if (!base) return notConfigured('cacheProxyUrl');
+  setting: 'cacheProxyUrl',
+  async run(ctx, base) {
     const { response, shown, endpoint } = await getSidecar(ctx, probeUrl(base), {
       name: 'the cache proxy',
       command: 'meskit cache-proxy',
@@ -64,7 +63,7 @@ export const cacheProxyCheck: DoctorCheck = {
       details,
     };
   },
-};
+});
 
 function meaning(cacheStatus: string): string {
   if (/;\s*hit\b/.test(cacheStatus)) return 'served from its index';

@@ -1,7 +1,7 @@
 import { request as httpRequest, STATUS_CODES, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { redactUrl } from '../../internal/redact.js';
-import { notConfigured } from '../../internal/check-helpers.js';
+import { urlCheck } from '../../internal/check-helpers.js';
 import { describeError, oneLine } from '../describe-error.js';
 import type { DoctorCheck } from '../types.js';
 
@@ -10,12 +10,11 @@ const MAX_BODY_BYTES = 2_048;
 const MAX_BODY_CHARS_IN_DETAILS = 300;
 
 /** `mes`: GET <mes-url>/health must answer 2xx. Redirects are not followed. */
-export const mesCheck: DoctorCheck = {
+export const mesCheck: DoctorCheck = urlCheck({
   id: 'mes',
   title: 'MES health endpoint',
-  async run(ctx) {
-    const base = ctx.config.mesUrl;
-    if (!base) return notConfigured('mesUrl');
+  setting: 'mesUrl',
+  async run(ctx, base) {
     const url = healthUrl(base);
     const shown = redactUrl(url.href);
     let response: { statusCode: number; body: string };
@@ -44,7 +43,7 @@ export const mesCheck: DoctorCheck = {
       details: { url: shown, statusCode, body: oneLine(body).slice(0, MAX_BODY_CHARS_IN_DETAILS) },
     };
   },
-};
+});
 
 /** `<base>/health`, keeping any path prefix the MES is mounted under. */
 function healthUrl(base: string): URL {

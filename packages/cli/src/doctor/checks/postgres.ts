@@ -3,7 +3,7 @@ import {
   endpointOf,
   formatBytes,
   formatSeconds,
-  notConfigured,
+  urlCheck,
   onAbort,
   pause,
 } from '../../internal/check-helpers.js';
@@ -19,12 +19,11 @@ const DEFAULT_PORT = 5432;
 const LAG_RECHECK_MAX_MS = 250;
 
 /** `postgres.primary`: connects, reads the version, and insists the server is not a standby. */
-export const postgresPrimaryCheck: DoctorCheck = {
+export const postgresPrimaryCheck: DoctorCheck = urlCheck({
   id: 'postgres.primary',
   title: 'PostgreSQL primary',
-  async run(ctx) {
-    const url = ctx.config.databaseUrl;
-    if (!url) return notConfigured('databaseUrl');
+  setting: 'databaseUrl',
+  async run(ctx, url) {
     const endpoint = endpointOf(url, DEFAULT_PORT);
     const row = await withClient(url, 'primary', ctx, ctx.timeoutMs, async (client) => {
       const result = await client.query<{
@@ -63,7 +62,7 @@ export const postgresPrimaryCheck: DoctorCheck = {
       details: { ...details, inRecovery: false },
     };
   },
-};
+});
 
 interface ReplicaRow {
   version: string;
@@ -85,12 +84,11 @@ type PrimaryPosition =
  * WAL and measures how far behind the primary it is, in bytes (needs the primary's URL)
  * and seconds. Warns above `maxLagSeconds`; fails when unreachable or not a standby.
  */
-export const postgresReplicaCheck: DoctorCheck = {
+export const postgresReplicaCheck: DoctorCheck = urlCheck({
   id: 'postgres.replica',
   title: 'PostgreSQL replica',
-  async run(ctx) {
-    const url = ctx.config.replicaUrl;
-    if (!url) return notConfigured('replicaUrl');
+  setting: 'replicaUrl',
+  async run(ctx, url) {
     const endpoint = endpointOf(url, DEFAULT_PORT);
     // Started before touching the replica: the primary's position must be read no later
     // than the replica's replay position, or a busy primary would show as "ahead of itself".
@@ -133,7 +131,7 @@ export const postgresReplicaCheck: DoctorCheck = {
       return replicaOutcome(endpoint, row, lagBytes, primary, ctx.config.maxLagSeconds);
     });
   },
-};
+});
 
 function replicaOutcome(
   endpoint: string,

@@ -1,6 +1,6 @@
 // `pricing`: the pricing sidecar (`meskit pricing serve`) answers /readyz. The sidecar reports
 // not-ready (503 `busy`) while its pool's queue is full: it works, but refuses new quotes.
-import { notConfigured } from '../../internal/check-helpers.js';
+import { urlCheck } from '../../internal/check-helpers.js';
 import { oneLine } from '../describe-error.js';
 import type { CheckOutcome, DoctorCheck } from '../types.js';
 import { getSidecar } from './http-probe.js';
@@ -17,12 +17,11 @@ interface Readiness {
 }
 
 /** `pricing`: GET <pricing-url>/readyz answers 200 `ready` (pass) or 503 `busy` (warn). */
-export const pricingCheck: DoctorCheck = {
+export const pricingCheck: DoctorCheck = urlCheck({
   id: 'pricing',
   title: 'Pricing sidecar',
-  async run(ctx) {
-    const base = ctx.config.pricingUrl;
-    if (!base) return notConfigured('pricingUrl');
+  setting: 'pricingUrl',
+  async run(ctx, base) {
     const { response, shown, endpoint } = await getSidecar(ctx, readyzUrl(base), {
       name: 'the pricing sidecar',
       command: 'meskit pricing serve',
@@ -45,7 +44,7 @@ export const pricingCheck: DoctorCheck = {
     }
     return notTheSidecar(shown, response.statusText, response.body, details);
   },
-};
+});
 
 function load({ threads, busy, queued }: Readiness): string {
   return `${threads} ${threads === 1 ? 'thread' : 'threads'} (${busy} busy), ${queued} queued`;

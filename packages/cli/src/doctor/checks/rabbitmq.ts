@@ -1,15 +1,14 @@
 import { connect, type ChannelModel } from 'amqplib';
-import { endpointOf, notConfigured, onAbort } from '../../internal/check-helpers.js';
+import { endpointOf, urlCheck, onAbort } from '../../internal/check-helpers.js';
 import { describeError } from '../describe-error.js';
 import type { DoctorCheck } from '../types.js';
 
 /** `rabbitmq`: opens an AMQP connection and a channel; reports the broker's product and version. */
-export const rabbitmqCheck: DoctorCheck = {
+export const rabbitmqCheck: DoctorCheck = urlCheck({
   id: 'rabbitmq',
   title: 'RabbitMQ',
-  async run(ctx) {
-    const url = ctx.config.amqpUrl;
-    if (!url) return notConfigured('amqpUrl');
+  setting: 'amqpUrl',
+  async run(ctx, url) {
     const endpoint = endpointOf(url, url.startsWith('amqps:') ? 5671 : 5672);
 
     // amqplib's connect() cannot be cancelled; if the time limit passes first, the
@@ -62,4 +61,4 @@ export const rabbitmqCheck: DoctorCheck = {
       await connection?.close().catch(() => {});
     }
   },
-};
+});

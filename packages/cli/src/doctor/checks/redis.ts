@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { endpointOf, notConfigured, onAbort } from '../../internal/check-helpers.js';
+import { endpointOf, urlCheck, onAbort } from '../../internal/check-helpers.js';
 import { describeError } from '../describe-error.js';
 import type { DoctorCheck } from '../types.js';
 
@@ -7,12 +7,11 @@ const DEFAULT_PORT = 6379;
 const DISCONNECT_GRACE_MS = 100;
 
 /** `redis`: connects, PINGs and reads the server version and mode from INFO. */
-export const redisCheck: DoctorCheck = {
+export const redisCheck: DoctorCheck = urlCheck({
   id: 'redis',
   title: 'Redis',
-  async run(ctx) {
-    const url = ctx.config.redisUrl;
-    if (!url) return notConfigured('redisUrl');
+  setting: 'redisUrl',
+  async run(ctx, url) {
     const endpoint = endpointOf(url, DEFAULT_PORT);
     const redis = new Redis(url, {
       lazyConnect: true,
@@ -74,7 +73,7 @@ export const redisCheck: DoctorCheck = {
       close();
     }
   },
-};
+});
 
 /** INFO's `key:value` lines as a map (section headers and blanks skipped). */
 function parseInfo(text: string): Map<string, string> {
