@@ -4,19 +4,19 @@
 // a take through the proxy was acknowledged lists the taken order; once the events are
 // consumed, the proxy's pages equal the MES's.
 import { performance } from 'node:perf_hooks';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCacheProxy, type CacheProxy } from '../dist/index.js';
 import {
-  waitFor,
+  consumerConnected,
+  eventOptions,
   get,
   ids,
   post,
-  seed,
-  serviceUrls,
-  startMes,
-  uniqueName,
+  useMes,
+  useRedis,
+  waitFor,
   type TestMes,
 } from './helpers.js';
 
@@ -34,29 +34,24 @@ let mes: TestMes;
 let redis: Redis;
 let proxy: CacheProxy;
 
+useMes({ orders: 1000, approvedShare: 0.5, amqp: true }, (started) => (mes = started));
+useRedis((client) => (redis = client));
+
 beforeAll(async () => {
-  mes = await startMes({ amqp: true });
-  await seed(mes, 1000, 0.5);
-  redis = new Redis(serviceUrls().redisUrl);
   proxy = await createCacheProxy({
     upstream: mes.url,
     port: 0,
     redis,
-    keyPrefix: `${uniqueName('test')}:`,
-    amqpUrl: serviceUrls().amqpUrl,
-    exchange: mes.exchange,
-    queue: uniqueName('test.cache-proxy'),
+    ...eventOptions(mes),
     ttlMs: 300, // fills keep racing the takes
     eventRetryDelayMs: 50,
     registry: new Registry(),
   });
-  await waitFor('the consumer is connected', () => proxy.stats().consumer === 'connected');
+  await consumerConnected(proxy);
 });
 
 afterAll(async () => {
   await proxy?.close();
-  await redis?.quit();
-  await mes?.close();
 });
 
 interface Read {

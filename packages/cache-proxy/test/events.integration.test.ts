@@ -2,19 +2,20 @@
 // order.manufacturing_started) and a bare event both remove the order from the index; an order
 // the CRM approves appears on page 1 once its event is consumed; a poison message is acked,
 // counted and warned about once, and the consumer keeps going.
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CACHE_PROXY_METRICS, createCacheProxy, type CacheProxy } from '../dist/index.js';
 import {
-  waitFor,
+  consumerConnected,
+  eventOptions,
   get,
   ids,
   post,
-  seed,
-  serviceUrls,
-  startMes,
-  uniqueName,
+  useMes,
+  useRedis,
+  useWarnings,
+  waitFor,
   type TestMes,
 } from './helpers.js';
 
@@ -24,34 +25,25 @@ let mes: TestMes;
 let redis: Redis;
 let proxy: CacheProxy;
 let registry: Registry;
-const warnings: Error[] = [];
-const onWarning = (warning: Error) => warnings.push(warning);
+const poisonWarnings = useWarnings('MESKIT_CACHE_POISON_EVENT');
+useMes({ orders: 200, amqp: true }, (started) => (mes = started));
+useRedis((client) => (redis = client));
 
 beforeAll(async () => {
-  process.on('warning', onWarning);
-  mes = await startMes({ amqp: true });
-  await seed(mes, 200);
-  redis = new Redis(serviceUrls().redisUrl);
   registry = new Registry();
   proxy = await createCacheProxy({
     upstream: mes.url,
     port: 0,
     redis,
-    keyPrefix: `${uniqueName('test')}:`,
-    amqpUrl: serviceUrls().amqpUrl,
-    exchange: mes.exchange,
-    queue: uniqueName('test.cache-proxy'),
+    ...eventOptions(mes),
     registry,
     eventRetryDelayMs: 100,
   });
-  await waitFor('the consumer is connected', () => proxy.stats().consumer === 'connected');
+  await consumerConnected(proxy);
 });
 
 afterAll(async () => {
-  process.off('warning', onWarning);
   await proxy?.close();
-  await redis?.quit();
-  await mes?.close();
 });
 
 /** Page 1 through the proxy, served from the index. */
@@ -125,9 +117,6 @@ describe('order events', () => {
     const poison = await registry.getSingleMetric(CACHE_PROXY_METRICS.events)?.get();
     expect(poison?.values.find((v) => v.labels['outcome'] === 'poison')?.value).toBe(1);
     await new Promise((resolve) => setImmediate(resolve));
-    const ours = warnings.filter(
-      (w) => (w as Error & { code?: string }).code === 'MESKIT_CACHE_POISON_EVENT',
-    );
-    expect(ours).toHaveLength(1);
+    expect(poisonWarnings).toHaveLength(1);
   });
 });

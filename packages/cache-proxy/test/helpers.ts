@@ -1,9 +1,10 @@
 // Shared by the integration tests: each file gets its own database, exchange, queue and Redis
 // key prefix, because test files run in parallel against the same servers. The pieces every
 // package's tests share come from the test kit.
-import { startTestMes, uniqueName, type TestMes } from '@meskit/testkit';
-import type { Redis } from 'ioredis';
-import type { CacheProxyOptions } from '../dist/index.js';
+import { serviceUrls, startTestMes, uniqueName, waitFor, type TestMes } from '@meskit/testkit';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll } from 'vitest';
+import type { CacheProxy, CacheProxyOptions } from '../dist/index.js';
 
 export {
   deadPort,
@@ -18,6 +19,68 @@ export {
 /** A reference MES on its own fresh database (see the test kit), named for these tests. */
 export function startMes(opts: { amqp?: boolean } = {}): Promise<TestMes> {
   return startTestMes({ prefix: 'cache_proxy_test', ...opts });
+}
+
+/**
+ * For the whole test file: a reference MES (on RabbitMQ with `amqp`) seeded with `orders` (see
+ * seed()), handed to `ready` before the file's own beforeAll hooks run and closed after its
+ * afterAll hooks.
+ */
+export function useMes(
+  opts: { orders: number; approvedShare?: number; amqp?: boolean },
+  ready: (mes: TestMes) => void,
+): void {
+  let started: TestMes | undefined;
+  beforeAll(async () => {
+    started = await startMes({ amqp: opts.amqp ?? false });
+    await seed(started, opts.orders, opts.approvedShare);
+    ready(started);
+  });
+  afterAll(async () => {
+    await started?.close();
+  });
+}
+
+/** For the whole test file: a client of the run's Redis, quit after the file's tests. */
+export function useRedis(ready: (redis: Redis) => void): void {
+  let client: Redis | undefined;
+  beforeAll(() => {
+    client = new Redis(serviceUrls().redisUrl);
+    ready(client);
+  });
+  afterAll(async () => {
+    await client?.quit();
+  });
+}
+
+/** The process warnings emitted while the file's tests run (listened to from its start). */
+export function useWarnings(code: string): Error[] {
+  const warnings: Error[] = [];
+  const onWarning = (warning: Error): void => {
+    if ((warning as Error & { code?: string }).code === code) warnings.push(warning);
+  };
+  beforeAll(() => {
+    process.on('warning', onWarning);
+  });
+  afterAll(() => {
+    process.off('warning', onWarning);
+  });
+  return warnings;
+}
+
+/** Options of a proxy consuming `mes`'s events on a queue and a key prefix of its own. */
+export function eventOptions(mes: TestMes): Partial<CacheProxyOptions> {
+  return {
+    keyPrefix: `${uniqueName('test')}:`,
+    amqpUrl: serviceUrls().amqpUrl,
+    exchange: mes.exchange,
+    queue: uniqueName('test.cache-proxy'),
+  };
+}
+
+/** Until the proxy's consumer is connected (it drops the indexes then: events may be missed). */
+export function consumerConnected(proxy: CacheProxy): Promise<void> {
+  return waitFor('the consumer is connected', () => proxy.stats().consumer === 'connected');
 }
 
 /** Seeds `count` orders: a mix of statuses, created one minute apart (newest last inserted). */

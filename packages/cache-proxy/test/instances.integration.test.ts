@@ -2,32 +2,20 @@
 // (the index and its version live in Redis; each instance's kept renderings are re-checked
 // against that version on every read), and an admin invalidation on one too.
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCacheProxy, type CacheProxy } from '../dist/index.js';
-import {
-  get,
-  ids,
-  post,
-  seed,
-  serviceUrls,
-  startMes,
-  uniqueName,
-  type TestMes,
-} from './helpers.js';
+import { get, ids, post, serviceUrls, uniqueName, useMes, type TestMes } from './helpers.js';
 
 const LIST = '/api/orders?status=MANUFACTURING_APPROVED';
 const ADMIN_TOKEN = `admin-${randomBytes(12).toString('hex')}`;
 
 let mes: TestMes;
-let redis: Redis;
 const proxies: CacheProxy[] = [];
 
+useMes({ orders: 200 }, (started) => (mes = started));
+
 beforeAll(async () => {
-  mes = await startMes();
-  await seed(mes, 200);
-  redis = new Redis(serviceUrls().redisUrl);
   const keyPrefix = `${uniqueName('test')}:`;
   for (let i = 0; i < 3; i++) {
     proxies.push(
@@ -46,8 +34,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(proxies.map((proxy) => proxy.close()));
-  await redis?.quit();
-  await mes?.close();
 });
 
 describe('three proxies, one Redis', () => {

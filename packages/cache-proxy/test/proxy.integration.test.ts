@@ -3,7 +3,7 @@
 // removes the order before its 2xx reaches the client, and a fill that read the MES before an
 // invalidation never puts the order back.
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -13,16 +13,7 @@ import {
   type CacheProxyOptions,
 } from '../dist/index.js';
 import { TEST_HOOKS } from '../dist/internal/hooks.js';
-import {
-  get,
-  ids,
-  post,
-  seed,
-  serviceUrls,
-  startMes,
-  storeVariants,
-  type TestMes,
-} from './helpers.js';
+import { get, ids, post, storeVariants, useMes, useRedis, type TestMes } from './helpers.js';
 
 const LIST = '/api/orders?status=MANUFACTURING_APPROVED';
 const ADMIN_TOKEN = `admin-${randomBytes(12).toString('hex')}`;
@@ -30,16 +21,8 @@ const ADMIN_TOKEN = `admin-${randomBytes(12).toString('hex')}`;
 let mes: TestMes;
 let redis: Redis;
 
-beforeAll(async () => {
-  mes = await startMes();
-  await seed(mes, 300);
-  redis = new Redis(serviceUrls().redisUrl);
-});
-
-afterAll(async () => {
-  await redis?.quit();
-  await mes?.close();
-});
+useMes({ orders: 300 }, (started) => (mes = started));
+useRedis((client) => (redis = client));
 
 const stores = storeVariants(() => redis);
 

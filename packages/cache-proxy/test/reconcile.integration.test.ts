@@ -1,18 +1,15 @@
 // The periodic reconcile: changes the proxy never heard of (an event lost, a write straight to
 // the database) are corrected within the reconcile interval, long before the TTL.
 import { Registry } from 'prom-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createCacheProxy } from '../dist/index.js';
-import { waitFor, get, ids, seed, startMes, type TestMes } from './helpers.js';
+import { get, ids, useMes, waitFor, type TestMes } from './helpers.js';
 
 const LIST = '/api/orders?status=MANUFACTURING_APPROVED';
 
 let mes: TestMes;
 
-beforeAll(async () => {
-  mes = await startMes();
-  await seed(mes, 200);
-});
+useMes({ orders: 200 }, (started) => (mes = started));
 afterAll(async () => {
   await mes?.close();
 });

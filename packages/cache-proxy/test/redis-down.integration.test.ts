@@ -1,42 +1,27 @@
 // Redis unreachable or gone mid-way (fault injection): every request still gets the MES's
 // answer, marked as forwarded, the failures are counted and warned about once.
 import { Registry } from 'prom-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CACHE_PROXY_METRICS, createCacheProxy } from '../dist/index.js';
 import {
   deadPort,
   get,
   ids,
   post,
-  seed,
   serviceUrls,
-  startMes,
   startRelay,
   uniqueName,
+  useMes,
+  useWarnings,
   type TestMes,
 } from './helpers.js';
 
 const LIST = '/api/orders?status=MANUFACTURING_APPROVED';
 
 let mes: TestMes;
-const warnings: Error[] = [];
-const onWarning = (warning: Error) => warnings.push(warning);
-
-beforeAll(async () => {
-  process.on('warning', onWarning);
-  mes = await startMes();
-  await seed(mes, 100);
-});
-afterAll(async () => {
-  process.off('warning', onWarning);
-  await mes?.close();
-});
-
-function redisWarnings(): Error[] {
-  return warnings.filter(
-    (w) => (w as Error & { code?: string }).code === 'MESKIT_CACHE_REDIS_UNAVAILABLE',
-  );
-}
+const warnings = useWarnings('MESKIT_CACHE_REDIS_UNAVAILABLE');
+useMes({ orders: 100 }, (started) => (mes = started));
+const redisWarnings = (): Error[] => warnings;
 
 describe('createCacheProxy with Redis down', () => {
   it('answers with the MES’s data, Cache-Status bypass, counts the errors and warns once', async () => {

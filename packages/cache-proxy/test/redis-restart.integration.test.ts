@@ -10,7 +10,7 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type RedisServer } from '@meskit/services';
 import { createCacheProxy, type CacheProxy } from '../dist/index.js';
-import { get, ids, post, seed, startMes, waitFor, type TestMes } from './helpers.js';
+import { get, ids, post, useMes, useWarnings, waitFor, type TestMes } from './helpers.js';
 
 const PAGE = '/api/orders?status=MANUFACTURING_APPROVED&page=1&pageSize=20';
 const dir = mkdtempSync(join(tmpdir(), 'meskit-redis-restart-'));
@@ -18,13 +18,10 @@ const dir = mkdtempSync(join(tmpdir(), 'meskit-redis-restart-'));
 let mes: TestMes;
 let redis: RedisServer;
 let proxy: CacheProxy;
-const warnings: Error[] = [];
-const onWarning = (warning: Error) => warnings.push(warning);
+const redisWarnings = useWarnings('MESKIT_CACHE_REDIS_UNAVAILABLE');
+useMes({ orders: 600, approvedShare: 0.5 }, (started) => (mes = started));
 
 beforeAll(async () => {
-  process.on('warning', onWarning);
-  mes = await startMes();
-  await seed(mes, 600, 0.5);
   redis = await startRedis({ dir });
   proxy = await createCacheProxy({
     upstream: mes.url,
@@ -36,10 +33,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  process.off('warning', onWarning);
   await proxy?.close();
   await redis?.stop();
-  await mes?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -117,11 +112,7 @@ describe('Redis crashes and comes back during reads and takes', () => {
       true,
     );
     expect(proxy.stats().redisErrors).toBeGreaterThan(0);
-    expect(
-      warnings.filter(
-        (w) => (w as Error & { code?: string }).code === 'MESKIT_CACHE_REDIS_UNAVAILABLE',
-      ),
-    ).toHaveLength(1);
+    expect(redisWarnings).toHaveLength(1);
     await waitFor('the proxy lists what the MES lists', async () => {
       const [via, direct] = [await get(proxy.url, PAGE), await get(mes.url, PAGE)];
       return via.text === direct.text;

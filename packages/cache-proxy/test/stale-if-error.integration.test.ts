@@ -5,9 +5,9 @@
 // own expiry (PX), the event the proxy itself goes by.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createCacheProxy, type CacheProxyOptions } from '../dist/index.js';
 import { TEST_HOOKS } from '../dist/internal/hooks.js';
 import {
@@ -15,10 +15,9 @@ import {
   ids,
   manualClock,
   post,
-  seed,
-  serviceUrls,
-  startMes,
   uniqueName,
+  useMes,
+  useRedis,
   waitFor,
   type TestMes,
 } from './helpers.js';
@@ -66,15 +65,8 @@ async function switchable(
   return state;
 }
 
-beforeAll(async () => {
-  mes = await startMes();
-  await seed(mes, 200);
-  redis = new Redis(serviceUrls().redisUrl);
-});
-afterAll(async () => {
-  await redis?.quit();
-  await mes?.close();
-});
+useMes({ orders: 200 }, (started) => (mes = started));
+useRedis((client) => (redis = client));
 
 /** The index's `filled` flag lives ttlMs; its data ttlMs + max(ttlMs, staleIfErrorMs) + 1 s. */
 const DATA_TTL_MS = TTL_MS + Math.max(TTL_MS, STALE_IF_ERROR_MS) + 1_000;

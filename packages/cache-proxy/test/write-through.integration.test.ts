@@ -1,18 +1,15 @@
 // Write-through from a proxied write: an order the MES creates in a cached status (a B2B
 // upload, PRICE_CALCULATED) is on the proxy's first page as soon as the client has the 201.
 import { Registry } from 'prom-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { generateRingStl } from '@meskit/reference-mes';
 import { createCacheProxy } from '../dist/index.js';
-import { get, ids, seed, startMes, type TestMes } from './helpers.js';
+import { get, ids, useMes, type TestMes } from './helpers.js';
 
 const LIST = '/api/orders?status=PRICE_CALCULATED';
 
 let mes: TestMes;
-beforeAll(async () => {
-  mes = await startMes();
-  await seed(mes, 100);
-});
+useMes({ orders: 100 }, (started) => (mes = started));
 afterAll(async () => {
   await mes?.close();
 });
