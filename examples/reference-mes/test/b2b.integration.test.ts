@@ -1,10 +1,8 @@
 // B2B pricing over HTTP and the events the MES publishes for it and for operators' actions.
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
-  createReferenceMes,
   encodeAsciiStl,
   encodeObj,
   generateCubeMesh,
@@ -15,11 +13,8 @@ import {
 } from '../src/index.js';
 import {
   call,
-  createTestDatabase,
-  deleteTopology,
-  observeEvents,
-  serviceUrls,
   uniqueName,
+  useMesOnBroker,
   type EventObserver,
   type TestDatabase,
 } from './helpers.js';
@@ -29,32 +24,12 @@ let db: TestDatabase;
 let mes: ReferenceMes;
 let events: EventObserver;
 let modelDir: string;
-const exchange = uniqueName('test.b2b.events');
-const queue = uniqueName('test.b2b.inbox');
-
-beforeAll(async () => {
-  const { amqpUrl } = serviceUrls();
-  db = await createTestDatabase();
-  modelDir = await mkdtemp(join(tmpdir(), 'mes-b2b-'));
-  mes = await createReferenceMes({
-    databaseUrl: db.url,
-    amqpUrl,
-    modelDir,
-    exchange,
-    queue,
-    maxUploadBytes: MAX_UPLOAD,
-    logLevel: 'warn', // failures only: no request line per upload in the test output
-  });
-  events = await observeEvents(amqpUrl, exchange);
-});
-
-afterAll(async () => {
-  await events?.close();
-  await mes?.close();
-  await deleteTopology(serviceUrls().amqpUrl, exchange, queue).catch(() => undefined);
-  await db?.drop();
-  if (modelDir) await rm(modelDir, { recursive: true, force: true });
-});
+useMesOnBroker(
+  'b2b',
+  // failures only: no request line per upload in the test output
+  { maxUploadBytes: MAX_UPLOAD, logLevel: 'warn' },
+  (fixture) => ({ db, mes, events, modelDir } = fixture),
+);
 
 function upload(
   externalId: string,

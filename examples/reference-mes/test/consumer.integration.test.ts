@@ -1,8 +1,7 @@
 // The RabbitMQ side: the shop's and the CRM's messages, and a broker that goes away.
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   createReferenceMes,
   generateRingStl,
@@ -11,14 +10,13 @@ import {
 } from '../src/index.js';
 import {
   call,
-  createTestDatabase,
   deleteTopology,
   waitFor,
   insertOrders,
-  observeEvents,
   serviceUrls,
   startRelay,
   uniqueName,
+  useMesOnBroker,
   type EventObserver,
   type TestDatabase,
 } from './helpers.js';
@@ -27,33 +25,15 @@ let db: TestDatabase;
 let mes: ReferenceMes;
 let events: EventObserver;
 let modelDir: string;
-const exchange = uniqueName('test.consumer.events');
-const queue = uniqueName('test.consumer.inbox');
-
-beforeAll(async () => {
-  const { amqpUrl } = serviceUrls();
-  db = await createTestDatabase();
-  modelDir = await mkdtemp(join(tmpdir(), 'mes-consumer-'));
-  await mkdir(join(modelDir, 'shop'));
-  // Failures only (the consume_failed lines): no request line per call in the test output.
-  mes = await createReferenceMes({
-    databaseUrl: db.url,
-    amqpUrl,
-    modelDir,
-    exchange,
-    queue,
+useMesOnBroker(
+  'consumer',
+  {
+    // Failures only (the consume_failed lines): no request line per call in the test output.
     logLevel: 'warn',
-  });
-  events = await observeEvents(amqpUrl, exchange);
-});
-
-afterAll(async () => {
-  await events?.close();
-  await mes?.close();
-  await deleteTopology(serviceUrls().amqpUrl, exchange, queue).catch(() => undefined);
-  await db?.drop();
-  if (modelDir) await rm(modelDir, { recursive: true, force: true });
-});
+    prepare: (dir) => mkdir(join(dir, 'shop')),
+  },
+  (fixture) => ({ db, mes, events, modelDir } = fixture),
+);
 
 /** What the shop does: store the customer's model, then announce the order. */
 async function submitFromShop(externalId: string, triangles = 1_500): Promise<Buffer> {

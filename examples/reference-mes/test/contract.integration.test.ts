@@ -2,9 +2,6 @@
 // status list and its order in the migrated schema, the take, and the event the take publishes
 // with its routing key, body and headers. A schema or an event that drifts from the contract
 // cache-proxy relies on fails here.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   MESSAGE_HEADERS,
   ORDER_STATUSES,
@@ -13,16 +10,12 @@ import {
   TAKE,
   TAKEN_STATUSES,
 } from '@meskit/kernel';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createReferenceMes, type ReferenceMes } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import type { ReferenceMes } from '../src/index.js';
 import {
   call,
-  createTestDatabase,
-  deleteTopology,
   insertOrders,
-  observeEvents,
-  serviceUrls,
-  uniqueName,
+  useMesOnBroker,
   type EventObserver,
   type TestDatabase,
 } from './helpers.js';
@@ -30,32 +23,7 @@ import {
 let db: TestDatabase;
 let mes: ReferenceMes;
 let events: EventObserver;
-let modelDir: string;
-const exchange = uniqueName('test.contract.events');
-const queue = uniqueName('test.contract.inbox');
-
-beforeAll(async () => {
-  const { amqpUrl } = serviceUrls();
-  db = await createTestDatabase('mes_contract');
-  modelDir = await mkdtemp(join(tmpdir(), 'mes-contract-'));
-  mes = await createReferenceMes({
-    databaseUrl: db.url,
-    amqpUrl,
-    modelDir,
-    exchange,
-    queue,
-    logLevel: 'warn',
-  });
-  events = await observeEvents(amqpUrl, exchange);
-});
-
-afterAll(async () => {
-  await events?.close();
-  await mes?.close();
-  await deleteTopology(serviceUrls().amqpUrl, exchange, queue).catch(() => undefined);
-  await db?.drop();
-  if (modelDir) await rm(modelDir, { recursive: true, force: true });
-});
+useMesOnBroker('contract', { logLevel: 'warn' }, (fixture) => ({ db, mes, events } = fixture));
 
 describe('the reference MES keeps the MES contract', () => {
   it('its schema allows exactly the contract statuses, in lifecycle order', async () => {

@@ -1,8 +1,13 @@
 // Shared by the integration tests: each file gets its own database, exchange and queue,
 // because test files run in parallel against the same servers.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import amqp from 'amqplib';
 import type { ChannelModel, ConsumeMessage } from 'amqplib';
-import { uniqueName, type TestDatabase } from '@meskit/testkit';
+import { createTestDatabase, serviceUrls, uniqueName, type TestDatabase } from '@meskit/testkit';
+import { afterAll, beforeAll } from 'vitest';
+import { createReferenceMes, type ReferenceMes, type ReferenceMesOptions } from '../src/index.js';
 
 // The shared pieces come from the test kit; this file keeps what only the MES's tests need.
 export {
@@ -177,4 +182,53 @@ export async function insertOrders(
     ids.push(Number(result.rows[0]!.id));
   }
   return ids;
+}
+
+/** A MES on a database, exchange, queue and model folder of its own, and its events observed. */
+export interface MesOnBroker {
+  db: TestDatabase;
+  mes: ReferenceMes;
+  events: EventObserver;
+  modelDir: string;
+  exchange: string;
+  queue: string;
+}
+
+/**
+ * For the whole test file: a MES on RabbitMQ (`name` tags its exchange, queue and folders),
+ * started with `options` after `prepare(modelDir)`, handed to `ready` before the file's own
+ * beforeAll hooks; closed after its tests (topology deleted, database dropped, folder removed).
+ */
+export function useMesOnBroker(
+  name: string,
+  options: Partial<ReferenceMesOptions> & { prepare?: (modelDir: string) => Promise<unknown> },
+  ready: (fixture: MesOnBroker) => void,
+): void {
+  const exchange = uniqueName(`test.${name}.events`);
+  const queue = uniqueName(`test.${name}.inbox`);
+  const opened: Partial<MesOnBroker> = {};
+  beforeAll(async () => {
+    const { amqpUrl } = serviceUrls();
+    const { prepare, ...mesOptions } = options;
+    const db = (opened.db = await createTestDatabase(`mes_${name.replace(/\W/g, '_')}`));
+    const modelDir = (opened.modelDir = await mkdtemp(join(tmpdir(), `mes-${name}-`)));
+    await prepare?.(modelDir);
+    const mes = (opened.mes = await createReferenceMes({
+      databaseUrl: db.url,
+      amqpUrl,
+      modelDir,
+      exchange,
+      queue,
+      ...mesOptions,
+    }));
+    const events = (opened.events = await observeEvents(amqpUrl, exchange));
+    ready({ db, mes, events, modelDir, exchange, queue });
+  });
+  afterAll(async () => {
+    await opened.events?.close();
+    await opened.mes?.close();
+    await deleteTopology(serviceUrls().amqpUrl, exchange, queue).catch(() => undefined);
+    await opened.db?.drop();
+    if (opened.modelDir) await rm(opened.modelDir, { recursive: true, force: true });
+  });
 }

@@ -1,43 +1,17 @@
 // simulateTraffic against a real MES: the whole order lifecycle driven from outside.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createReferenceMes, simulateTraffic, summarise, type ReferenceMes } from '../src/index.js';
-import {
-  createTestDatabase,
-  deleteTopology,
-  waitFor,
-  serviceUrls,
-  uniqueName,
-  type TestDatabase,
-} from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { simulateTraffic, summarise, type ReferenceMes } from '../src/index.js';
+import { waitFor, serviceUrls, useMesOnBroker, type TestDatabase } from './helpers.js';
 
 let db: TestDatabase;
 let mes: ReferenceMes;
 let modelDir: string;
-const exchange = uniqueName('test.sim.events');
-const queue = uniqueName('test.sim.inbox');
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  modelDir = await mkdtemp(join(tmpdir(), 'mes-sim-'));
-  mes = await createReferenceMes({
-    databaseUrl: db.url,
-    amqpUrl: serviceUrls().amqpUrl,
-    modelDir,
-    exchange,
-    queue,
-    logLevel: 'warn', // failures only: no request line per simulated call in the test output
-  });
-});
-
-afterAll(async () => {
-  await mes?.close();
-  await deleteTopology(serviceUrls().amqpUrl, exchange, queue).catch(() => undefined);
-  await db?.drop();
-  if (modelDir) await rm(modelDir, { recursive: true, force: true });
-});
+let exchange: string;
+useMesOnBroker(
+  'sim',
+  { logLevel: 'warn' }, // failures only: no request line per simulated call in the test output
+  (fixture) => ({ db, mes, modelDir, exchange } = fixture),
+);
 
 describe('simulateTraffic', () => {
   it('drives shop orders, CRM approvals, B2B quotes and racing operators through the MES', async () => {
