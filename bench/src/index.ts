@@ -1,5 +1,5 @@
-export { formatTable, intOption } from './lib/bench.js';
-export type { BenchContext, BenchResult, Benchmark } from './lib/bench.js';
+export { defineBenchmark, formatTable, resolveBenchOptions } from './lib/bench.js';
+export type { BenchContext, BenchOptions, BenchResult, Benchmark } from './lib/bench.js';
 export { createDatabase } from './lib/database.js';
 export { mesMainPath, spawnListening, spawnMes } from './lib/mes-process.js';
 export type { MesProcess, SpawnOptions } from './lib/mes-process.js';

@@ -8,7 +8,7 @@ import { cache } from './benches/cache.js';
 import { legacyPage } from './benches/legacy-page.js';
 import { otel } from './benches/otel.js';
 import { pricing } from './benches/pricing.js';
-import { formatTable, type Benchmark } from './lib/bench.js';
+import { formatTable, resolveBenchOptions, type Benchmark } from './lib/bench.js';
 
 const BENCHMARKS: readonly Benchmark[] = [legacyPage, otel, pricing, cache];
 
@@ -33,7 +33,12 @@ function usage(): string {
     'usage: npm run -s bench -- NAME [--json] [options]',
     '',
     'benchmarks:',
-    ...BENCHMARKS.map((b) => `  ${b.name.padEnd(16)} ${b.description}`),
+    ...BENCHMARKS.flatMap((b) => [
+      `  ${b.name.padEnd(16)} ${b.description}`,
+      `  ${''.padEnd(16)} options: ${Object.entries(b.defaults)
+        .map(([key, value]) => `--${key} ${value}`)
+        .join(' ')}`,
+    ]),
   ].join('\n');
 }
 
@@ -48,13 +53,13 @@ async function main(): Promise<void> {
     process.stderr.write(`${name ? `unknown benchmark "${name}"\n` : ''}${usage()}\n`);
     process.exit(2);
   }
-  const options = parseOptions(rest);
+  const { json, ...given } = parseOptions(rest);
   const result = await bench.run({
-    options,
+    options: resolveBenchOptions(bench, given),
     log: (line) => process.stderr.write(`[${bench.name}] ${line}\n`),
   });
   process.stdout.write(`${formatTable(result.table)}\n`);
-  if (options['json']) process.stdout.write(`${JSON.stringify(result.json)}\n`);
+  if (json) process.stdout.write(`${JSON.stringify(result.json)}\n`);
 }
 
 main().catch((error: unknown) => {

@@ -5,7 +5,7 @@ import { Registry } from 'prom-client';
 import { createCacheProxy, type CacheProxy } from '@meskit/cache-proxy';
 import { seedOrders } from '@meskit/reference-mes';
 import { startServices } from '@meskit/services';
-import { intOption, type Benchmark } from '../lib/bench.js';
+import { defineBenchmark } from '../lib/bench.js';
 import { createDatabase, settleAfterSeed } from '../lib/database.js';
 import { startHttpProxy, startUndiciProxy, type Forwarder } from '../lib/forwarders.js';
 import { spawnMes, type MesProcess } from '../lib/mes-process.js';
@@ -44,15 +44,12 @@ function row(name: string, r: WrkResult): (string | number)[] {
  * the proxied page at 10k orders (growth). And the forwarding of a pass-through request by
  * the proxy's own forwarder, http-proxy and undici, against the MES direct.
  */
-export const cache: Benchmark = {
+export const cache = defineBenchmark({
   name: 'cache',
   description:
-    'first page direct vs cache-proxy vs nginx proxy_cache at 1M orders, growth 10k -> 1M, forwarding: ours vs http-proxy vs undici (--orders N --small N --seconds N --connections N)',
-  async run({ options, log }) {
-    const large = intOption(options, 'orders', 1_000_000);
-    const small = intOption(options, 'small', 10_000);
-    const seconds = intOption(options, 'seconds', 5);
-    const connections = intOption(options, 'connections', 16);
+    'first page direct vs cache-proxy vs nginx proxy_cache at 1M orders, growth 10k -> 1M, forwarding: ours vs http-proxy vs undici',
+  defaults: { orders: 1_000_000, small: 10_000, seconds: 5, connections: 16 },
+  async run({ options: { orders: large, small, seconds, connections }, log }) {
     if (large <= small) throw new Error('--orders must exceed --small');
     const services = await startServices({ only: ['postgres', 'redis'], replica: false, log });
     const dir = mkdtempSync(join(tmpdir(), 'meskit-bench-cache-'));
@@ -183,4 +180,4 @@ export const cache: Benchmark = {
       rmSync(dir, { recursive: true, force: true });
     }
   },
-};
+});

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { seedOrders } from '@meskit/reference-mes';
 import { startServices } from '@meskit/services';
-import { intOption, type Benchmark } from '../lib/bench.js';
+import { defineBenchmark } from '../lib/bench.js';
 import { createDatabase } from '../lib/database.js';
 import { spawnMes } from '../lib/mes-process.js';
 import { round, sampleGet } from '../lib/stats.js';
@@ -13,14 +13,11 @@ import { round, sampleGet } from '../lib/stats.js';
  * large order count, in one run against one MES process: how badly it degrades as orders
  * grow. The small size is the baseline; the ratio is large p50 / small p50.
  */
-export const legacyPage: Benchmark = {
+export const legacyPage = defineBenchmark({
   name: 'legacy-page',
-  description:
-    "the legacy MES's first page of new orders at 10k and 1M orders (--small N --large N --samples N)",
-  async run({ options, log }) {
-    const small = intOption(options, 'small', 10_000);
-    const large = intOption(options, 'large', 1_000_000);
-    const samples = intOption(options, 'samples', 40);
+  description: "the legacy MES's first page of new orders at 10k and 1M orders",
+  defaults: { small: 10_000, large: 1_000_000, samples: 40 },
+  async run({ options: { small, large, samples }, log }) {
     if (large <= small) throw new Error('--large must exceed --small');
     const services = await startServices({ only: ['postgres'], replica: false, log });
     const modelDir = mkdtempSync(join(tmpdir(), 'meskit-bench-models-'));
@@ -68,4 +65,4 @@ export const legacyPage: Benchmark = {
       rmSync(modelDir, { recursive: true, force: true });
     }
   },
-};
+});

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { startOtlpReceiver } from '@meskit/otel-bootstrap/testing';
 import { seedOrders } from '@meskit/reference-mes';
 import { startServices } from '@meskit/services';
-import { intOption, type Benchmark } from '../lib/bench.js';
+import { defineBenchmark } from '../lib/bench.js';
 import { createDatabase } from '../lib/database.js';
 import { spawnListening, spawnMes, type SpawnOptions } from '../lib/mes-process.js';
 import { round } from '../lib/stats.js';
@@ -43,14 +43,12 @@ function median(results: WrkResult[]): WrkResult {
  * endpoint bare, with it, and with a plain upstream NodeSDK + instrumentation-http. Variants
  * run in interleaved rounds under wrk; the median round of each is compared.
  */
-export const otel: Benchmark = {
+export const otel = defineBenchmark({
   name: 'otel',
   description:
-    'telemetry overhead: MES get-one-order and a trivial endpoint, with/without the bootstrap and vs upstream NodeSDK (--seconds N --rounds N --connections N)',
-  async run({ options, log }) {
-    const seconds = intOption(options, 'seconds', 5);
-    const rounds = intOption(options, 'rounds', 3);
-    const connections = intOption(options, 'connections', 16);
+    'telemetry overhead: MES get-one-order and a trivial endpoint, with/without the bootstrap and vs upstream NodeSDK',
+  defaults: { seconds: 5, rounds: 3, connections: 16 },
+  async run({ options: { seconds, rounds, connections }, log }) {
     // Counting mode: a real OTLP/HTTP JSON endpoint that checks every export and counts its
     // spans without decoding them. The receiver runs in this process, on the same 2 cores as
     // the server under test; decoding every span stole measurable CPU from it, and the
@@ -182,4 +180,4 @@ export const otel: Benchmark = {
       rmSync(modelDir, { recursive: true, force: true });
     }
   },
-};
+});

@@ -10,7 +10,7 @@ import {
 } from '@meskit/pricing-runner';
 import { generateRingStl, legacyPrice } from '@meskit/reference-mes';
 import { ensureInstalled, locate } from '@meskit/services';
-import { intOption, type Benchmark } from '../lib/bench.js';
+import { defineBenchmark } from '../lib/bench.js';
 import { round } from '../lib/stats.js';
 
 function median(values: number[]): number {
@@ -92,13 +92,12 @@ async function coldAndHit(models: Buffer[]): Promise<{ coldMs: number; hitMs: nu
  * against the runner on a 100k-triangle model, the runner's throughput with 1 and 2 worker
  * threads, and a cache hit against a cold quote.
  */
-export const pricing: Benchmark = {
+export const pricing = defineBenchmark({
   name: 'pricing',
   description:
-    'mesh analysis vs admesh on a ~1M-triangle STL, geometry MB/s, legacy pricing vs the runner at 100k, worker scaling 1 -> 2 threads, cache hit vs cold (--triangles N --runs N)',
-  async run({ options, log }) {
-    const triangles = intOption(options, 'triangles', 1_000_000);
-    const runs = intOption(options, 'runs', 5);
+    'mesh analysis vs admesh on a ~1M-triangle STL, geometry MB/s, legacy pricing vs the runner at 100k, worker scaling 1 -> 2 threads, cache hit vs cold',
+  defaults: { triangles: 1_000_000, runs: 5 },
+  async run({ options: { triangles, runs }, log }) {
     ensureInstalled(['admesh'], log);
     const admesh = locate('admesh');
     const dir = mkdtempSync(join(tmpdir(), 'meskit-bench-pricing-'));
@@ -201,4 +200,4 @@ export const pricing: Benchmark = {
       rmSync(dir, { recursive: true, force: true });
     }
   },
-};
+});

@@ -6,31 +6,49 @@ export interface BenchResult {
   json: { bench: string; ratios: Record<string, number>; [key: string]: unknown };
 }
 
-export interface BenchContext {
-  /** Options after the benchmark name, parsed as --key value / --flag. */
-  options: Record<string, string | boolean>;
+/** A benchmark's options: positive integers, `--name N` on the command line. */
+export type BenchOptions = Record<string, number>;
+
+export interface BenchContext<O extends BenchOptions = BenchOptions> {
+  /** Every option of the benchmark: given on the command line, or its default. */
+  options: O;
   /** Progress lines (stderr). */
   log: (line: string) => void;
 }
 
-export interface Benchmark {
+export interface Benchmark<O extends BenchOptions = BenchOptions> {
   name: string;
   description: string;
-  run(ctx: BenchContext): Promise<BenchResult>;
+  /** Its options and their defaults; any other option is refused. */
+  defaults: O;
+  run(ctx: BenchContext<O>): Promise<BenchResult>;
 }
 
-/** Reads a positive integer option, or its default. */
-export function intOption(
-  options: BenchContext['options'],
-  name: string,
-  fallback: number,
-): number {
-  const raw = options[name];
-  if (raw === undefined) return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0)
-    throw new Error(`--${name} must be a positive integer (got ${String(raw)})`);
-  return value;
+/** Types a benchmark's options from its defaults. */
+export function defineBenchmark<O extends BenchOptions>(bench: Benchmark<O>): Benchmark<O> {
+  return bench;
+}
+
+/**
+ * The benchmark's options from `--key value` pairs: each a positive integer, unknown ones
+ * refused (a misspelt option must not silently measure the defaults).
+ */
+export function resolveBenchOptions<O extends BenchOptions>(
+  bench: Benchmark<O>,
+  given: Readonly<Record<string, string | boolean>>,
+): O {
+  const options: BenchOptions = { ...bench.defaults };
+  for (const [name, raw] of Object.entries(given)) {
+    if (!Object.hasOwn(bench.defaults, name)) {
+      const known = Object.keys(bench.defaults).map((key) => `--${key}`);
+      throw new Error(`${bench.name} has no option --${name} (it takes ${known.join(', ')})`);
+    }
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value <= 0)
+      throw new Error(`--${name} must be a positive integer (got ${String(raw)})`);
+    options[name] = value;
+  }
+  return options as O;
 }
 
 /** Formats rows as an aligned text table. */

@@ -1,11 +1,10 @@
 // `meskit cache stats|invalidate|rebuild` as ops run them: the real binary against the admin
 // endpoint of a real cache proxy (createCacheProxy in this process, in-memory store) in front
 // of a real reference MES; plus a wrong token, a closed port and bad arguments.
-import { createServer } from 'node:net';
 import { createCacheProxy, type CacheProxy } from '@meskit/cache-proxy';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LINGERING, STACK_TRACE, runMeskit, type BinResult } from './helpers.js';
+import { closedPort, LINGERING, runMeskit, STACK_TRACE, type BinResult } from './helpers.js';
 import { FIRST_PAGE, getPage, startReferenceMes, type TestMes } from './reference-mes.js';
 
 const TOKEN = 'cli-admin-test-token-0b7e45a9';
@@ -36,14 +35,6 @@ function expectClean(result: BinResult): void {
   expect(result.stdout + result.stderr).not.toMatch(STACK_TRACE);
   expect(result.stderr).not.toMatch(LINGERING);
   expect(result.stdout + result.stderr).not.toContain(TOKEN);
-}
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 describe('meskit cache', () => {

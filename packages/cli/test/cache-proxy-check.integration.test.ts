@@ -1,34 +1,11 @@
 // `meskit doctor`'s `cache-proxy` check as users run it: the real binary against a real cache
 // proxy (createCacheProxy in this process) in front of a real reference MES, one whose Redis is
 // down, the MES itself (no Cache-Status), and a closed port.
-import { createServer } from 'node:net';
 import { createCacheProxy, type CacheProxy } from '@meskit/cache-proxy';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CheckResult, DoctorReport } from '../src/index.js';
-import { LINGERING, STACK_TRACE, runMeskit, type BinResult } from './helpers.js';
+import { closedPort, expectCleanExit, runMeskit, soleCheck } from './helpers.js';
 import { startReferenceMes, type TestMes } from './reference-mes.js';
-
-function expectCleanExit(result: BinResult): void {
-  expect(result.signal).toBeNull();
-  expect(result.stdout).not.toMatch(STACK_TRACE);
-  expect(result.stderr).not.toMatch(STACK_TRACE);
-  expect(result.stderr).not.toMatch(LINGERING);
-}
-
-function checkResult(result: BinResult): CheckResult {
-  const report = JSON.parse(result.stdout) as DoctorReport;
-  expect(report.checks.map((check) => check.id)).toEqual(['cache-proxy']);
-  return report.checks[0] as CheckResult;
-}
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 let mes: TestMes;
 let healthy: CacheProxy;
@@ -61,7 +38,7 @@ describe('meskit doctor: cache-proxy', () => {
     const first = await doctor(healthy.url);
     expectCleanExit(first);
     expect(first.code).toBe(0);
-    expect(checkResult(first)).toMatchObject({
+    expect(soleCheck(first, 'cache-proxy')).toMatchObject({
       status: 'pass',
       title: 'Cache proxy',
       message: `the cache proxy at ${endpoint} answers the first page: its index was filled from the MES (Cache-Status: meskit; fwd=miss; stored)`,
@@ -81,7 +58,7 @@ describe('meskit doctor: cache-proxy', () => {
     const result = await doctor(redisDown.url);
     expectCleanExit(result);
     expect(result.code).toBe(0);
-    const check = checkResult(result);
+    const check = soleCheck(result, 'cache-proxy');
     expect(check.status).toBe('warn');
     expect(check.message).toBe(
       `the cache proxy at ${new URL(redisDown.url).host} answers, but its store (Redis) is failing (Cache-Status: meskit; fwd=bypass; detail=redis-error): the list is forwarded to the MES, uncached and slow, until it recovers; check Redis (meskit doctor --only redis) and meskit_cache_redis_errors_total`,
@@ -92,7 +69,7 @@ describe('meskit doctor: cache-proxy', () => {
     const result = await doctor(mes.url);
     expectCleanExit(result);
     expect(result.code).toBe(1);
-    const check = checkResult(result);
+    const check = soleCheck(result, 'cache-proxy');
     expect(check.status).toBe('fail');
     expect(check.message).toMatch(
       /^GET http:\/\/127\.0\.0\.1:\d+\/api\/orders\?status=MANUFACTURING_APPROVED&page=1&pageSize=1 answered 200 OK without a "Cache-Status: meskit" header: not the cache proxy \(the MES itself\?\); point --cache-proxy-url at `meskit cache-proxy` \(port 8080 by default\)$/,
@@ -119,7 +96,7 @@ describe('meskit doctor: cache-proxy', () => {
     const result = await runMeskit(['doctor', '--json', '--only', 'cache-proxy']);
     expectCleanExit(result);
     expect(result.code).toBe(0);
-    expect(checkResult(result)).toMatchObject({
+    expect(soleCheck(result, 'cache-proxy')).toMatchObject({
       status: 'skip',
       message: 'not configured: pass --cache-proxy-url or set MESKIT_CACHE_PROXY_URL',
     });

@@ -5,7 +5,7 @@ import { createServer as createTcpServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { CheckResult, DoctorReport } from '../src/index.js';
-import { LINGERING, STACK_TRACE, runMeskit, type BinResult } from './helpers.js';
+import { closedPort, expectCleanExit, runMeskit, type BinResult } from './helpers.js';
 
 const provided = inject('services');
 
@@ -22,14 +22,6 @@ const services = {
   REDIS_URL: service('REDIS_URL'),
   AMQP_URL: service('AMQP_URL'),
 };
-
-/** Asserts what every run promises: no stack trace, and nothing held the process open. */
-function expectCleanExit(result: BinResult): void {
-  expect(result.signal).toBeNull();
-  expect(result.stdout).not.toMatch(STACK_TRACE);
-  expect(result.stderr).not.toMatch(STACK_TRACE);
-  expect(result.stderr).not.toMatch(LINGERING);
-}
 
 function parseReport(result: BinResult): DoctorReport {
   return JSON.parse(result.stdout) as DoctorReport;
@@ -48,14 +40,6 @@ async function listen(server: Server | ReturnType<typeof createTcpServer>): Prom
 
 function close(server: Server | ReturnType<typeof createTcpServer>): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
-}
-
-/** A port nothing listens on: bound, then released. */
-async function closedPort(): Promise<number> {
-  const server = createTcpServer();
-  const port = await listen(server);
-  await close(server);
-  return port;
 }
 
 // A stand-in MES: /ok/health answers 200, /down/health 503 with a reason.

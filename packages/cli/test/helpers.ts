@@ -3,7 +3,8 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { DoctorConfig, OutputStream } from '../src/index.js';
+import { expect } from 'vitest';
+import type { CheckResult, DoctorConfig, DoctorReport, OutputStream } from '../src/index.js';
 
 export function testConfig(overrides: Partial<DoctorConfig> = {}): DoctorConfig {
   return {
@@ -89,3 +90,20 @@ export const STACK_TRACE = /^\s+at\s.+[:(]/m;
 
 /** What main.ts prints when a handle kept the process alive after the report (a leak). */
 export const LINGERING = /stayed open/;
+
+/** Asserts what every run promises: no stack trace, and nothing held the process open. */
+export function expectCleanExit(result: BinResult): void {
+  expect(result.signal).toBeNull();
+  expect(result.stdout).not.toMatch(STACK_TRACE);
+  expect(result.stderr).not.toMatch(STACK_TRACE);
+  expect(result.stderr).not.toMatch(LINGERING);
+}
+
+/** The one check a `doctor --only ID --json` run reported, after asserting it is the only one. */
+export function soleCheck(result: BinResult, id: string): CheckResult {
+  const report = JSON.parse(result.stdout) as DoctorReport;
+  expect(report.checks.map((check) => check.id)).toEqual([id]);
+  return report.checks[0] as CheckResult;
+}
+
+export { deadPort as closedPort } from '@meskit/testkit';

@@ -12,7 +12,7 @@ import {
 } from '@meskit/otel-bootstrap/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CheckResult, DoctorReport } from '../src/index.js';
-import { LINGERING, STACK_TRACE, runMeskit, type BinResult } from './helpers.js';
+import { closedPort, LINGERING, runMeskit, STACK_TRACE, type BinResult } from './helpers.js';
 
 // Every telemetry setting the checks read, unset: each test sets what it needs.
 const UNSET = {
@@ -44,13 +44,6 @@ function byId(report: DoctorReport, id: string): CheckResult {
 async function listen(server: Server): Promise<string> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  const url = await listen(server);
-  await new Promise((resolve) => server.close(resolve));
-  return Number(new URL(url).port);
 }
 
 describe('meskit doctor: telemetry checks', () => {
