@@ -1,3 +1,5 @@
+import { MeskitError } from '@meskit/kernel';
+
 /**
  * Codes of the warnings this package emits with `process.emitWarning(message, { code })`.
  * Telemetry never throws into the host at runtime: a problem it can survive becomes one of
@@ -36,20 +38,16 @@ export const WARNING_CODES = [
 export type TelemetryWarningCode = (typeof WARNING_CODES)[number];
 
 /**
- * Codes of the errors this package throws. Only programmer errors throw, and only from
- * `startTelemetry()` and the exported factories, never at runtime:
- * - `MESKIT_OTEL_INVALID_OPTION`: an option has the wrong type or an impossible value; the
- *   message names the option and what it expects.
+ * Codes of this package's own errors. None today: the only error it throws is the kernel's
+ * `InvalidOptionError` (code `INVALID_OPTION`, with `component` and `option`), thrown
+ * synchronously by `startTelemetry()` and `createRouteNormalizer()` for a bad option, the
+ * convention of every meskit factory. A code added here never changes meaning once released.
  */
-export type TelemetryErrorCode = 'MESKIT_OTEL_INVALID_OPTION';
+export type TelemetryErrorCode = never;
 
-/** An error with a stable `code`; the message names the option and how to fix it. */
-export class TelemetryError extends Error {
-  readonly code: TelemetryErrorCode;
-
-  constructor(code: TelemetryErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'TelemetryError';
-    this.code = code;
-  }
-}
+/**
+ * The base of errors specific to this package (none is thrown today; see
+ * {@link TelemetryErrorCode}). Kept exported so that such a code can be added without
+ * changing what callers import.
+ */
+export class TelemetryError extends MeskitError<TelemetryErrorCode> {}

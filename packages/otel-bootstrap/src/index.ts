@@ -1,5 +1,6 @@
 // Public API of @meskit/otel-bootstrap. Everything under internal/ may change without notice.
 export { DEFAULTS } from './defaults.js';
+export { InvalidOptionError } from '@meskit/kernel';
 export { TelemetryError, WARNING_CODES } from './errors.js';
 export type { TelemetryErrorCode, TelemetryWarningCode } from './errors.js';
 export type {

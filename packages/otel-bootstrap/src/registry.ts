@@ -1,24 +1,4 @@
-// The process-wide prom-client registry. This module imports prom-client and nothing else,
-// so meskit libraries can reach the shared registry through `@meskit/otel-bootstrap/registry`
-// without loading the OpenTelemetry SDK.
-import { Registry } from 'prom-client';
-
-/**
- * The `globalThis` key of the shared registry. A `Symbol.for` key, so two copies of this
- * package (or of prom-client) in one process still find the same registry.
- */
-export const METRICS_REGISTRY_KEY: unique symbol = Symbol.for('meskit.metrics.registry');
-
-type RegistryHolder = { [METRICS_REGISTRY_KEY]?: Registry };
-
-/**
- * The one prom-client registry of this process, created on first use. Every meskit package
- * registers its metrics here (`registers: [getRegistry()]`), and `/metrics` serves it.
- * It uses the Prometheus text format; the server renders OpenMetrics (with exemplars) from
- * it when the scraper asks for that.
- */
-export function getRegistry(): Registry {
-  const holder = globalThis as RegistryHolder;
-  holder[METRICS_REGISTRY_KEY] ??= new Registry();
-  return holder[METRICS_REGISTRY_KEY];
-}
+// `@meskit/otel-bootstrap/registry`: the process-wide prom-client registry, which now lives in
+// the kernel (`@meskit/kernel`). Kept so code written against this subpath keeps working; it
+// loads prom-client only, never the OpenTelemetry SDK.
+export { getRegistry, METRICS_REGISTRY_KEY } from '@meskit/kernel';

@@ -1,8 +1,9 @@
 // Settings resolution: options over env vars over DEFAULTS. Bad options throw (programmer
 // errors); bad env vars become problems the caller turns into one warning each.
 import { describe, expect, it } from 'vitest';
-import { DEFAULTS, TelemetryError } from '../src/index.js';
-import { resolveConfig, type Env } from '../src/internal/config.js';
+import { DEFAULTS, InvalidOptionError } from '../src/index.js';
+import type { Env } from '../src/internal/config/env.js';
+import { resolveConfig } from '../src/internal/config/resolve.js';
 import { samplerFromEnv } from '../src/internal/sampler.js';
 import type { TelemetryOptions } from '../src/index.js';
 
@@ -200,40 +201,52 @@ describe('resolveConfig: metrics and logs', () => {
 });
 
 describe('resolveConfig: programmer errors throw, naming the option', () => {
-  it.each<[TelemetryOptions, RegExp]>([
+  it.each<[TelemetryOptions, string, RegExp]>([
     [
       { serviceName: 42 as unknown as string },
+      'serviceName',
       /option serviceName must be a non-empty string, got 42/,
     ],
-    [{ metricsPort: 70_000 }, /option metricsPort must be a port number 0-65535/],
+    [{ metricsPort: 70_000 }, 'metricsPort', /option metricsPort must be a port number 0-65535/],
     [
       { instrumentations: { fs: true } as never },
+      'instrumentations.fs',
       /option instrumentations\.fs must be one of http, pg, amqplib, ioredis, pino/,
     ],
     [
       { httpDurationBuckets: [1, 0.5] },
+      'httpDurationBuckets',
       /option httpDurationBuckets must be a non-empty array of ascending positive numbers/,
     ],
     [
       { logLevel: 'verbose' },
+      'logLevel',
       /option logLevel must be one of fatal, error, warn, info, debug, trace, silent/,
     ],
     [
       { otlpTracesUrl: 'udp://u:pw@collector' },
+      'otlpTracesUrl',
       /option otlpTracesUrl must be an http:\/\/ or https:\/\/ URL, got "udp:\/\/u:\*\*\*@collector"/,
     ],
-    [{ sampler: {} as never }, /option sampler must be an OpenTelemetry Sampler/],
-    [{ shutdownTimeoutMs: 0 }, /option shutdownTimeoutMs must be a whole number ≥ 1/],
-  ])('%o', (options, message) => {
+    [{ sampler: {} as never }, 'sampler', /option sampler must be an OpenTelemetry Sampler/],
+    [
+      { shutdownTimeoutMs: 0 },
+      'shutdownTimeoutMs',
+      /option shutdownTimeoutMs must be a whole number ≥ 1/,
+    ],
+  ])('%o', (options, option, message) => {
     let thrown: unknown;
     try {
       resolve({}, options);
     } catch (err) {
       thrown = err;
     }
-    expect(thrown).toBeInstanceOf(TelemetryError);
-    expect((thrown as TelemetryError).code).toBe('MESKIT_OTEL_INVALID_OPTION');
-    expect((thrown as TelemetryError).message).toMatch(message);
+    expect(thrown).toBeInstanceOf(InvalidOptionError);
+    const error = thrown as InvalidOptionError;
+    expect(error.code).toBe('INVALID_OPTION');
+    expect(error.component).toBe('startTelemetry');
+    expect(error.option).toBe(option);
+    expect(error.message).toMatch(message);
   });
 
   it('does not echo header values, which may be secrets', () => {

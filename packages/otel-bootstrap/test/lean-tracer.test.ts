@@ -1,6 +1,6 @@
-// The tracer provider registered in place of the SDK's (src/internal/lean-tracer.ts): sampling
-// decisions, parent/child, attributes and limits, status, events, links, exceptions, and the
-// records the export worker receives.
+// The tracer provider registered in place of the SDK's (src/internal/lean-tracer.ts and its
+// span, lean-span.ts): sampling decisions, parent/child, attributes and limits, status,
+// events, links, exceptions, and the records handed to the span processor.
 import {
   ROOT_CONTEXT,
   SpanKind,
@@ -14,9 +14,11 @@ import {
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { suppressTracing } from '@opentelemetry/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LeanTracerProvider, newId, type SpanLimits } from '../src/internal/lean-tracer.js';
+import type { SpanLimits } from '../src/internal/config/tracing.js';
+import { LeanTracerProvider } from '../src/internal/lean-tracer.js';
 import { nanos, type SpanRecord } from '../src/internal/otlp-json.js';
 import { samplerFromEnv } from '../src/internal/sampler.js';
+import { newId } from '../src/internal/span-ids.js';
 
 const LIMITS: SpanLimits = {
   attributeCountLimit: 128,

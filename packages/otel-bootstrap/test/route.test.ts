@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { TelemetryError, createRouteNormalizer, normalizePath } from '../src/index.js';
+import { InvalidOptionError, createRouteNormalizer, normalizePath } from '../src/index.js';
 
 const request = (url: string, method = 'GET'): IncomingMessage =>
   ({ url, method }) as IncomingMessage;
@@ -75,7 +75,14 @@ describe('createRouteNormalizer', () => {
   });
 
   it('rejects a maxRoutes below 1, naming the option', () => {
-    expect(() => createRouteNormalizer({ maxRoutes: 0 })).toThrow(TelemetryError);
+    expect(() => createRouteNormalizer({ maxRoutes: 0 })).toThrow(InvalidOptionError);
+    expect(() => createRouteNormalizer({ maxRoutes: 0 })).toThrow(
+      expect.objectContaining({
+        code: 'INVALID_OPTION',
+        component: 'createRouteNormalizer',
+        option: 'maxRoutes',
+      }),
+    );
     expect(() => createRouteNormalizer({ maxRoutes: 0 })).toThrow(
       /option maxRoutes must be a whole number ≥ 1, got 0/,
     );

@@ -4,7 +4,7 @@
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import {
-  TelemetryError,
+  InvalidOptionError,
   getLogger,
   getRegistry,
   getTelemetry,
@@ -16,7 +16,10 @@ describe('startTelemetry', () => {
   let telemetry: Telemetry;
 
   it('rejects an option of the wrong type before starting anything', () => {
-    expect(() => startTelemetry({ metricsPort: -1 })).toThrow(TelemetryError);
+    expect(() => startTelemetry({ metricsPort: -1 })).toThrow(InvalidOptionError);
+    expect(() => startTelemetry({ metricsPort: -1 })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION', option: 'metricsPort' }),
+    );
     expect(getTelemetry()).toBeUndefined();
   });
 

@@ -1,10 +1,11 @@
 // What `--import @meskit/otel-bootstrap/register` and `--require ...` run: telemetry from
 // the environment alone, so the application needs no code change.
 import { register } from 'node:module';
+import { describeError } from '@meskit/kernel';
 import { createAddHookMessageChannel } from 'import-in-the-middle';
-import { resolveConfig } from './config.js';
+import { resolveConfig } from './config/resolve.js';
 import { startTelemetry } from './telemetry.js';
-import { describe, warnOnce } from './warn.js';
+import { warnOnce } from './warn.js';
 
 /**
  * The `--import` entry. ESM `import` statements bypass require(), so instrumentations of
@@ -25,7 +26,7 @@ export async function startFromImportFlag(): Promise<void> {
     } catch (err) {
       warnOnce(
         'MESKIT_OTEL_START_FAILED',
-        `could not register the ESM loader hook: ${describe(err)}; libraries loaded with import are not traced (those loaded with require still are)`,
+        `could not register the ESM loader hook: ${describeError(err)}; libraries loaded with import are not traced (those loaded with require still are)`,
         'esm-hook',
       );
     }
@@ -37,7 +38,7 @@ export async function startFromImportFlag(): Promise<void> {
     } catch (err) {
       warnOnce(
         'MESKIT_OTEL_START_FAILED',
-        `the ESM loader hook did not confirm its modules: ${describe(err)}`,
+        `the ESM loader hook did not confirm its modules: ${describeError(err)}`,
         'esm-hook-ack',
       );
     }
@@ -52,7 +53,7 @@ export function startFromRequireFlag(): void {
     // With no options given only a bug can throw here; the host must start regardless.
     warnOnce(
       'MESKIT_OTEL_START_FAILED',
-      `could not start telemetry: ${describe(err)}`,
+      `could not start telemetry: ${describeError(err)}`,
       'auto-start',
     );
   }

@@ -1,13 +1,14 @@
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { describeError } from '@meskit/kernel';
 import { context, isSpanContextValid, trace } from '@opentelemetry/api';
 import { pino, type DestinationStream, type Logger } from 'pino';
-import { DEFAULTS } from '../defaults.js';
-import type { LokiConfig } from './config.js';
+import { EnvReader } from './config/env.js';
+import { logLevelFromEnv, type LokiConfig } from './config/logs.js';
 import { PUSH_EVENT, type LokiWorkerOptions, type PushOutcome } from './loki-worker.js';
 import type { SelfMetrics } from './metrics.js';
 import { createRedactor, type Redactor } from './redact.js';
-import { describe, warn, warnOnce } from './warn.js';
+import { warn, warnOnce } from './warn.js';
 
 // The root logger is process-wide (every copy of the package hands out the same one), like
 // the metrics registry.
@@ -63,11 +64,7 @@ function createRootLogging(): RootLogging {
   const settings = { redactor: createRedactor() };
   const identity: Record<string, unknown> = { pid: process.pid, host: hostname() };
   // Before startTelemetry() the level comes from the environment; it validates and warns.
-  const levelFromEnv = process.env['MESKIT_LOG_LEVEL']?.trim().toLowerCase();
-  const level =
-    levelFromEnv !== undefined && (levelFromEnv in pino.levels.values || levelFromEnv === 'silent')
-      ? levelFromEnv
-      : DEFAULTS.logLevel;
+  const level = logLevelFromEnv(new EnvReader(process.env));
   const logger = pino(
     {
       level,
@@ -263,7 +260,7 @@ function startLokiShipper(
   transport.on('error', (err: unknown) => {
     warnOnce(
       'MESKIT_OTEL_LOKI_PUSH_FAILED',
-      `the Loki log transport failed: ${describe(err)}. Log lines are no longer shipped to Loki`,
+      `the Loki log transport failed: ${describeError(err)}. Log lines are no longer shipped to Loki`,
       'transport',
     );
   });

@@ -1,9 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { describeError } from '@meskit/kernel';
 import { Registry } from 'prom-client';
 import { markInternalServer } from './http-request-state.js';
 import { renderOpenMetrics } from './metrics.js';
-import { describe, warnOnce } from './warn.js';
+import { warnOnce } from './warn.js';
 
 export interface MetricsServer {
   /** The `/metrics` URL once listening; undefined when it could not listen. */
@@ -43,7 +44,7 @@ export function startMetricsServer(registry: Registry, host: string, port: numbe
       } else {
         warnOnce(
           'MESKIT_OTEL_METRICS_LISTEN_FAILED',
-          `cannot serve /metrics on ${host}:${port}: ${describe(err)}. Metrics are still recorded but not served`,
+          `cannot serve /metrics on ${host}:${port}: ${describeError(err)}. Metrics are still recorded but not served`,
         );
       }
       resolve(undefined);
@@ -101,6 +102,6 @@ async function handle(
     // A collect callback of some metric threw: answer 500 so the scrape shows up as failed.
     response
       .writeHead(500, { 'content-type': 'text/plain; charset=utf-8' })
-      .end(`cannot collect metrics: ${describe(err)}\n`);
+      .end(`cannot collect metrics: ${describeError(err)}\n`);
   }
 }

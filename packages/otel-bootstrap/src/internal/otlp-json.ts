@@ -1,6 +1,7 @@
-// OTLP/JSON encoding of the span records the main thread hands to the export worker
-// (https://opentelemetry.io/docs/specs/otlp/#json-protobuf-encoding: hex ids, nanosecond
-// times as strings, attributes as KeyValue lists). Pure: no I/O, no SDK.
+// OTLP/JSON encoding (https://opentelemetry.io/docs/specs/otlp/#json-protobuf-encoding: hex
+// ids, nanosecond times as strings, attributes as KeyValue lists): of ended spans, on the main
+// thread (OtlpBatchEncoder), and of the request around them, in the export worker
+// (requestBody). Pure: no I/O, no SDK.
 
 export type AttributeRecord = Record<string, unknown>;
 

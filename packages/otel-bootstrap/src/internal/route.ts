@@ -2,8 +2,8 @@
 // series per order id and take Prometheus down, so paths are turned into templates and the
 // number of distinct templates is capped.
 import type { IncomingMessage } from 'node:http';
+import { InvalidOptionError } from '@meskit/kernel';
 import { DEFAULTS } from '../defaults.js';
-import { TelemetryError } from '../errors.js';
 import type { NormalizeRoute } from '../options.js';
 
 /** The label of every route past the cap, of unparsable request targets and of unknown methods. */
@@ -111,14 +111,18 @@ export interface RouteNormalizerOptions {
  */
 export type RouteLabeler = (request: IncomingMessage, statusCode: number) => string;
 
-/** Builds a route labeler (see RouteLabeler). Throws TelemetryError for a bad option. */
+/**
+ * Builds a route labeler (see RouteLabeler). Throws the kernel's InvalidOptionError
+ * (`INVALID_OPTION`) synchronously for a bad option.
+ */
 export function createRouteNormalizer(options: RouteNormalizerOptions = {}): RouteLabeler {
   const maxRoutes = options.maxRoutes ?? DEFAULTS.maxRoutes;
   if (!Number.isSafeInteger(maxRoutes) || maxRoutes < 1) {
-    throw new TelemetryError(
-      'MESKIT_OTEL_INVALID_OPTION',
-      `createRouteNormalizer(): option maxRoutes must be a whole number ≥ 1, got ${String(maxRoutes)}`,
-    );
+    throw new InvalidOptionError({
+      component: 'createRouteNormalizer',
+      option: 'maxRoutes',
+      problem: `must be a whole number ≥ 1, got ${String(maxRoutes)}`,
+    });
   }
   const custom = options.normalizeRoute;
   const seen = new Set<string>();

@@ -1,8 +1,8 @@
+import { describeError, getRegistry } from '@meskit/kernel';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { Telemetry, TelemetryOptions } from '../options.js';
-import { getRegistry } from '../registry.js';
-import { resolveConfig, type ResolvedConfig } from './config.js';
+import { resolveConfig, type ResolvedConfig } from './config/resolve.js';
 import { installExitHandlers } from './exit.js';
 import { rootLogger, startLogging, type Logging } from './logger.js';
 import {
@@ -14,7 +14,7 @@ import {
 import { startMetricsServer, type MetricsServer } from './metrics-server.js';
 import { createRouteNormalizer, type RouteLabeler } from './route.js';
 import { startTracing, type Tracing } from './tracing.js';
-import { describe, warn, warnOnce } from './warn.js';
+import { warn, warnOnce } from './warn.js';
 
 // The started telemetry, process-wide: a second start from another copy of the package (or
 // the register hook plus the application's own call) must find the first one.
@@ -33,7 +33,8 @@ export function getTelemetry(): Telemetry | undefined {
  * which calls it for you). A second call is ignored with a `MESKIT_OTEL_ALREADY_STARTED`
  * warning and returns the first handle.
  *
- * @throws TelemetryError `MESKIT_OTEL_INVALID_OPTION` for an option of the wrong type.
+ * @throws InvalidOptionError (the kernel's, code `INVALID_OPTION`, with `component` and
+ *   `option`) synchronously for an option of the wrong type, before anything starts.
  *   Everything that can go wrong at runtime (bad env vars, a port in use, an unreachable
  *   collector) is a warning instead; the host keeps running.
  */
@@ -189,7 +190,7 @@ function attempt<T>(part: string, start: () => T): T | undefined {
   } catch (err) {
     warnOnce(
       'MESKIT_OTEL_START_FAILED',
-      `could not start ${part}: ${describe(err)}; the application runs on without it`,
+      `could not start ${part}: ${describeError(err)}; the application runs on without it`,
       part,
     );
     return undefined;

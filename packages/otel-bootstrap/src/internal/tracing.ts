@@ -11,7 +11,7 @@ import { defaultResource, resourceFromAttributes, type Resource } from '@opentel
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import type { InstrumentationOptions } from '../options.js';
 import { AppLogForwarder } from './app-logs.js';
-import type { ResolvedConfig } from './config.js';
+import type { ResolvedConfig } from './config/resolve.js';
 import { EnterableContextManager } from './context-manager.js';
 import { startHttpServerSpans } from './http-server-spans.js';
 import { LeanTracerProvider } from './lean-tracer.js';
@@ -54,9 +54,10 @@ export function startTracing(config: ResolvedConfig, deps: TracingDeps): Tracing
     return INACTIVE;
   }
 
-  // Off the main thread: records of ended spans are batched to a worker that encodes
-  // OTLP/JSON and POSTs (worker-span-processor.ts), instead of BatchSpanProcessor + the
-  // OTLP exporter encoding and sending on the application's thread.
+  // An ended span is written as OTLP/JSON bytes on this thread (otlp-json.ts); batches of
+  // those bytes are transferred to a worker that wraps them in the request and POSTs it
+  // (worker-span-processor.ts, otlp-worker.ts). HTTP, compression and a slow endpoint stay
+  // off the application's thread, without the SDK's BatchSpanProcessor and OTLP exporter.
   const processor = new WorkerSpanProcessor({
     url: tracing.url,
     headers: tracing.headers ?? {},

@@ -5,7 +5,7 @@
 // The queue (buffered plus posted-but-unfinished spans) is bounded by `maxQueueSize`; what
 // does not fit is dropped and counted, like the SDK's BatchSpanProcessor.
 import { Worker } from 'node:worker_threads';
-import type { SpanSink } from './lean-tracer.js';
+import type { SpanSink } from './lean-span.js';
 import { OtlpBatchEncoder, type SpanRecord } from './otlp-json.js';
 import type { ExportOutcome, OtlpWorkerData, WorkerBatch } from './otlp-worker.js';
 import type { SelfMetrics } from './metrics.js';
