@@ -5,13 +5,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import type { ChannelModel, ConsumeMessage } from 'amqplib';
-import { createTestDatabase, serviceUrls, uniqueName, type TestDatabase } from '@meskit/testkit';
+import {
+  createTestDatabase,
+  deleteTopology,
+  serviceUrls,
+  uniqueName,
+  type TestDatabase,
+} from '@meskit/testkit';
 import { afterAll, beforeAll } from 'vitest';
 import { createReferenceMes, type ReferenceMes, type ReferenceMesOptions } from '../src/index.js';
 
 // The shared pieces come from the test kit; this file keeps what only the MES's tests need.
 export {
   createTestDatabase,
+  deleteTopology,
   serviceUrls,
   startRelay,
   uniqueName,
@@ -116,22 +123,6 @@ function parseObject(text: string): Record<string, unknown> {
       : { unparsed: text };
   } catch {
     return { unparsed: text };
-  }
-}
-
-/** Deletes the durable exchange and queue a test file's MES declared. */
-export async function deleteTopology(
-  amqpUrl: string,
-  exchange: string,
-  queue: string,
-): Promise<void> {
-  const connection = await amqp.connect(amqpUrl);
-  try {
-    const channel = await connection.createChannel();
-    await channel.deleteQueue(queue);
-    await channel.deleteExchange(exchange);
-  } finally {
-    await connection.close().catch(() => undefined);
   }
 }
 

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import type { ReceivedSpan } from './peers/index.js';
 
 const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url));
 const FIXTURES_DIR = fileURLToPath(new URL('./fixtures/', import.meta.url));
@@ -161,9 +162,23 @@ function parseJsonObject(line: string): Record<string, unknown> | undefined {
   }
 }
 
-/** A unique, readable name for queues, exchanges and keys of one test run. */
-export function uniqueName(prefix: string): string {
-  return `${prefix}-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+export { uniqueName } from '@meskit/testkit';
+
+/** The spans of pg queries (instrumentation-pg names them `pg.query:<verb> <db>`). */
+export function isPgQuery(span: ReceivedSpan): boolean {
+  return span.name.startsWith('pg.query');
+}
+
+/** Span ids from `span`'s parent up to the root. */
+export function ancestors(span: ReceivedSpan, trace: readonly ReceivedSpan[]): string[] {
+  const byId = new Map(trace.map((s) => [s.spanId, s]));
+  const chain: string[] = [];
+  let parent = span.parentSpanId;
+  while (parent !== undefined && !chain.includes(parent)) {
+    chain.push(parent);
+    parent = byId.get(parent)?.parentSpanId;
+  }
+  return chain;
 }
 
 /** `url` with a password added to its userinfo (the services run with trust authentication). */

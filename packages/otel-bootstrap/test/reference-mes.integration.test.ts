@@ -21,7 +21,8 @@ import {
   type OtlpReceiver,
   type ReceivedSpan,
 } from './peers/index.js';
-import { spawnApp, uniqueName, type SpawnedApp } from './helpers.js';
+import { deleteTopology } from '@meskit/testkit';
+import { ancestors, isPgQuery, spawnApp, uniqueName, type SpawnedApp } from './helpers.js';
 
 const MES_MAIN = join(
   dirname(createRequire(import.meta.url).resolve('@meskit/reference-mes/package.json')),
@@ -158,7 +159,7 @@ describe('the reference MES under node --import @meskit/otel-bootstrap/register'
     await Promise.all([downstream?.exited, mes?.exited]);
     await otlp?.close();
     await loki?.close();
-    await deleteTopology().catch(() => undefined);
+    await deleteTopology(services.AMQP_URL ?? '', exchange, queue).catch(() => undefined);
     if (admin) {
       await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
       await admin.query(`DROP ROLE IF EXISTS ${role}`);
@@ -313,22 +314,7 @@ describe('the reference MES under node --import @meskit/otel-bootstrap/register'
       await connection.close();
     }
   }
-
-  async function deleteTopology(): Promise<void> {
-    const connection = await amqp.connect(services.AMQP_URL ?? '');
-    try {
-      const channel = await connection.createChannel();
-      await channel.deleteQueue(queue);
-      await channel.deleteExchange(exchange);
-    } finally {
-      await connection.close().catch(() => undefined);
-    }
-  }
 });
-
-function isPgQuery(span: ReceivedSpan): boolean {
-  return span.name.startsWith('pg.query');
-}
 
 function isOperatorQuery(span: ReceivedSpan): boolean {
   return (
@@ -354,16 +340,4 @@ function stderrJson(app: SpawnedApp): Record<string, unknown>[] {
     .split('\n')
     .filter((line) => line.startsWith('{'))
     .map((line) => JSON.parse(line) as Record<string, unknown>);
-}
-
-/** Span ids from `span`'s parent up to the root. */
-function ancestors(span: ReceivedSpan, trace: readonly ReceivedSpan[]): string[] {
-  const byId = new Map(trace.map((s) => [s.spanId, s]));
-  const chain: string[] = [];
-  let parent = span.parentSpanId;
-  while (parent !== undefined && !chain.includes(parent)) {
-    chain.push(parent);
-    parent = byId.get(parent)?.parentSpanId;
-  }
-  return chain;
 }

@@ -13,7 +13,7 @@ import {
   type OtlpReceiver,
   type ReceivedSpan,
 } from './peers/index.js';
-import { spawnApp, withPassword, type SpawnedApp } from './helpers.js';
+import { ancestors, isPgQuery, spawnApp, withPassword, type SpawnedApp } from './helpers.js';
 
 const DB_PASSWORD = 'S3cretPassw0rd-otel';
 const BEARER_TOKEN = 'eyJhbGciOi.J9xTokenValue42.sig';
@@ -226,19 +226,3 @@ describe.each([
     });
   }
 });
-
-function isPgQuery(span: ReceivedSpan): boolean {
-  return span.name.startsWith('pg.query');
-}
-
-/** Span ids from `span`'s parent up to the root. */
-function ancestors(span: ReceivedSpan, trace: readonly ReceivedSpan[]): string[] {
-  const byId = new Map(trace.map((s) => [s.spanId, s]));
-  const chain: string[] = [];
-  let parent = span.parentSpanId;
-  while (parent !== undefined && !chain.includes(parent)) {
-    chain.push(parent);
-    parent = byId.get(parent)?.parentSpanId;
-  }
-  return chain;
-}
