@@ -25,10 +25,12 @@ export interface ListenOptions {
  */
 export async function listen(server: Server, opts: ListenOptions): Promise<string> {
   server.listen(opts.port, opts.host);
+  // Whichever event comes first, the listener for the other one is removed.
+  const settled = new AbortController();
   try {
     await Promise.race([
-      once(server, 'listening'),
-      once(server, 'error').then(([e]) => Promise.reject(e as Error)),
+      once(server, 'listening', { signal: settled.signal }),
+      once(server, 'error', { signal: settled.signal }).then(([e]) => Promise.reject(e as Error)),
     ]);
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
@@ -42,6 +44,8 @@ export async function listen(server: Server, opts: ListenOptions): Promise<strin
       `${opts.what}: cannot listen on ${opts.host}:${opts.port}: ${reason}. ${fix}`,
       { cause: error },
     );
+  } finally {
+    settled.abort();
   }
   return httpUrl(server.address() as AddressInfo);
 }

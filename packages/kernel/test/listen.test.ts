@@ -43,3 +43,24 @@ describe('listen', () => {
     });
   });
 });
+
+describe('listen leaves no listener behind', () => {
+  // node:http adds listeners of its own (connection tracking on 'listening'): count ours only.
+  const counts = (s: ReturnType<typeof server>) => [
+    s.listenerCount('listening'),
+    s.listenerCount('error'),
+  ];
+
+  it('removes its error listener once listening, and its listening listener after an error', async () => {
+    const first = server();
+    const before = counts(first);
+    const url = new URL(await listen(first, { host: '127.0.0.1', port: 0, what: 'first' }));
+    expect(counts(first)).toEqual(before);
+    const second = server();
+    const beforeSecond = counts(second);
+    await expect(
+      listen(second, { host: '127.0.0.1', port: Number(url.port), what: 'second' }),
+    ).rejects.toBeInstanceOf(ListenError);
+    expect(counts(second)).toEqual(beforeSecond);
+  });
+});
