@@ -5,8 +5,8 @@ export type { OptionChecks } from './options.js';
 export { createWarnOnce, emitWarning, WARNING_TYPE } from './warnings.js';
 export type { WarnOnce, WarnOnceOptions } from './warnings.js';
 export { getRegistry, METRICS_REGISTRY_KEY } from './metrics-registry.js';
-export { boundedRedis, redisDown } from './redis.js';
-export type { BoundedCall, RedisStatus } from './redis.js';
+export { boundedRedis, quitRedis, redisDown } from './redis.js';
+export type { BoundedCall, QuittableRedis, RedisStatus } from './redis.js';
 export { httpUrl, listen } from './listen.js';
 export type { ListenOptions } from './listen.js';
 export {

@@ -40,3 +40,22 @@ export function boundedRedis(client: RedisStatus, timeoutMs: number): BoundedCal
     return Promise.race([run, timeout]).finally(() => clearTimeout(timer));
   };
 }
+
+/** What `quitRedis` needs of an ioredis client. */
+export interface QuittableRedis extends RedisStatus {
+  quit(): Promise<unknown>;
+  disconnect(): void;
+}
+
+/**
+ * Closes a client the caller created: QUIT (commands already sent still land) within
+ * `timeoutMs`, and a plain disconnect when the server does not answer in time or is gone.
+ */
+export async function quitRedis(client: QuittableRedis, timeoutMs: number): Promise<void> {
+  if (client.status === 'end') return;
+  try {
+    await boundedRedis(client, timeoutMs)('QUIT', () => client.quit());
+  } catch {
+    client.disconnect();
+  }
+}

@@ -1,9 +1,9 @@
 // boundedRedis on the real Redis: answers pass through, a command that does not answer in time
 // rejects, and a client whose connection is down is refused at once instead of queueing.
 import { Redis } from 'ioredis';
-import { serviceUrls } from '@meskit/testkit';
+import { deadPort, serviceUrls, waitFor } from '@meskit/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { boundedRedis, redisDown } from '../dist/index.js';
+import { boundedRedis, quitRedis, redisDown } from '../dist/index.js';
 
 let redis: Redis;
 beforeAll(() => {
@@ -42,5 +42,22 @@ describe('boundedRedis', () => {
     });
     await expect(attempt).rejects.toThrow(/Redis connection is (end|close)/);
     expect(sent).toBe(false);
+  });
+});
+
+describe('quitRedis', () => {
+  it('quits a connected client, and disconnects one whose server is gone', async () => {
+    const connected = new Redis(serviceUrls().redisUrl);
+    await connected.ping();
+    await quitRedis(connected, 1_000);
+    await waitFor('the quit client has ended', () => connected.status === 'end');
+
+    const unreachable = new Redis(`redis://127.0.0.1:${await deadPort()}`, {
+      retryStrategy: () => 50,
+      maxRetriesPerRequest: 0,
+    });
+    unreachable.on('error', () => undefined);
+    await quitRedis(unreachable, 200);
+    await waitFor('the client has ended', () => unreachable.status === 'end');
   });
 });

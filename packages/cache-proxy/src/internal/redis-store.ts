@@ -1,6 +1,6 @@
 // The index store in Redis: each operation one Lua script (scripts.ts), every command bounded
 // in time so a slow or absent Redis sends requests to the MES instead of holding them.
-import { boundedRedis } from '@meskit/kernel';
+import { boundedRedis, quitRedis } from '@meskit/kernel';
 import type { Cluster, Redis } from 'ioredis';
 import { ADD_LUA, FILL_LUA, PAGE_LUA, REMOVE_LUA, RESET_LUA } from './scripts.js';
 import {
@@ -155,12 +155,7 @@ export function redisStore(opts: {
       return Number(await bounded('ZCARD', () => client.zcard(`${base(status)}idx`)));
     },
     async close() {
-      if (!opts.owned || client.status === 'end') return;
-      try {
-        await bounded('QUIT', () => client.quit());
-      } catch {
-        client.disconnect();
-      }
+      if (opts.owned) await quitRedis(client, opts.timeoutMs);
     },
   };
 }
