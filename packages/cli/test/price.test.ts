@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { crc32, deflateSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateCubeStl, generateRingStl } from '@meskit/reference-mes';
 import { LINGERING, STACK_TRACE, runMeskit, type BinResult } from './helpers.js';
@@ -13,6 +14,30 @@ function file(name: string, content: Uint8Array | string): string {
   const path = join(dir, name);
   writeFileSync(path, content);
   return path;
+}
+
+/** A real 1×1 PNG (signature, IHDR, IDAT, IEND), longer than an STL's 84-byte header. */
+function pngBytes(): Buffer {
+  const chunk = (type: string, data: Buffer): Buffer => {
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const framed = Buffer.alloc(body.length + 8);
+    framed.writeUInt32BE(data.length, 0);
+    body.copy(framed, 4);
+    framed.writeUInt32BE(crc32(body), framed.length - 4);
+    return framed;
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(1, 0);
+  header.writeUInt32BE(1, 4);
+  header[8] = 8; // bit depth
+  header[9] = 2; // colour type: RGB
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', header),
+    chunk('tEXt', Buffer.from('Comment\0a photo of the ring, not its 3D model')),
+    chunk('IDAT', deflateSync(Buffer.from([0, 0xd4, 0xaf, 0x37]))),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 function expectClean(result: BinResult): void {
@@ -85,6 +110,16 @@ describe('meskit price', () => {
       'UNKNOWN_FORMAT',
       'ENOENT',
     ]);
+  });
+
+  it('reports a renamed PNG as UNKNOWN_FORMAT, not as a binary STL with an invented triangle count', async () => {
+    const photo = file('x.stl', pngBytes());
+    const result = await runMeskit(['price', photo]);
+    expectClean(result);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(`${photo}: UNKNOWN_FORMAT: the file is a PNG image`);
+    expect(result.stdout).toMatch(/accepted formats are binary STL, ASCII STL, OBJ or 3MF/);
+    expect(result.stdout).not.toMatch(/triangles/);
   });
 
   it('analyses but does not price an open mesh, and says why', async () => {

@@ -1,6 +1,7 @@
 // `meskit pricing serve` as ops run it: the real binary, a quote over HTTP, a clean stop on
 // SIGTERM, and bad settings refused with exit 2 before anything listens.
 import { spawn } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -62,7 +63,37 @@ describe('meskit pricing serve', () => {
     const badRedis = await runMeskit(['pricing', 'serve', '--redis-url', 'localhost:6379']);
     expect(badRedis.code).toBe(2);
     expect(badRedis.stderr).toContain('--redis-url');
-    for (const result of [badPort, badEnv, badRedis])
+    // In range for the flag's parser, refused by the library: the message names the flag.
+    const badTimeout = await runMeskit(['pricing', 'serve', '--timeout-ms', '3000000000']);
+    expect(badTimeout.code).toBe(2);
+    expect(badTimeout.stderr).toMatch(
+      /invalid --timeout-ms: must be an integer from 1 to 2147483647/,
+    );
+    for (const result of [badPort, badEnv, badRedis, badTimeout])
       expect(result.stderr).not.toMatch(STACK_TRACE);
+  });
+
+  it('exits 1 with LISTEN_FAILED when the port is taken', async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = holder.address() as AddressInfo;
+      const result = await runMeskit([
+        'pricing',
+        'serve',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--threads',
+        '1',
+      ]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`cannot listen on 127.0.0.1:${port}`);
+      expect(result.stderr).toMatch(/address already in use/);
+      expect(result.stderr).not.toMatch(STACK_TRACE);
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+    }
   });
 });

@@ -1,5 +1,8 @@
+import { optionChecks } from '@meskit/kernel';
 import { MeshError } from './errors.js';
+import { positiveNumber } from './internal/checks.js';
 import type { IndexedMesh } from './internal/builders.js';
+import { detectFormat, STL_HEADER, STL_RECORD } from './internal/detect-format.js';
 import { binaryStlPass, indexedGeometry, type Geometry } from './internal/geometry.js';
 import { parseObj } from './internal/obj.js';
 import { parseAsciiStl } from './internal/stl-ascii.js';
@@ -8,6 +11,8 @@ import { analyzeTopology, type Topology } from './internal/topology.js';
 import { weldPositions } from './internal/weld.js';
 
 export type MeshFormat = 'stl-binary' | 'stl-ascii' | 'obj' | '3mf';
+
+const MESH_FORMATS: readonly MeshFormat[] = ['stl-binary', 'stl-ascii', 'obj', '3mf'];
 
 export interface AnalyzeOptions {
   /** Force a format instead of detecting it. Default: detect from the bytes. */
@@ -86,73 +91,49 @@ export interface NormalizedAnalyzeOptions {
 }
 
 /**
- * Applies defaults and checks every option, throwing `MeshError` `BAD_OPTION` that names it.
- * `where` prefixes the option name in messages (the pool passes `createPricingPool: option analyze.`).
+ * Applies defaults and checks every option, throwing the kernel's `InvalidOptionError`
+ * (`INVALID_OPTION`) that names it. The pool passes its own name and `analyze`, so an error
+ * names the option as the caller wrote it (`createPricingPool: option analyze.maxBytes ...`).
  */
 export function normalizeAnalyzeOptions(
   opts: AnalyzeOptions | undefined,
-  where = 'analyzeMesh: option ',
+  component = 'analyzeMesh',
+  parent?: string,
 ): NormalizedAnalyzeOptions {
-  const o = opts ?? {};
-  const positive = (
-    name: keyof typeof DEFAULTS,
-    value: number | undefined,
-    fallback: number,
-  ): number => {
-    if (value === undefined) return fallback;
-    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-      throw new MeshError(
-        'BAD_OPTION',
-        `${where}${name} must be a positive number, got ${String(value)}`,
-      );
-    }
-    return value;
-  };
-  const boolean = (name: 'topology', value: boolean | undefined, fallback: boolean): boolean => {
-    if (value === undefined) return fallback;
-    if (typeof value !== 'boolean')
-      throw new MeshError(
-        'BAD_OPTION',
-        `${where}${name} must be true or false, got ${String(value)}`,
-      );
-    return value;
-  };
-  if (o.format !== undefined && !['stl-binary', 'stl-ascii', 'obj', '3mf'].includes(o.format)) {
-    throw new MeshError(
-      'BAD_OPTION',
-      `${where}format must be stl-binary, stl-ascii, obj or 3mf, got ${String(o.format)}`,
-    );
-  }
+  const check = optionChecks(component);
+  const name = (option: string): string => (parent ? `${parent}.${option}` : option);
+  // null is accepted as "no options", as it always was.
+  const o =
+    opts === undefined || opts === null
+      ? {}
+      : (check.object(parent ?? 'options', opts, '{ maxBytes: 67108864 }') as AnalyzeOptions);
+  const limit = (option: keyof typeof DEFAULTS & keyof AnalyzeOptions): number =>
+    o[option] === undefined
+      ? (DEFAULTS[option] as number)
+      : positiveNumber(check, name(option), o[option]);
   return {
-    format: o.format,
-    maxBytes: positive('maxBytes', o.maxBytes, DEFAULTS.maxBytes),
-    maxTriangles: positive('maxTriangles', o.maxTriangles, DEFAULTS.maxTriangles),
-    maxDecompressedBytes: positive(
-      'maxDecompressedBytes',
-      o.maxDecompressedBytes,
-      DEFAULTS.maxDecompressedBytes,
-    ),
-    maxCompressionRatio: positive(
-      'maxCompressionRatio',
-      o.maxCompressionRatio,
-      DEFAULTS.maxCompressionRatio,
-    ),
-    topology: boolean('topology', o.topology, DEFAULTS.topology),
+    format:
+      o.format === undefined
+        ? undefined
+        : check.oneOf<MeshFormat>(name('format'), o.format, MESH_FORMATS),
+    maxBytes: limit('maxBytes'),
+    maxTriangles: limit('maxTriangles'),
+    maxDecompressedBytes: limit('maxDecompressedBytes'),
+    maxCompressionRatio: limit('maxCompressionRatio'),
+    topology:
+      o.topology === undefined ? DEFAULTS.topology : check.boolean(name('topology'), o.topology),
   };
 }
-
-const STL_HEADER = 84;
-const STL_RECORD = 50;
 
 /**
  * Analyses a binary STL, ASCII STL, OBJ or 3MF model held in memory. Pure and synchronous:
  * the same bytes and options always give the same result, so results can be cached by
- * content hash. Throws `MeshError` (with a stable `code`) for input it cannot analyse.
+ * content hash. Throws `MeshError` (with a stable `code`) for input it cannot analyse, the
+ * kernel's `InvalidOptionError` for a bad option and `TypeError` when `input` is not bytes.
  */
 export function analyzeMesh(input: Uint8Array, opts?: AnalyzeOptions): MeshAnalysis {
-  if (!(input instanceof Uint8Array)) {
-    throw new MeshError('BAD_OPTION', 'analyzeMesh: input must be a Uint8Array or Buffer');
-  }
+  if (!(input instanceof Uint8Array))
+    throw new TypeError('analyzeMesh: input must be a Uint8Array or Buffer holding the model file');
   const o = normalizeAnalyzeOptions(opts);
   if (input.length === 0) throw new MeshError('EMPTY', 'the model file is empty (0 bytes)');
   if (input.length > o.maxBytes) {
@@ -186,44 +167,6 @@ export function analyzeMesh(input: Uint8Array, opts?: AnalyzeOptions): MeshAnaly
     topology = analyzeTopology(tri, triangles, count);
   }
   return assemble(format, triangles, geometry, topology, mesh.warnings);
-}
-
-/** Binary or ASCII STL, OBJ or 3MF, from the first bytes and the size. */
-export function detectFormat(bytes: Uint8Array): MeshFormat {
-  const n = bytes.length;
-  if (n >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04)
-    return '3mf';
-  if (n >= STL_HEADER) {
-    const count = new DataView(bytes.buffer, bytes.byteOffset, n).getUint32(80, true);
-    // The size matching the declared count exactly is the strongest evidence there is: it is
-    // what lets a binary file whose header begins with "solid" be read as binary.
-    if (STL_HEADER + STL_RECORD * count === n) return 'stl-binary';
-  }
-  const head = bytes.subarray(0, Math.min(n, 4096));
-  if (looksLikeText(head)) {
-    const text = Buffer.from(head.buffer, head.byteOffset, head.length).toString('latin1');
-    if (
-      /^\s*solid\b/i.test(text) &&
-      (/\bfacet\b/i.test(text) || /\bendsolid\b/i.test(text) || n <= 4096)
-    )
-      return 'stl-ascii';
-    if (/^\s*(v|f|vt|vn|o|g|s|usemtl|mtllib)\s/m.test(text) || /^\s*#/.test(text)) return 'obj';
-  }
-  if (n >= STL_HEADER) return 'stl-binary';
-  if (n < STL_HEADER && /^\s*solid/i.test(Buffer.from(head).toString('latin1'))) return 'stl-ascii';
-  throw new MeshError(
-    'UNKNOWN_FORMAT',
-    `the ${n}-byte input is not binary STL (too short for the 84-byte header), ASCII STL, OBJ or 3MF`,
-  );
-}
-
-function looksLikeText(head: Uint8Array): boolean {
-  for (let i = 0; i < head.length; i++) {
-    const c = head[i]!;
-    // Binary STL headers and float data are full of NULs and control bytes; text never is.
-    if (c === 0 || c < 0x09 || (c > 0x0d && c < 0x20)) return false;
-  }
-  return true;
 }
 
 function analyzeBinaryStl(bytes: Uint8Array, o: NormalizedAnalyzeOptions): MeshAnalysis {

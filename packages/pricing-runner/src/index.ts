@@ -1,4 +1,6 @@
-export { analyzeMesh, detectFormat, DEFAULTS } from './analyze.js';
+export { InvalidOptionError, ListenError } from '@meskit/kernel';
+export { analyzeMesh, DEFAULTS } from './analyze.js';
+export { detectFormat } from './internal/detect-format.js';
 export type { AnalyzeOptions, BoundingBox, MeshAnalysis, MeshFormat } from './analyze.js';
 export { MeshError, PriceModelError, PricingPoolError } from './errors.js';
 export type { MeshErrorCode, PricingPoolErrorCode } from './errors.js';

@@ -1,17 +1,23 @@
-import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { AnalyzeOptions, MeshAnalysis } from './analyze.js';
-import { MeshError, PriceModelError, PricingPoolError, type MeshErrorCode } from './errors.js';
-import { checkRequest, resolveConfig } from './internal/config.js';
+import { PricingPoolError } from './errors.js';
 import {
+  checkRequest,
+  resolvePoolOptions,
+  type ResolvedPoolOptions,
+} from './internal/pool-options.js';
+import {
+  reviveError,
   TEST_DELAY_MS,
   type JobRequest,
   type JobResponse,
   type WorkerReady,
-  type SerializedError,
   type WorkerConfig,
 } from './internal/pool-protocol.js';
+import { startWorker, takeBytes } from './internal/pool-threads.js';
 import type { PriceModel, PriceQuote } from './price-model.js';
+
+export { POOL_DEFAULTS } from './internal/pool-options.js';
 
 /**
  * Offload mode: the workers run this function instead of analysing and pricing, e.g. an
@@ -56,8 +62,9 @@ export interface PricingPoolOptions {
   analyze?: AnalyzeOptions;
   /**
    * The price model the workers price with; checked with `validatePriceModel` at
-   * construction (throws `PriceModelError`). Not allowed with `offload`.
-   * Default: `DEFAULT_PRICE_MODEL`.
+   * construction (a bad one throws `InvalidOptionError` naming the field, e.g.
+   * `priceModel.defaultAlloy`, with the `PriceModelError` as its cause). Not allowed with
+   * `offload`. Default: `DEFAULT_PRICE_MODEL`.
    */
   priceModel?: PriceModel;
   /** Run this function in the workers instead of analyse + price. Default: none. */
@@ -119,11 +126,6 @@ export interface PricingPool<R = PricingResult> {
   close(): Promise<void>;
 }
 
-export const POOL_DEFAULTS = {
-  maxQueue: 64,
-  timeoutMs: 30_000,
-} as const;
-
 interface Job {
   id: number;
   bytes: Uint8Array;
@@ -146,71 +148,10 @@ interface Slot {
   timer: NodeJS.Timeout | undefined;
 }
 
-const WORKER_URL = new URL('./internal/pool-worker.js', import.meta.url);
-
-/**
- * Workers inherit the parent's flags, but `--input-type` (set when the host runs from
- * `node --input-type=module -e`) makes a worker started from a file refuse to start.
- */
-function workerExecArgv(): string[] {
-  return process.execArgv.filter((arg) => !arg.startsWith('--input-type'));
-}
-
-function positiveInteger(name: string, value: unknown, min: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min)
-    throw new TypeError(
-      `createPricingPool: ${name} must be an integer >= ${min}, got ${String(value)}`,
-    );
-  return value;
-}
-
-/** Zero-copy when the view owns its whole buffer; otherwise (or if untransferable) a copy. */
-function takeBytes(bytes: Uint8Array): Uint8Array {
-  const buffer = bytes.buffer;
-  if (
-    buffer instanceof ArrayBuffer &&
-    bytes.byteOffset === 0 &&
-    bytes.byteLength === buffer.byteLength
-  ) {
-    try {
-      return new Uint8Array(structuredClone(buffer, { transfer: [buffer] }));
-    } catch {
-      // Untransferable (e.g. Node's Buffer pool): fall through to a copy.
-    }
-  }
-  return new Uint8Array(bytes);
-}
-
-function revive(error: SerializedError): Error {
-  let revived: Error;
-  if (error.kind === 'MeshError') {
-    revived = new MeshError(error.code as MeshErrorCode, error.message);
-  } else if (error.kind === 'PriceModelError') {
-    revived = new PriceModelError(error.field ?? '', '');
-    revived.message = error.message;
-  } else if (error.kind === 'Offload') {
-    // The original error, rebuilt as far as plain data allows: callers can still tell an
-    // MES's own codes (error.cause.code) apart.
-    const cause = Object.assign(new Error(error.message), {
-      name: error.name,
-      ...(error.code === undefined ? {} : { code: error.code }),
-    });
-    if (error.stack) cause.stack = error.stack;
-    revived = new PricingPoolError('OFFLOAD_FAILED', `offloaded pricing failed: ${error.message}`, {
-      cause,
-    });
-  } else {
-    revived = new PricingPoolError('WORKER_FAILED', `pricing worker failed: ${error.message}`);
-  }
-  if (error.stack)
-    revived.stack = `${revived.stack ?? ''}\n    --- in pricing worker ---\n${error.stack}`;
-  return revived;
-}
-
 /**
  * A pool of worker threads that analyse and price models off the main thread, or (with
- * `offload`) run a pricing function of your own there. Throws at construction on a bad
- * option (`TypeError` naming it, `MeshError` `BAD_OPTION` for `analyze`, `PriceModelError`).
+ * `offload`) run a pricing function of your own there. Throws the kernel's
+ * `InvalidOptionError` (`INVALID_OPTION`, naming the option) at construction on a bad option.
  */
 export function createPricingPool<R = unknown>(
   opts: PricingPoolOptions & { offload: OffloadOptions },
@@ -219,14 +160,15 @@ export function createPricingPool(
   opts?: PricingPoolOptions & { offload?: undefined },
 ): PricingPool<PricingResult>;
 export function createPricingPool(opts: PricingPoolOptions = {}): PricingPool<unknown> {
-  const threads = positiveInteger(
-    'threads',
-    opts.threads ?? Math.max(1, availableParallelism() - 1),
-    1,
-  );
-  const maxQueue = positiveInteger('maxQueue', opts.maxQueue ?? POOL_DEFAULTS.maxQueue, 0);
-  const timeoutMs = positiveInteger('timeoutMs', opts.timeoutMs ?? POOL_DEFAULTS.timeoutMs, 1);
-  const config = resolveConfig(opts, 'createPricingPool');
+  return startPool(resolvePoolOptions(opts, 'createPricingPool'));
+}
+
+/**
+ * The pool of options already resolved (the runner checks them as its own). Not exported from
+ * the package.
+ */
+export function startPool(config: ResolvedPoolOptions): PricingPool<unknown> {
+  const { threads, maxQueue, timeoutMs } = config;
   const workerData: WorkerConfig = {
     analyze: config.analyze,
     model: config.model,
@@ -248,7 +190,7 @@ export function createPricingPool(opts: PricingPoolOptions = {}): PricingPool<un
 
   function spawn(): Slot {
     const slot: Slot = {
-      worker: new Worker(WORKER_URL, { execArgv: workerExecArgv(), workerData }),
+      worker: startWorker(workerData),
       ready: false,
       job: undefined,
       timer: undefined,
@@ -262,7 +204,7 @@ export function createPricingPool(opts: PricingPoolOptions = {}): PricingPool<un
       const job = slot.job;
       if (!job || job.id !== response.id) return;
       if (response.ok) finish(slot, undefined, response.value);
-      else finish(slot, revive(response.error));
+      else finish(slot, reviveError(response.error));
     });
     slot.worker.on('error', (error) => {
       replace(

@@ -1,29 +1,24 @@
-import { createHash } from 'node:crypto';
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
-import { getRegistry } from '@meskit/otel-bootstrap/registry';
-import { Redis, type Cluster } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
-import { detectFormat } from './analyze.js';
-import { MeshError, PricingPoolError } from './errors.js';
-import {
-  memoryCache,
-  redisCache,
-  TEST_CLOCK,
-  type CacheBackend,
-  type RedisClient,
-} from './internal/cache.js';
-import { checkRequest, resolveConfig, type ResolvedConfig } from './internal/config.js';
+import { MeshError, PriceModelError, PricingPoolError } from './errors.js';
+import type { CacheBackend, TEST_CLOCK } from './internal/cache.js';
+import { cacheKeys } from './internal/cache-key.js';
+import { cacheErrorReporter, createCacheBackend } from './internal/cache-setup.js';
+import { detectFormat } from './internal/detect-format.js';
 import { METRIC_NAMES, runnerMetrics } from './internal/metrics.js';
+import { checkRequest } from './internal/pool-options.js';
 import { TEST_DELAY_MS } from './internal/pool-protocol.js';
+import { RUNNER_DEFAULTS, resolveRunnerOptions } from './internal/runner-options.js';
 import {
-  createPricingPool,
+  startPool,
   type OffloadOptions,
-  type PricingPool,
   type PricingPoolOptions,
   type PricingPoolStats,
   type PricingResult,
 } from './pool.js';
+
+export { RUNNER_DEFAULTS } from './internal/runner-options.js';
 
 /** Result cache options of `createPricingRunner`. */
 export interface CacheOptions {
@@ -62,8 +57,8 @@ export interface PricingRunnerOptions extends PricingPoolOptions {
   cache?: CacheOptions | false;
   /**
    * The prom-client registry the metrics are registered in (reused, not registered twice,
-   * when another runner already did). Default: the shared registry, `getRegistry()` of
-   * `@meskit/otel-bootstrap/registry`.
+   * when another runner already did). Default: the process's shared registry (the kernel's
+   * `getRegistry()`, the one otel-bootstrap serves on `/metrics`).
    */
   registry?: Registry;
 }
@@ -144,52 +139,8 @@ export interface PricingRunner<Q = PricingQuote> {
   close(): Promise<void>;
 }
 
-export const RUNNER_DEFAULTS = {
-  cache: {
-    maxEntries: 1000,
-    maxBytes: 64 * 1024 * 1024,
-    ttlMs: 3_600_000,
-    keyPrefix: 'meskit:pricing:',
-    redisTimeoutMs: 250,
-  },
-} as const;
-
 /** The names of the runner's metrics, for dashboards and tests. */
 export const RUNNER_METRICS = METRIC_NAMES;
-
-/**
- * Bump whenever the analysis or the quote computed from the same inputs changes, so results
- * cached (in Redis, across deploys) by an older version of this package are not served.
- */
-const CACHE_SCHEMA = 'pricing-runner/1';
-
-/**
- * The content hash of the cache key: BLAKE2b, cryptographic (a customer cannot craft a model
- * that takes another model's cached price) and, on CPUs without SHA extensions such as these
- * servers, 1.7x the speed of SHA-256 (660 against 380 MB/s, measured with a throwaway script; WebCrypto's SHA-256,
- * off the event loop, 260 MB/s and a copy of the input). Truncated to 256 bits.
- */
-const CONTENT_HASH = 'blake2b512';
-const CONTENT_HASH_HEX_CHARS = 64;
-
-/**
- * Inputs hashed in one go on the calling thread up to this size (about 1.5 ms); larger ones
- * slice by slice, yielding to the event loop between slices, so a 100 MB model does not
- * stall the host's other requests for the 150 ms its hash takes.
- */
-const HASH_SLICE_BYTES = 1024 * 1024;
-
-/** The hex content hash of `bytes` (see CONTENT_HASH). */
-async function sliceBySliceHash(bytes: Uint8Array): Promise<string> {
-  const hash = createHash(CONTENT_HASH);
-  for (let offset = 0; offset < bytes.length; offset += HASH_SLICE_BYTES) {
-    if (offset > 0) await yieldToEventLoop();
-    hash.update(bytes.subarray(offset, offset + HASH_SLICE_BYTES));
-  }
-  return hash.digest('hex').slice(0, CONTENT_HASH_HEX_CHARS);
-}
-
-const WARNING_CODE = 'MESKIT_PRICING_CACHE_UNAVAILABLE';
 
 interface Outcome {
   value: unknown;
@@ -205,7 +156,8 @@ interface Flight {
 /**
  * The pricing pool, a result cache (memory or Redis) and metrics: `quote(bytes, { alloy })`
  * answers `{ analysis, price, cached, key }`, or with `offload` `{ result, cached, key }`.
- * Throws at construction on a bad option, naming it.
+ * Throws the kernel's `InvalidOptionError` (`INVALID_OPTION`, naming the option) at
+ * construction on a bad option, before any worker starts or Redis is dialled.
  */
 export function createPricingRunner<R = unknown>(
   opts: PricingRunnerOptions & { offload: OffloadOptions },
@@ -214,54 +166,28 @@ export function createPricingRunner(
   opts?: PricingRunnerOptions & { offload?: undefined },
 ): PricingRunner<PricingQuote>;
 export function createPricingRunner(opts: PricingRunnerOptions = {}): PricingRunner<unknown> {
-  const config = resolveConfig(opts, 'createPricingRunner');
-  const cacheOpts = resolveCacheOptions(opts.cache);
-  const registry = opts.registry ?? getRegistry();
-  if (
-    typeof registry !== 'object' ||
-    registry === null ||
-    typeof registry.getSingleMetric !== 'function'
-  )
-    throw new TypeError('createPricingRunner: registry must be a prom-client Registry');
-  const variant = variantOf(config);
+  const { pool: config, cache: cacheOpts, registry } = resolveRunnerOptions(opts);
+  const keyOf = cacheKeys(config, cacheOpts?.keyPrefix ?? RUNNER_DEFAULTS.cache.keyPrefix);
 
-  const pool = createPricingPool(
-    opts as PricingPoolOptions & { offload?: undefined },
-  ) as PricingPool<unknown>;
+  const pool = startPool(config);
   const maxQueue = pool.stats().maxQueue;
   const metrics = runnerMetrics(
     registry,
     () => pool.stats().queued,
     () => maxQueue,
   );
-  let warned = false;
   let cacheErrors = 0;
-  const onCacheError = (operation: 'get' | 'set', error: Error): void => {
+  const onCacheError = cacheErrorReporter((operation) => {
     cacheErrors++;
     metrics.cacheErrors.inc({ operation });
-    if (warned) return;
-    warned = true;
-    process.emitWarning(
-      `pricing cache: Redis ${operation.toUpperCase()} failed (${error.message}); quotes are computed without the cache while Redis is unavailable. Check cache.redis, or leave it out to cache in memory. Further cache errors are counted in ${METRIC_NAMES.cacheErrors} without warning.`,
-      { code: WARNING_CODE },
-    );
-  };
+  });
   let cache: CacheBackend | undefined;
   try {
-    cache = cacheOpts ? createBackend(cacheOpts, onCacheError) : undefined;
+    cache = cacheOpts ? createCacheBackend(cacheOpts, onCacheError) : undefined;
   } catch (error) {
     metrics.detach();
     void pool.close();
     throw error;
-  }
-
-  // Large inputs are hashed one after the other: interleaved slice by slice, a burst of
-  // uploads would all finish hashing (and reach the pool) only at the end of the burst.
-  let hashing: Promise<unknown> = Promise.resolve();
-  function contentHash(bytes: Uint8Array): Promise<string> {
-    const hex = hashing.then(() => sliceBySliceHash(bytes));
-    hashing = hex.catch(() => undefined);
-    return hex;
   }
 
   const inflight = new Map<string, Flight>();
@@ -270,18 +196,6 @@ export function createPricingRunner(opts: PricingRunnerOptions = {}): PricingRun
   let hits = 0;
   let misses = 0;
   let closing: Promise<void> | undefined;
-
-  function keyOf(bytes: Uint8Array, alloy: string | undefined): Promise<string> | string {
-    const suffix = `:${variant(alloy)}`;
-    const prefix = cacheOpts ? cacheOpts.keyPrefix : RUNNER_DEFAULTS.cache.keyPrefix;
-    if (bytes.length <= HASH_SLICE_BYTES)
-      return (
-        prefix +
-        createHash(CONTENT_HASH).update(bytes).digest('hex').slice(0, CONTENT_HASH_HEX_CHARS) +
-        suffix
-      );
-    return contentHash(bytes).then((hex) => prefix + hex + suffix);
-  }
 
   function formatOf(bytes: Uint8Array): string {
     if (config.offload === null && config.analyze.format) return config.analyze.format;
@@ -466,129 +380,10 @@ function codeOf(error: unknown): string {
   const code = (error as { code?: unknown } | null)?.code;
   if (
     typeof code === 'string' &&
-    (error instanceof MeshError || error instanceof PricingPoolError || code === 'BAD_PRICE_MODEL')
+    (error instanceof MeshError ||
+      error instanceof PricingPoolError ||
+      error instanceof PriceModelError)
   )
     return code;
   return 'UNEXPECTED';
-}
-
-/** The digest of everything besides the bytes that changes a result, per alloy. */
-function variantOf(config: ResolvedConfig): (alloy: string | undefined) => string {
-  const base: unknown[] = [CACHE_SCHEMA];
-  if (config.offload) {
-    const { url, exportName, version, options } = config.offload;
-    base.push('offload', url, exportName, version, options);
-  } else {
-    // The whole model, not only its version: a model edited without bumping the version
-    // must not be served the old prices.
-    base.push('model', config.model.version, config.model, config.analyze.format ?? null);
-    base.push(config.analyze.topology);
-  }
-  const fallbackAlloy = config.offload ? null : config.model.defaultAlloy;
-  return (alloy) =>
-    createHash('sha256')
-      .update(canonicalJson([...base, alloy ?? fallbackAlloy]))
-      .digest('hex')
-      .slice(0, 32);
-}
-
-/** JSON with object keys sorted, so equal data always hashes the same. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (typeof value === 'object' && value !== null) {
-    const entries = Object.keys(value)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
-    return `{${entries.join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
-}
-
-interface ResolvedCacheOptions {
-  maxEntries: number;
-  maxBytes: number;
-  ttlMs: number;
-  keyPrefix: string;
-  redisTimeoutMs: number;
-  redis: RedisClient | string | undefined;
-  now: () => number;
-}
-
-function resolveCacheOptions(cache: CacheOptions | false | undefined): ResolvedCacheOptions | null {
-  if (cache === false) return null;
-  if (cache !== undefined && (typeof cache !== 'object' || cache === null))
-    throw new TypeError('createPricingRunner: cache must be an options object or false');
-  const c = cache ?? {};
-  const d = RUNNER_DEFAULTS.cache;
-  const integer = (name: string, value: unknown, min: number): number => {
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < min)
-      throw new TypeError(
-        `createPricingRunner: cache.${name} must be an integer >= ${min}, got ${String(value)}`,
-      );
-    return value;
-  };
-  const keyPrefix = c.keyPrefix ?? d.keyPrefix;
-  if (typeof keyPrefix !== 'string')
-    throw new TypeError('createPricingRunner: cache.keyPrefix must be a string');
-  const redis = c.redis;
-  if (typeof redis === 'string') {
-    let protocol: string;
-    try {
-      protocol = new URL(redis).protocol;
-    } catch {
-      protocol = '';
-    }
-    if (protocol !== 'redis:' && protocol !== 'rediss:')
-      throw new TypeError(
-        'createPricingRunner: cache.redis must be a redis:// or rediss:// URL, or an ioredis client',
-      );
-  } else if (
-    redis !== undefined &&
-    (typeof redis !== 'object' ||
-      redis === null ||
-      typeof (redis as Partial<Redis>).get !== 'function' ||
-      typeof (redis as Partial<Redis>).set !== 'function')
-  ) {
-    throw new TypeError(
-      'createPricingRunner: cache.redis must be an ioredis client (Redis or Cluster) or a redis:// URL',
-    );
-  }
-  const now = c[TEST_CLOCK] ?? Date.now;
-  return {
-    maxEntries: integer('maxEntries', c.maxEntries ?? d.maxEntries, 1),
-    maxBytes: integer('maxBytes', c.maxBytes ?? d.maxBytes, 1),
-    ttlMs: integer('ttlMs', c.ttlMs ?? d.ttlMs, 1),
-    keyPrefix,
-    redisTimeoutMs: integer('redisTimeoutMs', c.redisTimeoutMs ?? d.redisTimeoutMs, 1),
-    redis,
-    now,
-  };
-}
-
-function createBackend(
-  c: ResolvedCacheOptions,
-  onError: (operation: 'get' | 'set', error: Error) => void,
-): CacheBackend {
-  if (c.redis === undefined)
-    return memoryCache({
-      maxEntries: c.maxEntries,
-      maxBytes: c.maxBytes,
-      ttlMs: c.ttlMs,
-      now: c.now,
-    });
-  const owned = typeof c.redis === 'string';
-  const client =
-    typeof c.redis === 'string'
-      ? new Redis(c.redis, {
-          connectionName: 'meskit-pricing-runner',
-          // Commands sent while (re)connecting wait in the offline queue, bounded by
-          // redisTimeoutMs; one retry, not twenty, when a connection drops under them.
-          maxRetriesPerRequest: 1,
-        })
-      : c.redis;
-  // Failures surface through the commands (counted, warned once); without a listener
-  // ioredis would print every reconnect failure to stderr. A client passed in is the
-  // caller's: its listeners are theirs to choose.
-  if (owned) client.on('error', () => {});
-  return redisCache({ client, owned, ttlMs: c.ttlMs, timeoutMs: c.redisTimeoutMs, onError });
 }

@@ -3,11 +3,13 @@
 // wait, or as a job to poll; health; and /metrics from the runner's registry.
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { getRegistry } from '@meskit/otel-bootstrap/registry';
+import { listen, MeskitError } from '@meskit/kernel';
 import type { Registry } from 'prom-client';
 import { MeshError, PriceModelError, PricingPoolError } from './errors.js';
+import { resolveServerOptions, type ResolvedServerOptions } from './internal/server-options.js';
 import type { PricingQuote, PricingRunner } from './runner.js';
+
+export { SERVER_DEFAULTS } from './internal/server-options.js';
 
 /** Options of `createPricingServer`. */
 export interface PricingServerOptions {
@@ -28,7 +30,7 @@ export interface PricingServerOptions {
   maxJobs?: number;
   /** How long a finished job stays readable at `GET /v1/jobs/:id`. Default: 600 000 ms (10 min). */
   jobTtlMs?: number;
-  /** The registry `GET /metrics` serves. Default: the shared registry of `@meskit/otel-bootstrap/registry`. */
+  /** The registry `GET /metrics` serves. Default: the process's shared registry (the kernel's `getRegistry()`). */
   registry?: Registry;
 }
 
@@ -38,15 +40,6 @@ export interface PricingServer {
   /** Stops accepting connections and waits for the requests in progress; safe to call twice. */
   close(): Promise<void>;
 }
-
-export const SERVER_DEFAULTS = {
-  host: '127.0.0.1',
-  port: 8790,
-  maxBodyBytes: 128 * 1024 * 1024,
-  syncWaitMs: 10_000,
-  maxJobs: 1000,
-  jobTtlMs: 600_000,
-} as const;
 
 /** The longest `?wait=` honoured, whatever the request asks. */
 const MAX_WAIT_MS = 120_000;
@@ -68,19 +61,21 @@ interface ErrorBody {
 }
 
 /** An answer other than a quote: its status and `{ error: { code, message } }`. */
-class HttpError extends Error {
+class HttpError extends MeskitError {
   constructor(
     readonly status: number,
-    readonly code: string,
+    code: string,
     message: string,
     readonly headers: Record<string, string> = {},
   ) {
-    super(message);
+    super(code, message);
   }
 }
 
 /**
- * Starts the pricing HTTP API and resolves once it listens:
+ * Starts the pricing HTTP API and resolves once it listens. Bad options throw the kernel's
+ * `InvalidOptionError` synchronously (not a rejected promise); an address that cannot be bound
+ * rejects with its `ListenError` (`LISTEN_FAILED`).
  * - `POST /v1/quotes[?alloy=NAME][&wait=MS]`: the model as the raw body (any content type but
  *   multipart) or as the file of a `multipart/form-data` upload. 200 with
  *   `{ status: "done", analysis, price, cached, key }`; 202 with `{ status: "pending", id }`
@@ -91,8 +86,12 @@ class HttpError extends Error {
  * Errors answer `{ error: { code, message } }`: a model that cannot be priced 422 with the
  * `MeshError` code (413 `TOO_LARGE`), an unknown alloy 400, a full queue 503 with `Retry-After`.
  */
-export async function createPricingServer(opts: PricingServerOptions): Promise<PricingServer> {
-  const config = resolveOptions(opts);
+export function createPricingServer(opts: PricingServerOptions): Promise<PricingServer> {
+  const config = resolveServerOptions(opts);
+  return start(config);
+}
+
+async function start(config: ResolvedServerOptions): Promise<PricingServer> {
   const { runner, registry } = config;
   const jobs = new Map<string, Job>();
 
@@ -233,18 +232,16 @@ export async function createPricingServer(opts: PricingServerOptions): Promise<P
       .finally(() => inProgress.delete(handled));
     inProgress.add(handled);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  let url: string;
+  try {
+    url = await listen(server, { host: config.host, port: config.port, what: 'pricing server' });
+  } catch (error) {
+    clearInterval(sweeper);
+    throw error;
+  }
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${host}:${address.port}`,
+    url,
     close() {
       closing ??= (async () => {
         clearInterval(sweeper);
@@ -256,48 +253,6 @@ export async function createPricingServer(opts: PricingServerOptions): Promise<P
       })();
       return closing;
     },
-  };
-}
-
-interface ResolvedOptions {
-  runner: PricingRunner<PricingQuote>;
-  host: string;
-  port: number;
-  maxBodyBytes: number;
-  syncWaitMs: number;
-  maxJobs: number;
-  jobTtlMs: number;
-  registry: Registry;
-}
-
-function resolveOptions(opts: PricingServerOptions): ResolvedOptions {
-  if (typeof opts !== 'object' || opts === null)
-    throw new TypeError('createPricingServer: pass an options object with at least { runner }');
-  const { runner } = opts;
-  if (typeof runner?.quote !== 'function' || typeof runner.stats !== 'function')
-    throw new TypeError(
-      'createPricingServer: option runner must be a pricing runner (createPricingRunner())',
-    );
-  const count = (name: keyof typeof SERVER_DEFAULTS, min: number): number => {
-    const value = (opts[name] as number | undefined) ?? (SERVER_DEFAULTS[name] as number);
-    if (!Number.isInteger(value) || value < min)
-      throw new TypeError(
-        `createPricingServer: option ${name} must be an integer >= ${min}, got ${String(value)}`,
-      );
-    return value;
-  };
-  const port = count('port', 0);
-  if (port > 65535)
-    throw new TypeError(`createPricingServer: option port must be at most 65535, got ${port}`);
-  return {
-    runner,
-    host: opts.host ?? SERVER_DEFAULTS.host,
-    port,
-    maxBodyBytes: count('maxBodyBytes', 1),
-    syncWaitMs: count('syncWaitMs', 0),
-    maxJobs: count('maxJobs', 1),
-    jobTtlMs: count('jobTtlMs', 1),
-    registry: opts.registry ?? getRegistry(),
   };
 }
 

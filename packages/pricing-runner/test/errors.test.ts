@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { analyzeMesh, MeshError, type MeshErrorCode } from '../src/index.js';
+import { expectInvalidOption } from './invalid-option.js';
 import { binaryStl, meshXml, threeMf, uvSphere, zip, RELS } from './meshes.js';
 
 function codeOf(fn: () => unknown): MeshErrorCode | 'no error' {
@@ -158,8 +159,31 @@ describe('malformed input gives a typed error with a stable code', () => {
     );
   });
 
-  it('BAD_OPTION: an invalid option is a programmer error', () => {
-    expect(codeOf(() => analyzeMesh(binaryStl(sphere), { maxBytes: -1 }))).toBe('BAD_OPTION');
+  it('INVALID_OPTION: an invalid option is a programmer error, not a MeshError', () => {
+    const error = expectInvalidOption(
+      () => analyzeMesh(binaryStl(sphere), { maxBytes: -1 }),
+      'analyzeMesh',
+      'maxBytes',
+      /must be a number above 0, got -1/,
+    );
+    expect(error).not.toBeInstanceOf(MeshError);
+    expectInvalidOption(
+      () => analyzeMesh(binaryStl(sphere), { format: 'ply' as never }),
+      'analyzeMesh',
+      'format',
+      /stl-binary, stl-ascii, obj, 3mf, got "ply"/,
+    );
+    expectInvalidOption(
+      () => analyzeMesh(binaryStl(sphere), { topology: 'yes' as never }),
+      'analyzeMesh',
+      'topology',
+    );
+    expectInvalidOption(() => analyzeMesh(binaryStl(sphere), 5 as never), 'analyzeMesh', 'options');
+  });
+
+  it('input that is not bytes is an argument error (TypeError)', () => {
+    expect(() => analyzeMesh('ring.stl' as never)).toThrow(TypeError);
+    expect(() => analyzeMesh('ring.stl' as never)).toThrow(/input must be a Uint8Array or Buffer/);
   });
 
   it('never hangs or crashes on random bytes', () => {

@@ -12,6 +12,7 @@ import {
   validatePriceModel,
   type PriceModel,
 } from '../dist/index.js';
+import { expectInvalidOption } from './invalid-option.js';
 import { binaryStl, uvSphere } from './meshes.js';
 
 const sphere = binaryStl(uvSphere(5, 16, 24));
@@ -75,13 +76,33 @@ describe('createPricingPool with a price model and analysis options', () => {
   });
 
   it('refuses bad analysis options and price models at construction, naming them', () => {
-    expect(() => createPricingPool({ analyze: { maxBytes: -1 } })).toThrow(/analyze\.maxBytes/);
-    expect(() => createPricingPool({ analyze: { topology: 'yes' as never } })).toThrow(
-      /analyze\.topology/,
+    expectInvalidOption(
+      () => createPricingPool({ analyze: { maxBytes: -1 } }),
+      'createPricingPool',
+      'analyze.maxBytes',
+      /must be a number above 0, got -1/,
     );
+    expectInvalidOption(
+      () => createPricingPool({ analyze: { topology: 'yes' as never } }),
+      'createPricingPool',
+      'analyze.topology',
+      /must be a boolean/,
+    );
+    expectInvalidOption(
+      () => createPricingPool({ analyze: 'fast' as never }),
+      'createPricingPool',
+      'analyze',
+    );
+    // A bad model is an option like any other; the PriceModelError naming its field is the cause.
     const bad = { ...DEFAULT_PRICE_MODEL, defaultAlloy: 'tin' };
-    expect(() => createPricingPool({ priceModel: bad })).toThrow(PriceModelError);
-    expect(() => createPricingPool({ priceModel: bad })).toThrow(/defaultAlloy/);
+    const error = expectInvalidOption(
+      () => createPricingPool({ priceModel: bad }),
+      'createPricingPool',
+      'priceModel.defaultAlloy',
+      /"tin" is not one of the alloys/,
+    );
+    expect(error.cause).toBeInstanceOf(PriceModelError);
+    expect(error.cause).toMatchObject({ code: 'BAD_PRICE_MODEL', field: 'defaultAlloy' });
   });
 });
 
@@ -155,18 +176,39 @@ describe('createPricingPool in offload mode', () => {
   });
 
   it('refuses a module that does not exist and impossible combinations at construction', () => {
-    expect(() =>
-      createPricingPool({ offload: { module: '/nonexistent/pricing.mjs', export: 'price' } }),
-    ).toThrow(/offload\.module: no file at \/nonexistent\/pricing\.mjs/);
-    expect(() =>
-      createPricingPool({ offload: { module: FIXTURE }, priceModel: DEFAULT_PRICE_MODEL } as never),
-    ).toThrow(/priceModel has no effect with offload/);
-    expect(() =>
-      createPricingPool({ offload: { module: FIXTURE }, analyze: { topology: false } }),
-    ).toThrow(/analyze\.topology has no effect with offload/);
-    expect(() =>
-      createPricingPool({ offload: { module: FIXTURE, options: { f: () => 1 } as never } }),
-    ).toThrow(/offload\.options/);
+    expectInvalidOption(
+      () => createPricingPool({ offload: { module: '/nonexistent/pricing.mjs', export: 'price' } }),
+      'createPricingPool',
+      'offload.module',
+      /offload\.module .*no file at \/nonexistent\/pricing\.mjs/,
+    );
+    expectInvalidOption(
+      () =>
+        createPricingPool({
+          offload: { module: FIXTURE },
+          priceModel: DEFAULT_PRICE_MODEL,
+        } as never),
+      'createPricingPool',
+      'priceModel',
+      /priceModel has no effect with offload/,
+    );
+    expectInvalidOption(
+      () => createPricingPool({ offload: { module: FIXTURE }, analyze: { topology: false } }),
+      'createPricingPool',
+      'analyze.topology',
+      /analyze\.topology has no effect with offload/,
+    );
+    expectInvalidOption(
+      () => createPricingPool({ offload: { module: FIXTURE, options: { f: () => 1 } as never } }),
+      'createPricingPool',
+      'offload.options',
+      /must be plain JSON data/,
+    );
+    expectInvalidOption(
+      () => createPricingPool({ offload: { module: FIXTURE, export: '' } }),
+      'createPricingPool',
+      'offload.export',
+    );
   });
 });
 

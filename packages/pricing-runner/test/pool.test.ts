@@ -14,6 +14,7 @@ import {
   type PricingPoolErrorCode,
 } from '../dist/index.js';
 import { TEST_DELAY_MS } from '../dist/internal/pool-protocol.js';
+import { expectInvalidOption } from './invalid-option.js';
 import { binaryStl, inverted, obj, torus, uvSphere } from './meshes.js';
 
 const SLOW = { [TEST_DELAY_MS]: 10 * 60_000 }; // blocks the worker until it is terminated
@@ -150,9 +151,21 @@ describe('createPricingPool', () => {
   });
 
   it('refuses invalid options at construction, naming the option', () => {
-    expect(() => createPricingPool({ threads: 0 })).toThrow(/threads/);
-    expect(() => createPricingPool({ maxQueue: -1 })).toThrow(/maxQueue/);
-    expect(() => createPricingPool({ timeoutMs: 1.5 })).toThrow(/timeoutMs/);
+    expectInvalidOption(() => createPricingPool({ threads: 0 }), 'createPricingPool', 'threads');
+    expectInvalidOption(() => createPricingPool({ maxQueue: -1 }), 'createPricingPool', 'maxQueue');
+    expectInvalidOption(
+      () => createPricingPool({ timeoutMs: 1.5 }),
+      'createPricingPool',
+      'timeoutMs',
+      /must be an integer from 1 to 2147483647, got 1\.5/,
+    );
+    // Longer than a Node timer can wait: it would fire at once and time out every job.
+    expectInvalidOption(
+      () => createPricingPool({ timeoutMs: 3_000_000_000 }),
+      'createPricingPool',
+      'timeoutMs',
+    );
+    expectInvalidOption(() => createPricingPool(null as never), 'createPricingPool', 'options');
   });
 
   it('does not keep the process alive: a script that never calls close() exits', async () => {

@@ -1,10 +1,9 @@
 // The runner's Redis cache against the real Redis of the test run, and with Redis down.
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { deadPort, serviceUrls } from '@meskit/testkit';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   createPricingRunner,
   DEFAULT_PRICE_MODEL,
@@ -25,20 +24,8 @@ afterEach(async () => {
   await Promise.all(runners.splice(0).map((r) => r.close()));
 });
 
-/** A loopback port nothing listens on (bound, then released). */
-async function deadPort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
 describe('createPricingRunner with a Redis cache', () => {
-  const provided = inject('services').REDIS_URL;
-  if (!provided) throw new Error('the test run has no Redis (REDIS_URL)');
-  const REDIS_URL = provided;
+  const REDIS_URL = serviceUrls().redisUrl;
   let clients: Redis[] = [];
 
   beforeAll(async () => {

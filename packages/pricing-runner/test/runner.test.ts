@@ -14,6 +14,7 @@ import {
 } from '../dist/index.js';
 import { TEST_CLOCK } from '../dist/internal/cache.js';
 import { TEST_DELAY_MS } from '../dist/internal/pool-protocol.js';
+import { expectInvalidOption } from './invalid-option.js';
 import { binaryStl, obj, torus, uvSphere } from './meshes.js';
 
 const sphere = binaryStl(uvSphere(5, 16, 24));
@@ -153,9 +154,37 @@ describe('createPricingRunner: the cache', () => {
     expect(await r.quote(Buffer.from(sphere)).catch((e: unknown) => e)).toMatchObject({
       code: 'TOO_LARGE',
     });
-    expect(() => createPricingRunner({ cache: { maxEntries: 0 } })).toThrow(/cache\.maxEntries/);
-    expect(() => createPricingRunner({ cache: { redis: 'http://x' } })).toThrow(/cache\.redis/);
-    expect(() => createPricingRunner({ cache: { ttlMs: 1.5 } })).toThrow(/cache\.ttlMs/);
+    const component = 'createPricingRunner';
+    expectInvalidOption(
+      () => createPricingRunner({ cache: { maxEntries: 0 } }),
+      component,
+      'cache.maxEntries',
+    );
+    const badUrl = expectInvalidOption(
+      () => createPricingRunner({ cache: { redis: 'http://user:secret@x' } }),
+      component,
+      'cache.redis',
+      /must be a redis:\/\/ or rediss:\/\/ URL/,
+    );
+    expect(badUrl.message).not.toContain('secret');
+    expectInvalidOption(
+      () => createPricingRunner({ cache: { ttlMs: 1.5 } }),
+      component,
+      'cache.ttlMs',
+    );
+    expectInvalidOption(() => createPricingRunner({ cache: 'redis' as never }), component, 'cache');
+    expectInvalidOption(
+      () => createPricingRunner({ registry: {} as never }),
+      component,
+      'registry',
+    );
+    // The pool's options are checked as the runner's own: the error names what the caller called.
+    expectInvalidOption(() => createPricingRunner({ threads: 0 }), component, 'threads');
+    expectInvalidOption(
+      () => createPricingRunner({ analyze: { maxTriangles: 0 } }),
+      component,
+      'analyze.maxTriangles',
+    );
   });
 });
 

@@ -5,9 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createPricingRunner,
   createPricingServer,
+  ListenError,
   type PricingRunner,
   type PricingServer,
 } from '../dist/index.js';
+import { expectInvalidOption } from './invalid-option.js';
 import { binaryStl, meshXml, obj, RELS, threeMf, torus, uvSphere, zip } from './meshes.js';
 
 const sphere = binaryStl(uvSphere(5, 16, 24));
@@ -203,10 +205,48 @@ describe('health, metrics and routing', () => {
     expect(wrong.headers.get('allow')).toBe('POST');
   });
 
-  it('refuses bad options at construction, naming them', async () => {
-    await expect(createPricingServer({ runner, port: 70000 })).rejects.toThrow(/port/);
-    await expect(createPricingServer({ runner, maxJobs: 0 })).rejects.toThrow(/maxJobs/);
-    await expect(createPricingServer({} as never)).rejects.toThrow(/runner/);
+  it('refuses bad options synchronously at construction, naming them', () => {
+    // Thrown, not a rejected promise: nothing is listening or kept once the call returns.
+    expectInvalidOption(
+      () => createPricingServer({ runner, port: 70000 }),
+      'createPricingServer',
+      'port',
+      /must be an integer from 0 to 65535, got 70000/,
+    );
+    expectInvalidOption(
+      () => createPricingServer({ runner, maxJobs: 0 }),
+      'createPricingServer',
+      'maxJobs',
+    );
+    expectInvalidOption(() => createPricingServer({} as never), 'createPricingServer', 'runner');
+    expectInvalidOption(
+      () => createPricingServer({ runner, host: '' }),
+      'createPricingServer',
+      'host',
+    );
+    expectInvalidOption(
+      () => createPricingServer(undefined as never),
+      'createPricingServer',
+      'options',
+    );
+  });
+
+  it('rejects with LISTEN_FAILED when the port is taken, naming the address', async () => {
+    const taken = Number(new URL(server.url).port);
+    const error = await createPricingServer({ runner, port: taken, registry }).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ListenError);
+    expect(error).toMatchObject({
+      code: 'LISTEN_FAILED',
+      host: '127.0.0.1',
+      port: taken,
+      message: expect.stringMatching(
+        new RegExp(`pricing server: cannot listen on 127\\.0\\.0\\.1:${taken}: .*EADDRINUSE`),
+      ),
+    });
+    // The sidecar already there still answers.
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
   });
 
   it('closes twice without error', async () => {

@@ -243,7 +243,7 @@ function runnerOptions(
   return picked;
 }
 
-/** The runner throws TypeError / PriceModelError for a bad option: name ours instead. */
+/** The runner throws InvalidOptionError for a bad option: name ours (`pricingRunner`) instead. */
 function construct<R>(create: () => PricingRunner<R>): PricingRunner<R> {
   try {
     return create();

@@ -3,6 +3,8 @@ import { InvalidArgumentError, type Command } from 'commander';
 import {
   createPricingRunner,
   createPricingServer,
+  InvalidOptionError,
+  ListenError,
   POOL_DEFAULTS,
   PriceModelError,
   RUNNER_DEFAULTS,
@@ -60,6 +62,37 @@ function fromEnv(
   } catch (error) {
     throw new CliError('CONFIG', `${PRICING_SERVE_ENV[name]}=${raw}: ${(error as Error).message}`);
   }
+}
+
+/** The library's option names (InvalidOptionError's `option`) as the flags that set them. */
+const OPTION_FLAGS: Readonly<Record<string, string>> = {
+  threads: `--threads (or ${PRICING_SERVE_ENV.threads})`,
+  maxQueue: '--max-queue',
+  timeoutMs: '--timeout-ms',
+  'analyze.maxBytes': '--max-body-bytes',
+  'cache.redis': `--redis-url (or ${PRICING_SERVE_ENV.redisUrl})`,
+  'cache.ttlMs': '--cache-ttl-ms',
+  host: `--host (or ${PRICING_SERVE_ENV.host})`,
+  port: `--port (or ${PRICING_SERVE_ENV.port})`,
+  maxBodyBytes: '--max-body-bytes',
+  syncWaitMs: '--sync-wait-ms',
+};
+
+/** The library's errors as the CLI's: a refused option names its flag (exit 2), a port taken exits 1. */
+function toCliError(error: unknown): unknown {
+  if (error instanceof ListenError)
+    return new CliError('LISTEN_FAILED', error.message, { cause: error });
+  if (error instanceof InvalidOptionError) {
+    // "createPricingRunner: option timeoutMs must be ..." -> "invalid --timeout-ms: must be ...".
+    const flag = OPTION_FLAGS[error.option];
+    const prefix = `${error.component}: option ${error.option} `;
+    const message =
+      flag && error.message.startsWith(prefix)
+        ? `invalid ${flag}: ${error.message.slice(prefix.length)}`
+        : error.message;
+    return new CliError('CONFIG', message, { cause: error });
+  }
+  return error;
 }
 
 async function loadPriceModel(file: string): Promise<PriceModel> {
@@ -173,9 +206,9 @@ export const registerPricingCommand: RegisterCommand = (program: Command, ctx: C
       try {
         runner = createPricingRunner(runnerOptions);
       } catch (error) {
-        // Options are checked above; what is left (e.g. a bad Redis URL) names the option.
-        if (error instanceof TypeError) throw new CliError('USAGE', error.message);
-        throw error;
+        // The flags' own parsing catches most mistakes; what is left (a value out of the
+        // library's range) is refused there, naming the option.
+        throw toCliError(error);
       }
       const stopped = untilSignal();
       let server;
@@ -191,10 +224,7 @@ export const registerPricingCommand: RegisterCommand = (program: Command, ctx: C
         });
       } catch (error) {
         await runner.close();
-        const code = (error as NodeJS.ErrnoException).code;
-        if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL')
-          throw new CliError('LISTEN_FAILED', `cannot listen: ${(error as Error).message}`);
-        throw error;
+        throw toCliError(error);
       }
       ctx.stdout.write(`${JSON.stringify({ event: 'listening', url: server.url })}\n`);
       const signal = await stopped;

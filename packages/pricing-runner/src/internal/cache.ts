@@ -1,6 +1,7 @@
 // The runner's result caches: an LRU in memory (bounded by entries and bytes, with a TTL)
 // or Redis (`SET PX`). Values are JSON strings. Neither ever rejects: a Redis failure is
 // reported through `onError` and the caller carries on as if the entry were missing.
+import { boundedRedis, quitRedis } from '@meskit/kernel';
 import type { Cluster, Redis } from 'ioredis';
 
 /**
@@ -97,9 +98,6 @@ export function memoryCache(opts: {
 
 export type RedisClient = Redis | Cluster;
 
-/** Connection states in which a command would only wait for a reconnect that may not come. */
-const DOWN = new Set(['reconnecting', 'close', 'end']);
-
 export function redisCache(opts: {
   client: RedisClient;
   /** The runner created the client, so it closes it. */
@@ -109,21 +107,8 @@ export function redisCache(opts: {
   onError: (operation: 'get' | 'set', error: Error) => void;
 }): CacheBackend {
   const { client } = opts;
-
   /** The command's answer, or a rejection once `timeoutMs` passes (the command may still land). */
-  function bounded<T>(operation: string, command: () => Promise<T>): Promise<T> {
-    if (DOWN.has(client.status))
-      return Promise.reject(new Error(`Redis connection is ${client.status}`));
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`Redis did not answer ${operation} within ${opts.timeoutMs} ms`)),
-        opts.timeoutMs,
-      );
-      timer.unref();
-    });
-    return Promise.race([command(), timeout]).finally(() => clearTimeout(timer));
-  }
+  const bounded = boundedRedis(client, opts.timeoutMs);
 
   function fail(operation: 'get' | 'set', error: unknown): void {
     opts.onError(operation, error instanceof Error ? error : new Error(String(error)));
@@ -148,13 +133,9 @@ export function redisCache(opts: {
     },
     stats: () => ({ entries: null, bytes: null, evicted: 0, expired: 0, tooLarge: 0 }),
     async close() {
-      if (!opts.owned || client.status === 'end') return;
-      // quit() lets SETs already sent land; disconnect() if the server does not answer.
-      try {
-        await bounded('QUIT', () => client.quit());
-      } catch {
-        client.disconnect();
-      }
+      // quit() lets SETs already sent land; a client that is down or does not answer in time
+      // is disconnected instead.
+      if (opts.owned) await quitRedis(client, opts.timeoutMs);
     },
   };
 }

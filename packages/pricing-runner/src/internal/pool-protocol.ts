@@ -1,6 +1,7 @@
 // Messages between the pool (main thread) and its workers. Plain data only: everything
 // here crosses the thread boundary by structured clone (the model bytes by transfer).
 import type { NormalizedAnalyzeOptions } from '../analyze.js';
+import { MeshError, PriceModelError, PricingPoolError, type MeshErrorCode } from '../errors.js';
 import type { PriceModel } from '../price-model.js';
 
 /**
@@ -45,4 +46,51 @@ export type JobResponse =
  */
 export interface WorkerReady {
   ready: true;
+}
+
+/** An error thrown in a worker as plain data; `kind: 'Offload'` when the offloaded code threw it. */
+export function serializeError(error: unknown, kind?: 'Offload'): SerializedError {
+  const e = error instanceof Error ? error : new Error(String(error));
+  const code = (e as { code?: unknown }).code;
+  return {
+    kind:
+      kind ??
+      (error instanceof MeshError
+        ? 'MeshError'
+        : error instanceof PriceModelError
+          ? 'PriceModelError'
+          : 'Error'),
+    name: e.name,
+    code: typeof code === 'string' ? code : undefined,
+    field: error instanceof PriceModelError ? error.field : undefined,
+    message: e.message,
+    stack: e.stack,
+  };
+}
+
+/** The error a worker serialised, rebuilt on the pool's side with the worker's stack appended. */
+export function reviveError(error: SerializedError): Error {
+  let revived: Error;
+  if (error.kind === 'MeshError') {
+    revived = new MeshError(error.code as MeshErrorCode, error.message);
+  } else if (error.kind === 'PriceModelError') {
+    revived = new PriceModelError(error.field ?? '', '');
+    revived.message = error.message;
+  } else if (error.kind === 'Offload') {
+    // The original error, rebuilt as far as plain data allows: callers can still tell an
+    // MES's own codes (error.cause.code) apart.
+    const cause = Object.assign(new Error(error.message), {
+      name: error.name,
+      ...(error.code === undefined ? {} : { code: error.code }),
+    });
+    if (error.stack) cause.stack = error.stack;
+    revived = new PricingPoolError('OFFLOAD_FAILED', `offloaded pricing failed: ${error.message}`, {
+      cause,
+    });
+  } else {
+    revived = new PricingPoolError('WORKER_FAILED', `pricing worker failed: ${error.message}`);
+  }
+  if (error.stack)
+    revived.stack = `${revived.stack ?? ''}\n    --- in pricing worker ---\n${error.stack}`;
+  return revived;
 }

@@ -2,40 +2,20 @@
 // offloaded function), answer by message.
 import { parentPort, workerData } from 'node:worker_threads';
 import { analyzeMesh } from '../analyze.js';
-import { MeshError, PriceModelError } from '../errors.js';
 import { priceMesh } from '../price-model.js';
-import type {
-  JobRequest,
-  JobResponse,
-  SerializedError,
-  WorkerConfig,
-  WorkerReady,
+import {
+  serializeError,
+  type JobRequest,
+  type JobResponse,
+  type WorkerConfig,
+  type WorkerReady,
 } from './pool-protocol.js';
 
 type OffloadFn = (bytes: Uint8Array, options: Record<string, unknown>) => unknown;
 
 const config = workerData as WorkerConfig;
 
-function serialize(error: unknown, kind?: 'Offload'): SerializedError {
-  const e = error instanceof Error ? error : new Error(String(error));
-  const code = (e as { code?: unknown }).code;
-  return {
-    kind:
-      kind ??
-      (error instanceof MeshError
-        ? 'MeshError'
-        : error instanceof PriceModelError
-          ? 'PriceModelError'
-          : 'Error'),
-    name: e.name,
-    code: typeof code === 'string' ? code : undefined,
-    field: error instanceof PriceModelError ? error.field : undefined,
-    message: e.message,
-    stack: e.stack,
-  };
-}
-
-/** An Error whose message is `message` and whose stack is the original's, for `serialize`. */
+/** An Error whose message is `message` and whose stack is the original's, for `serializeError`. */
 function offloadError(message: string, cause?: unknown): Error {
   return new Error(message, { cause });
 }
@@ -73,7 +53,7 @@ async function runOffload(
   try {
     fn = await loadOffload(offload);
   } catch (error) {
-    return { id: job.id, ok: false, error: serialize(error, 'Offload') };
+    return { id: job.id, ok: false, error: serializeError(error, 'Offload') };
   }
   let value: unknown;
   try {
@@ -81,7 +61,7 @@ async function runOffload(
       job.alloy === undefined ? { ...offload.options } : { ...offload.options, alloy: job.alloy };
     value = await fn(job.bytes, options);
   } catch (error) {
-    return { id: job.id, ok: false, error: serialize(error, 'Offload') };
+    return { id: job.id, ok: false, error: serializeError(error, 'Offload') };
   }
   // Normalised through JSON here, so a fresh result and a cached one are the same value.
   let json: string | undefined;
@@ -92,7 +72,7 @@ async function runOffload(
     return {
       id: job.id,
       ok: false,
-      error: serialize(
+      error: serializeError(
         offloadError(
           `offload function ${offload.exportName} returned a value JSON cannot hold: ${reason}`,
         ),
@@ -104,7 +84,7 @@ async function runOffload(
     return {
       id: job.id,
       ok: false,
-      error: serialize(
+      error: serializeError(
         offloadError(
           `offload function ${offload.exportName} returned ${typeof value}; return a JSON-serialisable value`,
         ),
@@ -123,7 +103,7 @@ function runModel(job: JobRequest): JobResponse {
       : null;
     return { id: job.id, ok: true, value: { analysis, price } };
   } catch (error) {
-    return { id: job.id, ok: false, error: serialize(error) };
+    return { id: job.id, ok: false, error: serializeError(error) };
   }
 }
 

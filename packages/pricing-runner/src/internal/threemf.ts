@@ -8,6 +8,7 @@
 // triangles is a million elements, and a DOM would be an object per triangle.
 
 import { MeshError } from '../errors.js';
+import { unknownFormat } from './detect-format.js';
 import { Float64Builder, Uint32Builder, type IndexedMesh } from './builders.js';
 import { readZipDirectory, readZipEntry, type ZipLimits } from './zip.js';
 
@@ -49,11 +50,13 @@ export function parse3mf(
   const entries = readZipDirectory(bytes);
   const byName = new Map(entries.map((e) => [e.name.replace(/^\//, '').toLowerCase(), e]));
   let modelPath = '3d/3dmodel.model';
+  let declaresModel = false;
   const rels = byName.get('_rels/.rels');
   if (rels) {
     const xml = utf8(readZipEntry(bytes, rels, limits));
     for (const tag of xml.match(/<(?:\w+:)?Relationship\b[^>]*>/g) ?? []) {
       if (/Type\s*=\s*["'][^"']*\/3dmodel["']/.test(tag)) {
+        declaresModel = true;
         const target = /Target\s*=\s*["']([^"']+)["']/.exec(tag)?.[1];
         if (target) modelPath = target.replace(/^\//, '').toLowerCase();
         break;
@@ -62,6 +65,10 @@ export function parse3mf(
   }
   const modelEntry =
     byName.get(modelPath) ?? entries.find((e) => e.name.toLowerCase().endsWith('.model'));
+  // Neither a 3D model relationship nor a model part: a ZIP of something else (an archive of
+  // files, an Office document), not a broken 3MF.
+  if (!modelEntry && !declaresModel)
+    throw unknownFormat('the file is a ZIP archive but no 3MF package (it has no 3D model part)');
   if (!modelEntry) throw bad('the package has no 3D model part (expected 3D/3dmodel.model)');
   return parseModelXml(utf8(readZipEntry(bytes, modelEntry, limits)), limits.maxTriangles);
 }

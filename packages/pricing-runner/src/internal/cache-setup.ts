@@ -1,0 +1,54 @@
+// The result cache a runner's options ask for: in memory, on a Redis client passed in, or on
+// one the runner creates from a URL (and so closes).
+import { createWarnOnce } from '@meskit/kernel';
+import { Redis } from 'ioredis';
+import { memoryCache, redisCache, type CacheBackend } from './cache.js';
+import { METRIC_NAMES } from './metrics.js';
+import type { ResolvedCacheOptions } from './runner-options.js';
+
+const WARNING_CODE = 'MESKIT_PRICING_CACHE_UNAVAILABLE';
+
+export type CacheErrorHandler = (operation: 'get' | 'set', error: Error) => void;
+
+/**
+ * What a runner does with a failed cache operation: `count` it, and warn once (per runner)
+ * that quotes go on without the cache.
+ */
+export function cacheErrorReporter(count: (operation: 'get' | 'set') => void): CacheErrorHandler {
+  const warnOnce = createWarnOnce();
+  return (operation, error) => {
+    count(operation);
+    warnOnce(
+      WARNING_CODE,
+      `pricing cache: Redis ${operation.toUpperCase()} failed (${error.message}); quotes are computed without the cache while Redis is unavailable. Check cache.redis, or leave it out to cache in memory. Further cache errors are counted in ${METRIC_NAMES.cacheErrors} without warning.`,
+    );
+  };
+}
+
+export function createCacheBackend(
+  c: ResolvedCacheOptions,
+  onError: CacheErrorHandler,
+): CacheBackend {
+  if (c.redis === undefined)
+    return memoryCache({
+      maxEntries: c.maxEntries,
+      maxBytes: c.maxBytes,
+      ttlMs: c.ttlMs,
+      now: c.now,
+    });
+  const owned = typeof c.redis === 'string';
+  const client =
+    typeof c.redis === 'string'
+      ? new Redis(c.redis, {
+          connectionName: 'meskit-pricing-runner',
+          // Commands sent while (re)connecting wait in the offline queue, bounded by
+          // redisTimeoutMs; one retry, not twenty, when a connection drops under them.
+          maxRetriesPerRequest: 1,
+        })
+      : c.redis;
+  // Failures surface through the commands (counted, warned once); without a listener
+  // ioredis would print every reconnect failure to stderr. A client passed in is the
+  // caller's: its listeners are theirs to choose.
+  if (owned) client.on('error', () => {});
+  return redisCache({ client, owned, ttlMs: c.ttlMs, timeoutMs: c.redisTimeoutMs, onError });
+}
