@@ -4,7 +4,7 @@
 import { createCacheProxy, type CacheProxy } from '@meskit/cache-proxy';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closedPort, expectCleanExit, runMeskit, soleCheck } from './helpers.js';
+import { closedPort, expectCleanExit, runDoctorCheck, runMeskit, soleCheck } from './helpers.js';
 import { startReferenceMes, type TestMes } from './reference-mes.js';
 
 let mes: TestMes;
@@ -29,8 +29,7 @@ afterAll(async () => {
   await mes?.close();
 });
 
-const doctor = (url: string) =>
-  runMeskit(['doctor', '--json', '--only', 'cache-proxy', '--cache-proxy-url', url]);
+const doctor = (url: string) => runDoctorCheck('cache-proxy', ['--cache-proxy-url', url]);
 
 describe('meskit doctor: cache-proxy', () => {
   it('passes when the first page comes back with Cache-Status, and says how it was answered', async () => {

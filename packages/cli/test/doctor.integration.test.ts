@@ -5,7 +5,13 @@ import { createServer as createTcpServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { CheckResult, DoctorReport } from '../src/index.js';
-import { closedPort, expectCleanExit, runMeskit, type BinResult } from './helpers.js';
+import {
+  closedPort,
+  expectCleanExit,
+  runDoctorCheck,
+  runMeskit,
+  type BinResult,
+} from './helpers.js';
 
 const provided = inject('services');
 
@@ -153,14 +159,7 @@ describe('meskit doctor against the running services', () => {
   });
 
   it('fails the mes check when /health answers 503, and exits 1', async () => {
-    const result = await runMeskit([
-      'doctor',
-      '--json',
-      '--only',
-      'mes',
-      '--mes-url',
-      `${mesBase}/down`,
-    ]);
+    const result = await runDoctorCheck('mes', ['--mes-url', `${mesBase}/down`]);
     expectCleanExit(result);
     expect(result.code).toBe(1);
     const mesResult = byId(parseReport(result), 'mes');
@@ -190,11 +189,7 @@ describe('meskit doctor against the running services', () => {
   });
 
   it('fails the replica check when --replica-url points at the primary', async () => {
-    const result = await runMeskit([
-      'doctor',
-      '--json',
-      '--only',
-      'postgres.replica',
+    const result = await runDoctorCheck('postgres.replica', [
       '--replica-url',
       services.DATABASE_URL,
     ]);

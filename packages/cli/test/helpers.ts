@@ -99,6 +99,15 @@ export function expectCleanExit(result: BinResult): void {
   expect(result.stderr).not.toMatch(LINGERING);
 }
 
+/** `meskit doctor --json --only ID ...args`: one check, its report on stdout as JSON. */
+export function runDoctorCheck(
+  id: string,
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<BinResult> {
+  return runMeskit(['doctor', '--json', '--only', id, ...args], env);
+}
+
 /** The one check a `doctor --only ID --json` run reported, after asserting it is the only one. */
 export function soleCheck(result: BinResult, id: string): CheckResult {
   const report = JSON.parse(result.stdout) as DoctorReport;

@@ -11,30 +11,7 @@ import {
 } from '@meskit/pricing-runner';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CheckResult, DoctorReport } from '../src/index.js';
-import { LINGERING, STACK_TRACE, runMeskit, type BinResult } from './helpers.js';
-
-/** Asserts what every run promises: no stack trace, and nothing held the process open. */
-function expectCleanExit(result: BinResult): void {
-  expect(result.signal).toBeNull();
-  expect(result.stdout).not.toMatch(STACK_TRACE);
-  expect(result.stderr).not.toMatch(STACK_TRACE);
-  expect(result.stderr).not.toMatch(LINGERING);
-}
-
-function pricingResult(result: BinResult): CheckResult {
-  const report = JSON.parse(result.stdout) as DoctorReport;
-  expect(report.checks.map((check) => check.id)).toEqual(['pricing']);
-  return report.checks[0] as CheckResult;
-}
-
-async function closedPort(): Promise<number> {
-  const server = createTcpServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+import { closedPort, expectCleanExit, runDoctorCheck, runMeskit, soleCheck } from './helpers.js';
 
 // A sidecar with room in its queue, and one whose queue holds nothing (maxQueue 0): its
 // /readyz answers 503 busy for as long as it runs, as a saturated sidecar's does.
@@ -72,17 +49,10 @@ afterAll(async () => {
 
 describe('meskit doctor: pricing', () => {
   it('passes against a ready sidecar and reports its threads and queue', async () => {
-    const result = await runMeskit([
-      'doctor',
-      '--json',
-      '--only',
-      'pricing',
-      '--pricing-url',
-      ready.server.url,
-    ]);
+    const result = await runDoctorCheck('pricing', ['--pricing-url', ready.server.url]);
     expectCleanExit(result);
     expect(result.code).toBe(0);
-    const check = pricingResult(result);
+    const check = soleCheck(result, 'pricing');
     const endpoint = new URL(ready.server.url).host;
     expect(check).toMatchObject({
       status: 'pass',
@@ -104,17 +74,10 @@ describe('meskit doctor: pricing', () => {
   });
 
   it('warns, without failing the run, when the sidecar is busy (queue full, /readyz 503)', async () => {
-    const result = await runMeskit([
-      'doctor',
-      '--json',
-      '--only',
-      'pricing',
-      '--pricing-url',
-      full.server.url,
-    ]);
+    const result = await runDoctorCheck('pricing', ['--pricing-url', full.server.url]);
     expectCleanExit(result);
     expect(result.code).toBe(0);
-    const check = pricingResult(result);
+    const check = soleCheck(result, 'pricing');
     expect(check.status).toBe('warn');
     expect(check.message).toBe(
       `pricing sidecar at ${new URL(full.server.url).host} is busy (queue full): 2 threads (0 busy), 0 queued; new quotes are refused with 503 QUEUE_FULL until the queue drains; if it stays busy, add --threads or replicas`,
@@ -147,11 +110,7 @@ describe('meskit doctor: pricing', () => {
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const at = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
     try {
-      const result = await runMeskit([
-        'doctor',
-        '--json',
-        '--only',
-        'pricing',
+      const result = await runDoctorCheck('pricing', [
         '--timeout-ms',
         '300',
         '--pricing-url',
@@ -159,7 +118,7 @@ describe('meskit doctor: pricing', () => {
       ]);
       expectCleanExit(result);
       expect(result.code).toBe(1);
-      expect(pricingResult(result)).toMatchObject({
+      expect(soleCheck(result, 'pricing')).toMatchObject({
         status: 'fail',
         message: `timed out after 300 ms while waiting for GET http://u:***@${at}/readyz (raise --timeout-ms if it is just slow)`,
       });
@@ -171,17 +130,10 @@ describe('meskit doctor: pricing', () => {
   });
 
   it('fails when the URL answers but is not the sidecar', async () => {
-    const result = await runMeskit([
-      'doctor',
-      '--json',
-      '--only',
-      'pricing',
-      '--pricing-url',
-      otherUrl,
-    ]);
+    const result = await runDoctorCheck('pricing', ['--pricing-url', otherUrl]);
     expectCleanExit(result);
     expect(result.code).toBe(1);
-    expect(pricingResult(result)).toMatchObject({
+    expect(soleCheck(result, 'pricing')).toMatchObject({
       status: 'fail',
       message: `GET ${otherUrl}/readyz answered 404 Not Found "<h1>Not Found</h1>", not the pricing sidecar's readiness; point --pricing-url at \`meskit pricing serve\` (port 8790 by default)`,
     });
@@ -193,7 +145,7 @@ describe('meskit doctor: pricing', () => {
     });
     expectCleanExit(result);
     expect(result.code).toBe(0);
-    expect(pricingResult(result)).toMatchObject({
+    expect(soleCheck(result, 'pricing')).toMatchObject({
       status: 'skip',
       message: 'not configured: pass --pricing-url or set MESKIT_PRICING_URL',
     });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { startPostgres, type PostgresPair } from '@meskit/services';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CheckResult, DoctorReport } from '../src/index.js';
-import { LINGERING, STACK_TRACE, runMeskit } from './helpers.js';
+import { LINGERING, runDoctorCheck, runMeskit, STACK_TRACE } from './helpers.js';
 
 let dir: string;
 let pair: PostgresPair;
@@ -28,11 +28,7 @@ afterAll(async () => {
 });
 
 async function doctorReplica(extra: string[] = []) {
-  const result = await runMeskit([
-    'doctor',
-    '--json',
-    '--only',
-    'postgres',
+  const result = await runDoctorCheck('postgres', [
     '--database-url',
     pair.primary.url,
     '--replica-url',
