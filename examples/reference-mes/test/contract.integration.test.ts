@@ -35,6 +35,21 @@ describe('the reference MES keeps the MES contract', () => {
     expect(checks).toHaveLength(1);
     const allowed = [...checks[0]!.matchAll(/'([A-Z_]+)'/g)].map((m) => m[1]);
     expect(allowed).toEqual([...ORDER_STATUSES]);
+    // The lifecycle of CASE.md, spelt out: the schema is built from the contract's list, so a
+    // change to that list must show up here too, not only in both places at once.
+    expect(allowed).toEqual([
+      'INITIATED',
+      'FILE_UPLOADED',
+      'SUBMITTED',
+      'PRICE_CALCULATED',
+      'MANUFACTURING_APPROVED',
+      'MANUFACTURING_STARTED',
+      'MANUFACTURING_COMPLETED',
+      'PACKAGING',
+      'SHIPPED',
+      'CLOSED',
+    ]);
+    expect(TAKE).toEqual({ from: 'MANUFACTURING_APPROVED', to: 'MANUFACTURING_STARTED' });
   });
 
   it('a take moves an order from TAKE.from to TAKE.to, records it, and publishes it', async () => {

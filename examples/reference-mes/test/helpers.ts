@@ -189,6 +189,7 @@ export interface MesOnBroker {
  * For the whole test file: a MES on RabbitMQ (`name` tags its exchange, queue and folders),
  * started with `options` after `prepare(modelDir)`, handed to `ready` before the file's own
  * beforeAll hooks; closed after its tests (topology deleted, database dropped, folder removed).
+ * Call it before the file registers hooks of its own (vitest runs after-hooks in reverse order).
  */
 export function useMesOnBroker(
   name: string,

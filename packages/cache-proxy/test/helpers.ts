@@ -24,7 +24,7 @@ export function startMes(opts: { amqp?: boolean } = {}): Promise<TestMes> {
 /**
  * For the whole test file: a reference MES (on RabbitMQ with `amqp`) seeded with `orders` (see
  * seed()), handed to `ready` before the file's own beforeAll hooks run and closed after its
- * afterAll hooks.
+ * afterAll hooks: call it before registering them (vitest runs after-hooks in reverse order).
  */
 export function useMes(
   opts: { orders: number; approvedShare?: number; amqp?: boolean },

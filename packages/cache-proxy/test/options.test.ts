@@ -66,6 +66,24 @@ describe('createCacheProxy options', () => {
     await expect(proxy.invalidate(1)).rejects.toMatchObject({ code: 'CLOSED' });
   });
 
+  it('invalidate() of something that is not an order id is BAD_ARGUMENT', async () => {
+    const proxy = await createCacheProxy({
+      upstream: 'http://127.0.0.1:9',
+      port: 0,
+      registry: new Registry(),
+    });
+    try {
+      for (const bad of [0, -3, 1.5, Number.NaN]) {
+        await expect(proxy.invalidate(bad)).rejects.toMatchObject({
+          name: 'CacheProxyError',
+          code: 'BAD_ARGUMENT',
+        });
+      }
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('an unreachable MES is answered 502 with a JSON error', async () => {
     const proxy = await createCacheProxy({
       upstream: 'http://127.0.0.1:9',

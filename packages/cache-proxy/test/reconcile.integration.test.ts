@@ -1,7 +1,7 @@
 // The periodic reconcile: changes the proxy never heard of (an event lost, a write straight to
 // the database) are corrected within the reconcile interval, long before the TTL.
 import { Registry } from 'prom-client';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createCacheProxy } from '../dist/index.js';
 import { get, ids, useMes, waitFor, type TestMes } from './helpers.js';
 
@@ -10,9 +10,6 @@ const LIST = '/api/orders?status=MANUFACTURING_APPROVED';
 let mes: TestMes;
 
 useMes({ orders: 200 }, (started) => (mes = started));
-afterAll(async () => {
-  await mes?.close();
-});
 
 describe('reconcile', () => {
   it('corrects a missed removal and a missed addition within the interval', async () => {

@@ -74,8 +74,11 @@ describe('Redis crashes and comes back during reads and takes', () => {
         await waitFor('reads are answered from the index and takes acknowledged', () => {
           return proxy.stats().requests.hit >= 50 && acked.size >= 3;
         });
+        const errorsBefore = proxy.stats().redisErrors;
         await redis.kill();
-        await waitFor('the proxy has seen Redis fail', () => proxy.stats().redisErrors > 0);
+        await waitFor('the proxy has seen Redis fail', () => {
+          return proxy.stats().redisErrors > errorsBefore;
+        });
         const readsWhileDown = reads.length;
         await waitFor('reads go on while Redis is down', () => reads.length >= readsWhileDown + 20);
         await redis.start();
@@ -85,7 +88,9 @@ describe('Redis crashes and comes back during reads and takes', () => {
           return proxy.stats().requests.hit >= hitsAtRestart + 50;
         });
         const readsAfter = reads.length;
-        await waitFor('more reads after the refill', () => reads.length >= readsAfter + 20);
+        await waitFor('more reads after the refill, and enough takes acknowledged', () => {
+          return reads.length >= readsAfter + 20 && acked.size > 10;
+        });
       } finally {
         running = false;
       }

@@ -1,7 +1,7 @@
 // Write-through from a proxied write: an order the MES creates in a cached status (a B2B
 // upload, PRICE_CALCULATED) is on the proxy's first page as soon as the client has the 201.
 import { Registry } from 'prom-client';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { generateRingStl } from '@meskit/reference-mes';
 import { createCacheProxy } from '../dist/index.js';
 import { get, ids, useMes, type TestMes } from './helpers.js';
@@ -10,9 +10,6 @@ const LIST = '/api/orders?status=PRICE_CALCULATED';
 
 let mes: TestMes;
 useMes({ orders: 100 }, (started) => (mes = started));
-afterAll(async () => {
-  await mes?.close();
-});
 
 describe('write-through from the proxied write', () => {
   it('lists a B2B order created through the proxy once its 201 arrives', async () => {

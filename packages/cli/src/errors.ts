@@ -1,3 +1,4 @@
+import { MeskitError } from '@meskit/kernel';
 import { EXIT_CODES, type ExitCode } from './exit-codes.js';
 
 /**
@@ -12,14 +13,11 @@ export type CliErrorCode =
   'USAGE' | 'CONFIG' | 'INVALID_CHECK' | 'DUPLICATE_CHECK' | 'LISTEN_FAILED';
 
 /** An error with a stable `code` and the exit code the CLI ends with when it escapes a command. */
-export class CliError extends Error {
-  readonly code: CliErrorCode;
+export class CliError extends MeskitError<CliErrorCode> {
   readonly exitCode: ExitCode;
 
   constructor(code: CliErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'CliError';
-    this.code = code;
+    super(code, message, options);
     // Bad input from the user is a usage problem; a malformed check is a bug in the
     // code that registered it, which the user cannot fix with a flag.
     this.exitCode =

@@ -27,6 +27,13 @@ export function boundedRedis(client: RedisStatus, timeoutMs: number): BoundedCal
     if (redisDown(client)) {
       return Promise.reject(new Error(`Redis connection is ${client.status}`));
     }
+    let run: Promise<T>;
+    try {
+      run = command();
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    run.catch(() => undefined); // settled after the timeout: nobody listens any more
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -35,8 +42,6 @@ export function boundedRedis(client: RedisStatus, timeoutMs: number): BoundedCal
       );
       timer.unref();
     });
-    const run = command();
-    run.catch(() => undefined); // settled after the timeout: nobody listens any more
     return Promise.race([run, timeout]).finally(() => clearTimeout(timer));
   };
 }

@@ -31,6 +31,13 @@ describe('boundedRedis', () => {
     }
   });
 
+  it('a command that throws before sending rejects (no stray timer, no unhandled rejection)', async () => {
+    const attempt = boundedRedis(redis, 50)('EVAL', () => {
+      throw new Error('bad script arguments');
+    });
+    await expect(attempt).rejects.toThrow('bad script arguments');
+  });
+
   it('refuses at once while the connection is down', async () => {
     const down = new Redis(serviceUrls().redisUrl, { lazyConnect: true });
     down.disconnect();
