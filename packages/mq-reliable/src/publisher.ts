@@ -1,0 +1,371 @@
+// createPublisher: confirmed publishing. Every message waits, bounded, until a channel is up;
+// is sent with a stable message-id, persistent and mandatory; and its promise settles only on
+// the broker's confirm (or a typed error). A message whose channel died before the confirm is
+// sent again with the same message-id on the next channel, so a consumer with an inbox sees
+// its effect once.
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { describeError, emitWarning, getRegistry, MESSAGE_HEADERS } from '@meskit/kernel';
+import type { ConsumeMessage, Options } from 'amqplib';
+import { PublishError, type PublishErrorCode } from './errors.js';
+import { keepLink, type Link } from './internal/link.js';
+import { PUBLISHER_METRICS, publisherMetrics } from './internal/metrics.js';
+import { resolvePublisherOptions, type PublisherOptions } from './options.js';
+import type { PublishOptions, PublishResult, Publisher, PublisherStats } from './types.js';
+
+export { PUBLISHER_METRICS };
+export type { PublishOptions, PublishResult, Publisher, PublisherStats } from './types.js';
+
+const WARN_UNAVAILABLE = 'MESKIT_MQ_BROKER_UNAVAILABLE';
+
+interface Entry {
+  messageId: string;
+  exchange: string;
+  routingKey: string;
+  content: Buffer;
+  options: Options.Publish;
+  started: number;
+  timer: NodeJS.Timeout | undefined;
+  resolve: (result: PublishResult) => void;
+  reject: (error: PublishError) => void;
+  /** The channel generation it was last sent on; undefined: to be sent. */
+  sentOn: number | undefined;
+  attempts: number;
+  returned: boolean;
+  settled: boolean;
+}
+
+function encode(body: unknown): { content: Buffer; json: boolean } {
+  if (Buffer.isBuffer(body)) return { content: body, json: false };
+  if (body instanceof Uint8Array) return { content: Buffer.from(body), json: false };
+  if (typeof body === 'string') return { content: Buffer.from(body), json: false };
+  return { content: Buffer.from(JSON.stringify(body)), json: true };
+}
+
+/** The exchange a channel error says is missing (`NOT_FOUND - no exchange 'x' in vhost '/'`). */
+function missingExchange(error: Error | undefined): string | undefined {
+  return error ? /no exchange '([^']*)'/.exec(error.message)?.[1] : undefined;
+}
+
+/**
+ * Connects (in the background) and returns the publisher at once. Throws `InvalidOptionError`
+ * synchronously for a bad option.
+ */
+export function createPublisher(opts: PublisherOptions): Publisher {
+  const o = resolvePublisherOptions(opts);
+  const metrics = publisherMetrics(opts.registry ?? getRegistry());
+  const unconfirmed = new Map<string, Entry>();
+  let queue: Entry[] = [];
+  let bytes = 0;
+  let blocked = false;
+  let waitingDrain = false;
+  let closing = false;
+  let outage = false;
+  let everUp = false;
+  const roomWaiters = new Set<() => void>();
+  const readyWaiters = new Set<() => void>();
+  const outcomes: PublisherStats['outcomes'] = {
+    confirmed: 0,
+    unroutable: 0,
+    nacked: 0,
+    no_exchange: 0,
+    timeout: 0,
+    buffer_full: 0,
+    closed: 0,
+  };
+  let resent = 0;
+  let reconnects = 0;
+  const idle = new Set<() => void>();
+
+  function release(entry: Entry): void {
+    entry.settled = true;
+    if (entry.timer) clearTimeout(entry.timer);
+    unconfirmed.delete(entry.messageId);
+    bytes -= entry.content.length;
+    metrics.buffered.dec();
+    for (const wake of roomWaiters) wake();
+    if (unconfirmed.size === 0) for (const done of idle) done();
+  }
+
+  function succeed(entry: Entry): void {
+    if (entry.settled) return;
+    release(entry);
+    outcomes.confirmed += 1;
+    metrics.published.inc({ outcome: 'confirmed' });
+    metrics.confirmDuration.observe((performance.now() - entry.started) / 1000);
+    entry.resolve({ messageId: entry.messageId, attempts: entry.attempts });
+  }
+
+  function fail(entry: Entry, code: PublishErrorCode, message: string, cause?: unknown): void {
+    if (entry.settled) return;
+    release(entry);
+    const outcome = code.toLowerCase() as Lowercase<PublishErrorCode>;
+    outcomes[outcome] += 1;
+    metrics.published.inc({ outcome });
+    entry.reject(new PublishError(code, entry.messageId, message, { cause }));
+  }
+
+  function onConfirm(entry: Entry, generation: number, error: unknown): void {
+    if (entry.settled || entry.sentOn !== generation) return;
+    if (error === null || error === undefined) {
+      if (entry.returned) {
+        fail(
+          entry,
+          'UNROUTABLE',
+          `message ${entry.messageId} to exchange "${entry.exchange}" with routing key "${entry.routingKey}" was returned: no queue is bound for it; declare the queue and its binding, or publish with mandatory: false`,
+        );
+      } else succeed(entry);
+      return;
+    }
+    if (error instanceof Error && error.message === 'message nacked') {
+      fail(
+        entry,
+        'NACKED',
+        `the broker refused message ${entry.messageId} (nack): it was not stored; retry later`,
+        error,
+      );
+    }
+    // Otherwise the channel closed before the confirm: onDown sends it again.
+  }
+
+  function pump(): void {
+    const link = kept.current;
+    while (link && !blocked && !waitingDrain && queue.length > 0) {
+      const entry = queue.shift()!;
+      if (entry.settled) continue;
+      entry.sentOn = link.generation;
+      entry.returned = false;
+      entry.attempts += 1;
+      if (entry.attempts > 1) {
+        resent += 1;
+        metrics.resent.inc();
+      }
+      const generation = link.generation;
+      let accepted: boolean;
+      try {
+        accepted = link.channel.publish(
+          entry.exchange,
+          entry.routingKey,
+          entry.content,
+          entry.options,
+          (error) => onConfirm(entry, generation, error),
+        );
+      } catch {
+        // The channel is closing under us: the entry goes back first in line for the next one.
+        entry.sentOn = undefined;
+        entry.attempts -= 1;
+        queue.unshift(entry);
+        return;
+      }
+      if (!accepted) {
+        // The socket's buffer is full: wait for it to drain instead of buffering in amqplib.
+        waitingDrain = true;
+        link.channel.once('drain', () => {
+          waitingDrain = false;
+          pump();
+        });
+      }
+    }
+  }
+
+  function onUp(link: Link): void {
+    if (everUp) {
+      reconnects += 1;
+      metrics.reconnects.inc();
+    }
+    everUp = true;
+    outage = false;
+    waitingDrain = false;
+    link.channel.on('return', (message: ConsumeMessage) => {
+      const id: unknown = message.properties.messageId;
+      const entry = typeof id === 'string' ? unconfirmed.get(id) : undefined;
+      if (entry && entry.sentOn === link.generation) entry.returned = true;
+    });
+    for (const wake of readyWaiters) wake();
+    pump();
+  }
+
+  function onDown(link: Link, error: Error | undefined): void {
+    const gone = missingExchange(error);
+    for (const entry of unconfirmed.values()) {
+      if (entry.settled || entry.sentOn !== link.generation) continue;
+      entry.sentOn = undefined;
+      if (gone !== undefined && entry.exchange === gone) {
+        fail(
+          entry,
+          'NO_EXCHANGE',
+          `exchange "${gone}" does not exist on ${link.broker}; declare it (topology.exchanges) before publishing to it`,
+          error,
+        );
+      }
+    }
+    // Everything not confirmed goes out again, in the order it was published.
+    queue = [...unconfirmed.values()].filter((e) => !e.settled && e.sentOn === undefined);
+  }
+
+  const kept = keepLink({
+    ...o,
+    onUp,
+    onDown,
+    onConnectFailed(broker, error) {
+      if (outage || closing) return;
+      outage = true;
+      emitWarning(
+        WARN_UNAVAILABLE,
+        `mq-reliable: cannot reach RabbitMQ at ${broker} (${describeError(error)}); publishes wait (bounded by buffer and timeoutMs) and connecting is retried with backoff. Said once per outage.`,
+      );
+    },
+    onBlocked(value) {
+      blocked = value;
+      if (!value) pump();
+    },
+  });
+
+  function waitForRoom(size: number, deadline: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (closing) return finish(false);
+        if (unconfirmed.size < o.maxMessages && bytes + size <= o.maxBytes) finish(true);
+      };
+      const timer = setTimeout(() => finish(false), Math.max(0, deadline - performance.now()));
+      timer.unref();
+      function finish(ok: boolean): void {
+        clearTimeout(timer);
+        roomWaiters.delete(check);
+        resolve(ok);
+      }
+      roomWaiters.add(check);
+    });
+  }
+
+  async function publish(
+    exchange: string,
+    routingKey: string,
+    body: unknown,
+    popts: PublishOptions = {},
+  ): Promise<PublishResult> {
+    if (typeof exchange !== 'string' || typeof routingKey !== 'string')
+      throw new TypeError('publish: exchange and routingKey must be strings');
+    const messageId = popts.messageId ?? randomUUID();
+    const timeoutMs = popts.timeoutMs ?? o.timeoutMs;
+    const started = performance.now();
+    const refuse = (code: PublishErrorCode, message: string): never => {
+      const outcome = code.toLowerCase() as Lowercase<PublishErrorCode>;
+      outcomes[outcome] += 1;
+      metrics.published.inc({ outcome });
+      throw new PublishError(code, messageId, message);
+    };
+    if (closing) refuse('CLOSED', 'publish() after close(): create a new publisher');
+    if (unconfirmed.has(messageId))
+      throw new TypeError(`publish: message ${messageId} is already being published`);
+    const { content, json } = encode(body);
+    if (content.length > o.maxBytes)
+      refuse(
+        'BUFFER_FULL',
+        `message ${messageId} has ${content.length} bytes, over buffer.maxBytes (${o.maxBytes})`,
+      );
+    if (unconfirmed.size >= o.maxMessages || bytes + content.length > o.maxBytes) {
+      const full = `${unconfirmed.size} messages (${bytes} bytes) wait for confirms, the bound of buffer.maxMessages/maxBytes`;
+      if (o.overflow === 'reject')
+        refuse('BUFFER_FULL', `${full}; message ${messageId} is refused`);
+      if (!(await waitForRoom(content.length, started + timeoutMs))) {
+        if (closing) refuse('CLOSED', 'the publisher closed while this publish waited for room');
+        refuse('BUFFER_FULL', `${full}, and no room came within ${timeoutMs} ms`);
+      }
+    }
+    const contentType = popts.contentType ?? (json ? 'application/json' : undefined);
+    return new Promise<PublishResult>((resolve, reject) => {
+      const entry: Entry = {
+        messageId,
+        exchange,
+        routingKey,
+        content,
+        options: {
+          messageId,
+          persistent: true,
+          mandatory: popts.mandatory ?? true,
+          timestamp: Math.floor(Date.now() / 1000),
+          ...(contentType ? { contentType } : {}),
+          headers: { ...popts.headers, [MESSAGE_HEADERS.messageId]: messageId },
+        },
+        started,
+        timer: undefined,
+        resolve,
+        reject,
+        sentOn: undefined,
+        attempts: 0,
+        returned: false,
+        settled: false,
+      };
+      const left = Math.max(1, started + timeoutMs - performance.now());
+      entry.timer = setTimeout(() => {
+        fail(
+          entry,
+          'TIMEOUT',
+          `no confirm for message ${messageId} within ${timeoutMs} ms (${kept.current ? 'connected' : 'not connected to RabbitMQ'}); it may still be delivered, with the same message-id`,
+        );
+      }, left);
+      entry.timer.unref();
+      unconfirmed.set(messageId, entry);
+      bytes += content.length;
+      metrics.buffered.inc();
+      queue.push(entry);
+      pump();
+    });
+  }
+
+  let closed: Promise<void> | undefined;
+  async function close(): Promise<void> {
+    closing = true;
+    for (const wake of roomWaiters) wake();
+    if (unconfirmed.size > 0) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          idle.delete(done);
+          resolve();
+        };
+        idle.add(done);
+      });
+    }
+    for (const wake of readyWaiters) wake();
+    await kept.close();
+  }
+
+  return {
+    publish,
+    stats: () => ({
+      connected: kept.current !== undefined,
+      broker: kept.current?.broker,
+      unconfirmed: unconfirmed.size,
+      unconfirmedBytes: bytes,
+      outcomes: { ...outcomes },
+      resent,
+      reconnects,
+    }),
+    ready(timeoutMs = o.timeoutMs) {
+      if (kept.current) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          readyWaiters.delete(done);
+          reject(
+            new Error(
+              `no RabbitMQ channel within ${timeoutMs} ms (${o.urls.map((u) => u.replace(/:[^:@/]*@/, ':***@')).join(', ')})`,
+            ),
+          );
+        }, timeoutMs);
+        timer.unref();
+        function done(): void {
+          clearTimeout(timer);
+          readyWaiters.delete(done);
+          if (kept.current) resolve();
+          else reject(new Error('the publisher closed before a channel was up'));
+        }
+        readyWaiters.add(done);
+      });
+    },
+    close() {
+      closed ??= close();
+      return closed;
+    },
+  };
+}
