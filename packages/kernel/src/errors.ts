@@ -68,3 +68,14 @@ export function describeError(err: unknown): string {
   }
   return String(err);
 }
+
+/** A connection URL safe to print or log: the password replaced by `***`. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '<unparseable URL>';
+  }
+}

@@ -1,4 +1,10 @@
-export { describeError, InvalidOptionError, ListenError, MeskitError } from './errors.js';
+export {
+  describeError,
+  InvalidOptionError,
+  ListenError,
+  MeskitError,
+  redactUrl,
+} from './errors.js';
 export type { InvalidOptionDetails } from './errors.js';
 export { optionChecks } from './options.js';
 export type { OptionChecks } from './options.js';

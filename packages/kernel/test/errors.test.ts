@@ -7,6 +7,7 @@ import {
   ListenError,
   MeskitError,
   optionChecks,
+  redactUrl,
 } from '../dist/index.js';
 
 class ThingError extends MeskitError<'BROKEN' | 'GONE'> {}
@@ -81,5 +82,13 @@ describe('optionChecks', () => {
     expect(thrown).toBeInstanceOf(InvalidOptionError);
     expect(thrown).toMatchObject({ component: 'createThing', option });
     expect((thrown as Error).message).toMatch(message);
+  });
+});
+
+describe('redactUrl', () => {
+  it('hides the password and keeps the rest; an unparseable URL says so', () => {
+    expect(redactUrl('amqp://mes:s3cret@rabbit:5672/vh')).toBe('amqp://mes:***@rabbit:5672/vh');
+    expect(redactUrl('postgres://mes@db/mes')).toBe('postgres://mes@db/mes');
+    expect(redactUrl('not a url s3cret')).toBe('<unparseable URL>');
   });
 });

@@ -5,7 +5,13 @@
 // its effect once.
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { describeError, emitWarning, getRegistry, MESSAGE_HEADERS } from '@meskit/kernel';
+import {
+  describeError,
+  emitWarning,
+  getRegistry,
+  MESSAGE_HEADERS,
+  redactUrl,
+} from '@meskit/kernel';
 import type { ConsumeMessage, Options } from 'amqplib';
 import { PublishError, type PublishErrorCode } from './errors.js';
 import { keepLink, type Link } from './internal/link.js';
@@ -349,7 +355,7 @@ export function createPublisher(opts: PublisherOptions): Publisher {
           readyWaiters.delete(done);
           reject(
             new Error(
-              `no RabbitMQ channel within ${timeoutMs} ms (${o.urls.map((u) => u.replace(/:[^:@/]*@/, ':***@')).join(', ')})`,
+              `no RabbitMQ channel within ${timeoutMs} ms (${o.urls.map((u) => redactUrl(u)).join(', ')})`,
             ),
           );
         }, timeoutMs);

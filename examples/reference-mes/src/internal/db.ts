@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { redactUrl } from '@meskit/kernel';
 import { MesError } from '../errors.js';
 import { reasonOf, type Logger } from './log.js';
 
@@ -22,16 +23,8 @@ export function createPool(databaseUrl: string, logger: Logger): pg.Pool {
   return pool;
 }
 
-/** A connection URL safe to print: the password is replaced. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '<unparseable URL>';
-  }
-}
+/** A connection URL safe to print: the password is replaced (the kernel's). */
+export { redactUrl } from '@meskit/kernel';
 
 export function connectError(databaseUrl: string, cause: unknown): MesError {
   const reason = describeError(cause);

@@ -1,5 +1,6 @@
 // One live confirm channel, kept: connect to the brokers in turn with backoff and full jitter,
 // declare the topology, and open a new channel (or a new connection) whenever the old one dies.
+import { redactUrl } from '@meskit/kernel';
 import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { declareTopology, type Topology } from './topology.js';
 
@@ -32,17 +33,6 @@ export interface LinkOptions {
 export interface KeptLink {
   readonly current: Link | undefined;
   close(): Promise<void>;
-}
-
-/** `amqp://user:***@host:port/vhost`, for messages and logs. */
-export function brokerName(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return 'an unparsable AMQP URL';
-  }
 }
 
 /**
@@ -129,7 +119,7 @@ export function keepLink(opts: LinkOptions): KeptLink {
     if (closed) return;
     const url = opts.urls[next % opts.urls.length]!;
     next += 1;
-    const broker = brokerName(url);
+    const broker = redactUrl(url);
     let model: ChannelModel;
     try {
       model = await amqp.connect(withHeartbeat(url, opts.heartbeatSeconds), {
