@@ -10,7 +10,7 @@ export { optionChecks } from './options.js';
 export type { OptionChecks } from './options.js';
 export { createWarnOnce, emitWarning, WARNING_TYPE } from './warnings.js';
 export type { WarnOnce, WarnOnceOptions } from './warnings.js';
-export { getRegistry, METRICS_REGISTRY_KEY } from './metrics-registry.js';
+export { getRegistry, METRICS_REGISTRY_KEY, reuseMetric } from './metrics-registry.js';
 export { boundedRedis, quitRedis, redisDown } from './redis.js';
 export type { BoundedCall, QuittableRedis, RedisStatus } from './redis.js';
 export { httpUrl, listen } from './listen.js';

@@ -22,3 +22,12 @@ export function getRegistry(): Registry {
   holder[METRICS_REGISTRY_KEY] ??= new Registry();
   return holder[METRICS_REGISTRY_KEY];
 }
+
+/**
+ * The metric `name` already registered in `registry`, or the one `create` registers. Two
+ * instances of a component in one process (two proxies, two publishers) then share their
+ * metrics instead of prom-client throwing on the second registration.
+ */
+export function reuseMetric<T>(registry: Registry, name: string, create: () => T): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? create();
+}

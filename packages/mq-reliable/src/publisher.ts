@@ -12,9 +12,11 @@ import {
   MESSAGE_HEADERS,
   redactUrl,
 } from '@meskit/kernel';
+import { context, type Context } from '@opentelemetry/api';
 import type { ConsumeMessage, Options } from 'amqplib';
 import { PublishError, type PublishErrorCode } from './errors.js';
 import { keepLink, type Link } from './internal/link.js';
+import { contextOf, withTraceContext } from './internal/trace-context.js';
 import { PUBLISHER_METRICS, publisherMetrics } from './internal/metrics.js';
 import { resolvePublisherOptions, type PublisherOptions } from './options.js';
 import type { PublishOptions, PublishResult, Publisher, PublisherStats } from './types.js';
@@ -31,6 +33,8 @@ interface Entry {
   content: Buffer;
   options: Options.Publish;
   started: number;
+  /** The trace the message belongs to: a resend after a reconnect stays in it. */
+  context: Context;
   timer: NodeJS.Timeout | undefined;
   resolve: (result: PublishResult) => void;
   reject: (error: PublishError) => void;
@@ -149,12 +153,14 @@ export function createPublisher(opts: PublisherOptions): Publisher {
       const generation = link.generation;
       let accepted: boolean;
       try {
-        accepted = link.channel.publish(
-          entry.exchange,
-          entry.routingKey,
-          entry.content,
-          entry.options,
-          (error) => onConfirm(entry, generation, error),
+        accepted = context.with(entry.context, () =>
+          link.channel.publish(
+            entry.exchange,
+            entry.routingKey,
+            entry.content,
+            entry.options,
+            (error) => onConfirm(entry, generation, error),
+          ),
         );
       } catch {
         // The channel is closing under us: the entry goes back first in line for the next one.
@@ -280,6 +286,9 @@ export function createPublisher(opts: PublisherOptions): Publisher {
       }
     }
     const contentType = popts.contentType ?? (json ? 'application/json' : undefined);
+    const headers = withTraceContext({ ...popts.headers, [MESSAGE_HEADERS.messageId]: messageId });
+    // A message that carries its trace (relayed from the outbox) is sent in that trace.
+    const traceContext = popts.headers?.['traceparent'] ? contextOf(headers) : context.active();
     return new Promise<PublishResult>((resolve, reject) => {
       const entry: Entry = {
         messageId,
@@ -292,9 +301,10 @@ export function createPublisher(opts: PublisherOptions): Publisher {
           mandatory: popts.mandatory ?? true,
           timestamp: Math.floor(Date.now() / 1000),
           ...(contentType ? { contentType } : {}),
-          headers: { ...popts.headers, [MESSAGE_HEADERS.messageId]: messageId },
+          headers,
         },
         started,
+        context: traceContext,
         timer: undefined,
         resolve,
         reject,

@@ -1,6 +1,7 @@
 // The proxy's Prometheus metrics. Several proxies (or two copies of this package) may share one
 // registry: an existing metric of the same name is reused instead of registered twice, which
 // prom-client would refuse.
+import { reuseMetric } from '@meskit/kernel';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 export const METRIC_NAMES = {
@@ -38,12 +39,8 @@ export interface ProxyMetrics {
   detach(): void;
 }
 
-function reuse<T>(registry: Registry, name: string, create: () => T): T {
-  return (registry.getSingleMetric(name) as T | undefined) ?? create();
-}
-
 export function proxyMetrics(registry: Registry, sizes: SizeSource): ProxyMetrics {
-  const gauge = reuse(
+  const gauge = reuseMetric(
     registry,
     METRIC_NAMES.indexOrders,
     (): SizeGauge =>
@@ -72,7 +69,11 @@ export function proxyMetrics(registry: Registry, sizes: SizeSource): ProxyMetric
   const sources = (gauge[SIZE_SOURCES] ??= new Set());
   sources.add(sizes);
   const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
-    reuse(registry, name, () => new Counter<L>({ name, help, labelNames, registers: [registry] }));
+    reuseMetric(
+      registry,
+      name,
+      () => new Counter<L>({ name, help, labelNames, registers: [registry] }),
+    );
   return {
     requests: counter(
       METRIC_NAMES.requests,
@@ -84,7 +85,7 @@ export function proxyMetrics(registry: Registry, sizes: SizeSource): ProxyMetric
       'Index fills (one MES list request each) by outcome="written|incomplete|superseded|reset|store_error|upstream_error".',
       ['outcome'],
     ),
-    fillDuration: reuse(
+    fillDuration: reuseMetric(
       registry,
       METRIC_NAMES.fillDuration,
       () =>
@@ -105,7 +106,7 @@ export function proxyMetrics(registry: Registry, sizes: SizeSource): ProxyMetric
       'Orders written into an index by write-through, by source="event" (an order event) or "proxy" (a write through the proxy answered with an order of a cached status).',
       ['source'],
     ),
-    redisErrors: reuse(
+    redisErrors: reuseMetric(
       registry,
       METRIC_NAMES.redisErrors,
       () =>

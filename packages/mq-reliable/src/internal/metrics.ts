@@ -1,4 +1,5 @@
 // The publisher's Prometheus metrics, reused when another publisher registered them first.
+import { reuseMetric } from '@meskit/kernel';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 export const PUBLISHER_METRICS = {
@@ -17,14 +18,10 @@ export interface PublisherMetrics {
   reconnects: Counter;
 }
 
-function reuse<T>(registry: Registry, name: string, create: () => T): T {
-  return (registry.getSingleMetric(name) as T | undefined) ?? create();
-}
-
 export function publisherMetrics(registry: Registry): PublisherMetrics {
   const m = PUBLISHER_METRICS;
   return {
-    published: reuse(
+    published: reuseMetric(
       registry,
       m.published,
       () =>
@@ -35,7 +32,7 @@ export function publisherMetrics(registry: Registry): PublisherMetrics {
           registers: [registry],
         }),
     ),
-    resent: reuse(
+    resent: reuseMetric(
       registry,
       m.resent,
       () =>
@@ -45,7 +42,7 @@ export function publisherMetrics(registry: Registry): PublisherMetrics {
           registers: [registry],
         }),
     ),
-    buffered: reuse(
+    buffered: reuseMetric(
       registry,
       m.buffered,
       () =>
@@ -55,7 +52,7 @@ export function publisherMetrics(registry: Registry): PublisherMetrics {
           registers: [registry],
         }),
     ),
-    confirmDuration: reuse(
+    confirmDuration: reuseMetric(
       registry,
       m.confirmDuration,
       () =>
@@ -66,7 +63,7 @@ export function publisherMetrics(registry: Registry): PublisherMetrics {
           registers: [registry],
         }),
     ),
-    reconnects: reuse(
+    reconnects: reuseMetric(
       registry,
       m.reconnects,
       () =>
@@ -76,5 +73,80 @@ export function publisherMetrics(registry: Registry): PublisherMetrics {
           registers: [registry],
         }),
     ),
+  };
+}
+
+export const OUTBOX_METRICS = {
+  pending: 'meskit_mq_outbox_pending_messages',
+  oldestAge: 'meskit_mq_outbox_oldest_age_seconds',
+  relayed: 'meskit_mq_outbox_relayed_total',
+  pruned: 'meskit_mq_outbox_pruned_total',
+} as const;
+
+export interface OutboxMetrics {
+  pending: { set(value: number): void };
+  oldestAge: { set(value: number): void };
+  relayed: { inc(labels: { outcome: 'sent' | 'failed' }, value: number): void };
+  pruned: { inc(value: number): void };
+  /** Removes this outbox's gauge series (it closed). */
+  detach(): void;
+}
+
+/** The outbox's metrics, labelled with its table (several outboxes may share a process). */
+export function outboxMetrics(registry: Registry, table: string): OutboxMetrics {
+  const m = OUTBOX_METRICS;
+  const pending = reuseMetric(
+    registry,
+    m.pending,
+    () =>
+      new Gauge({
+        name: m.pending,
+        help: "Outbox rows not yet published (committed, waiting for the relay), as of the relay's last look (every second while it runs).",
+        labelNames: ['table'] as const,
+        registers: [registry],
+      }),
+  );
+  const oldestAge = reuseMetric(
+    registry,
+    m.oldestAge,
+    () =>
+      new Gauge({
+        name: m.oldestAge,
+        help: 'Age of the oldest outbox row not yet published; 0 when none waits.',
+        labelNames: ['table'] as const,
+        registers: [registry],
+      }),
+  );
+  const relayed = reuseMetric(
+    registry,
+    m.relayed,
+    () =>
+      new Counter({
+        name: m.relayed,
+        help: 'Outbox rows the relay published (outcome="sent", confirmed) or failed to publish (outcome="failed", retried later).',
+        labelNames: ['table', 'outcome'] as const,
+        registers: [registry],
+      }),
+  );
+  const pruned = reuseMetric(
+    registry,
+    m.pruned,
+    () =>
+      new Counter({
+        name: m.pruned,
+        help: 'Sent outbox rows deleted after their retention.',
+        labelNames: ['table'] as const,
+        registers: [registry],
+      }),
+  );
+  return {
+    pending: { set: (v) => pending.set({ table }, v) },
+    oldestAge: { set: (v) => oldestAge.set({ table }, v) },
+    relayed: { inc: (labels, v) => relayed.inc({ table, ...labels }, v) },
+    pruned: { inc: (v) => pruned.inc({ table }, v) },
+    detach() {
+      pending.remove({ table });
+      oldestAge.remove({ table });
+    },
   };
 }

@@ -1,6 +1,7 @@
 // The runner's Prometheus metrics. Several runners (or two copies of this package) may share
 // one registry: an existing metric of the same name is reused instead of registered twice,
 // which prom-client would refuse.
+import { reuseMetric } from '@meskit/kernel';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 export const METRIC_NAMES = {
@@ -26,7 +27,7 @@ type DepthGauge = Gauge & { [DEPTH_SOURCES]?: Set<() => number> };
 
 /** A gauge whose value, read at scrape, is the sum of its sources (one per open runner). */
 function summedGauge(registry: Registry, name: string, help: string): DepthGauge {
-  return reuse(
+  return reuseMetric(
     registry,
     name,
     (): DepthGauge =>
@@ -53,10 +54,6 @@ export interface RunnerMetrics {
   detach(): void;
 }
 
-function reuse<T>(registry: Registry, name: string, create: () => T): T {
-  return (registry.getSingleMetric(name) as T | undefined) ?? create();
-}
-
 export function runnerMetrics(
   registry: Registry,
   queued: () => number,
@@ -77,7 +74,7 @@ export function runnerMetrics(
   depthSources.add(queued);
   boundSources.add(capacity);
   return {
-    jobs: reuse(
+    jobs: reuseMetric(
       registry,
       METRIC_NAMES.jobs,
       () =>
@@ -88,7 +85,7 @@ export function runnerMetrics(
           registers: [registry],
         }),
     ),
-    jobDuration: reuse(
+    jobDuration: reuseMetric(
       registry,
       METRIC_NAMES.jobDuration,
       () =>
@@ -100,7 +97,7 @@ export function runnerMetrics(
           registers: [registry],
         }),
     ),
-    cacheRequests: reuse(
+    cacheRequests: reuseMetric(
       registry,
       METRIC_NAMES.cacheRequests,
       () =>
@@ -111,7 +108,7 @@ export function runnerMetrics(
           registers: [registry],
         }),
     ),
-    errors: reuse(
+    errors: reuseMetric(
       registry,
       METRIC_NAMES.errors,
       () =>
@@ -122,7 +119,7 @@ export function runnerMetrics(
           registers: [registry],
         }),
     ),
-    cacheErrors: reuse(
+    cacheErrors: reuseMetric(
       registry,
       METRIC_NAMES.cacheErrors,
       () =>
