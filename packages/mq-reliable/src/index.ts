@@ -14,3 +14,20 @@ export type { RoundResult } from './outbox/relay.js';
 export { inboxSchemaSql, outboxSchemaSql } from './outbox/schema.js';
 export { OUTBOX_METRICS } from './internal/metrics.js';
 export { InvalidOptionError } from '@meskit/kernel';
+export { createConsumer } from './consumer/consumer.js';
+export { CONSUMER_DEFAULTS } from './consumer/options.js';
+export type { ConsumerOptions } from './consumer/options.js';
+export type {
+  ConsumedMessage,
+  ConsumeOutcome,
+  Consumer,
+  ConsumerStats,
+  Handler,
+  HandlerContext,
+  Inbox,
+} from './consumer/types.js';
+export { InboxBusyError, pgInbox, redisInbox } from './consumer/inbox.js';
+export type { PgInbox, PgInboxOptions, RedisInboxOptions, RedisLike } from './consumer/inbox.js';
+export { CONSUMER_HEADERS } from './consumer/headers.js';
+export { waitQueueName } from './consumer/topology.js';
+export { CONSUMER_METRICS } from './internal/metrics.js';

@@ -25,6 +25,8 @@ const closers: (() => Promise<void>)[] = [];
 beforeAll(async () => {
   db = await createTestDatabase('mq_outbox');
   pool = new pg.Pool({ connectionString: db.url, max: 12 });
+  // drop() terminates what pool.end() has not finished closing.
+  pool.on('error', () => undefined);
   await createOutbox({ pool }).migrate();
   await pool.query('CREATE TABLE orders (id text PRIMARY KEY, status text NOT NULL)');
 });

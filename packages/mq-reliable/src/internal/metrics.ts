@@ -150,3 +150,84 @@ export function outboxMetrics(registry: Registry, table: string): OutboxMetrics 
     },
   };
 }
+
+export const CONSUMER_METRICS = {
+  consumed: 'meskit_mq_consumed_total',
+  duration: 'meskit_mq_handler_duration_seconds',
+  inFlight: 'meskit_mq_consumer_in_flight_messages',
+  up: 'meskit_mq_consumer_up',
+} as const;
+
+export interface ConsumerMetrics {
+  consumed: { inc(labels: { outcome: string }): void };
+  duration: { observe(seconds: number): void };
+  inFlight: { inc(): void; dec(): void };
+  up: { set(value: number): void };
+  reconnects: { inc(): void };
+  /** Removes this consumer's gauge series (it closed). */
+  detach(): void;
+}
+
+/** A consumer's metrics, labelled with its queue. */
+export function consumerMetrics(registry: Registry, queue: string): ConsumerMetrics {
+  const m = CONSUMER_METRICS;
+  const consumed = reuseMetric(
+    registry,
+    m.consumed,
+    () =>
+      new Counter({
+        name: m.consumed,
+        help: 'Deliveries by how they ended: outcome="acked" (handled), "duplicate" (the inbox had it: not handled again), "retried" (sent to a wait queue), "dead_lettered" (retries exhausted), "unparseable" (straight to the dead-letter queue), "requeued" (the copy was not confirmed: back to the queue).',
+        labelNames: ['queue', 'outcome'] as const,
+        registers: [registry],
+      }),
+  );
+  const duration = reuseMetric(
+    registry,
+    m.duration,
+    () =>
+      new Histogram({
+        name: m.duration,
+        help: 'Time from delivery to ack (the handler, the inbox, a retry copy confirmed).',
+        labelNames: ['queue'] as const,
+        buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+        registers: [registry],
+      }),
+  );
+  const inFlight = reuseMetric(
+    registry,
+    m.inFlight,
+    () =>
+      new Gauge({
+        name: m.inFlight,
+        help: 'Deliveries being handled (at most the prefetch).',
+        labelNames: ['queue'] as const,
+        registers: [registry],
+      }),
+  );
+  const up = reuseMetric(
+    registry,
+    m.up,
+    () =>
+      new Gauge({
+        name: m.up,
+        help: '1 while the consumer of the queue is registered on a live channel, 0 while it reconnects or after close.',
+        labelNames: ['queue'] as const,
+        registers: [registry],
+      }),
+  );
+  const reconnects = publisherMetrics(registry).reconnects;
+  const labels = { queue };
+  inFlight.set(labels, 0);
+  up.set(labels, 0);
+  return {
+    consumed: { inc: (l) => consumed.inc({ ...labels, ...l }) },
+    duration: { observe: (s) => duration.observe(labels, s) },
+    inFlight: { inc: () => inFlight.inc(labels), dec: () => inFlight.dec(labels) },
+    up: { set: (v) => up.set(labels, v) },
+    reconnects,
+    detach() {
+      inFlight.remove(labels);
+    },
+  };
+}

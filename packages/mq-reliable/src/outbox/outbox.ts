@@ -66,6 +66,8 @@ export function createOutbox(opts: OutboxOptions): Outbox {
   const metrics = outboxMetrics(opts.registry ?? getRegistry(), o.table);
   let closing = false;
   let wake: (() => void) | undefined;
+  /** A NOTIFY came since the last round began: the next round starts without a pause. */
+  let notified = false;
   let listener: PooledClient | undefined;
   let lastPrune = Date.now();
   let failing = false;
@@ -127,7 +129,10 @@ export function createOutbox(opts: OutboxOptions): Outbox {
     // The listening connection died: poll until the next round opens another. The handler
     // stays after release: pg emits errors of an idle pooled client here too.
     client.on?.('error', () => dropListener(client, true));
-    client.on?.('notification', () => wake?.());
+    client.on?.('notification', () => {
+      notified = true;
+      wake?.();
+    });
     listener = client;
     try {
       await client.query(`LISTEN ${o.channel}`);
@@ -159,7 +164,7 @@ export function createOutbox(opts: OutboxOptions): Outbox {
   async function loop(): Promise<void> {
     let delay = 0;
     while (!closing) {
-      if (delay > 0) {
+      if (delay > 0 && !notified) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(done, delay);
           function done(): void {
@@ -173,6 +178,7 @@ export function createOutbox(opts: OutboxOptions): Outbox {
       }
       try {
         await listen().catch(() => undefined); // polling still works without it
+        notified = false;
         const result = await round();
         if (Date.now() - lastGauges >= 1_000) {
           lastGauges = Date.now();

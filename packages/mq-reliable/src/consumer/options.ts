@@ -1,0 +1,179 @@
+// The options of createConsumer: types, defaults and validation.
+import { optionChecks } from '@meskit/kernel';
+import type { Registry } from 'prom-client';
+import type { Topology } from '../internal/topology.js';
+import type { Handler, Inbox } from './types.js';
+
+export interface ConsumerOptions<T = unknown> {
+  /** The broker's URL, or several (a cluster). Required. */
+  url: string | readonly string[];
+  /** The queue to consume; declared with its wait queues and dead-letter queue. Required. */
+  queue: string;
+  /** Bindings of the queue: `{ exchange, pattern }`; the exchanges are declared. Default: none. */
+  bindings?: readonly { exchange: string; pattern?: string }[];
+  /** Further topology declared on every connection. Default: none. */
+  topology?: Topology;
+  /** `'quorum'` (replicated, counts deliveries) or `'classic'`. Default: `'quorum'`. */
+  queueType?: 'quorum' | 'classic';
+  /** Called per message; resolve to ack, throw to retry. Required. */
+  handler: Handler<T>;
+  /** `'json'` (default), `'text'`, `'buffer'`, or a function; a throw sends the message to the DLQ. */
+  parse?: 'json' | 'text' | 'buffer' | ((content: Buffer) => T);
+  /** Unacked deliveries at once (also the handlers running at once). Default: 16. */
+  prefetch?: number;
+  retry?: {
+    /**
+     * The wait before each retry, one wait queue per entry: `[1000, 10000, 60000]` retries
+     * three times. `[]`: a failure goes to the dead-letter queue at once. Default: 1 s, 10 s, 60 s.
+     */
+    delaysMs?: readonly number[];
+    /**
+     * Deliveries of one copy after which a quorum queue dead-letters it by itself (a handler
+     * that crashes the process every time). Default: 20.
+     */
+    deliveryLimit?: number;
+  };
+  /** The dead-letter queue. Default: `<queue>.dlq`. */
+  deadLetterQueue?: string;
+  /** Effect-once per message-id: `pgInbox()` or `redisInbox()`. Default: none (at-least-once). */
+  inbox?: Inbox;
+  /** Longest close() waits for running handlers. Default: 30 000 ms. */
+  shutdownTimeoutMs?: number;
+  /** Longest wait for a retry's or dead-letter's confirm. Default: 10 000 ms. */
+  confirmTimeoutMs?: number;
+  heartbeatSeconds?: number;
+  reconnectMinMs?: number;
+  reconnectMaxMs?: number;
+  connectTimeoutMs?: number;
+  /** Default: `'meskit-mq-consumer:<queue>'`. */
+  connectionName?: string;
+  registry?: Registry;
+}
+
+export const CONSUMER_DEFAULTS = {
+  queueType: 'quorum',
+  parse: 'json',
+  prefetch: 16,
+  delaysMs: [1_000, 10_000, 60_000],
+  deliveryLimit: 20,
+  shutdownTimeoutMs: 30_000,
+  confirmTimeoutMs: 10_000,
+  heartbeatSeconds: 15,
+  reconnectMinMs: 250,
+  reconnectMaxMs: 10_000,
+  connectTimeoutMs: 5_000,
+} as const;
+
+export interface ResolvedConsumerOptions {
+  urls: readonly string[];
+  queue: string;
+  queueType: 'quorum' | 'classic';
+  prefetch: number;
+  delaysMs: readonly number[];
+  deliveryLimit: number;
+  deadLetterQueue: string;
+  shutdownTimeoutMs: number;
+  confirmTimeoutMs: number;
+  heartbeatSeconds: number;
+  reconnectMinMs: number;
+  reconnectMaxMs: number;
+  connectTimeoutMs: number;
+  connectionName: string;
+}
+
+const check = optionChecks('createConsumer');
+const MAX_TIMER_MS = 2_147_483_647;
+
+export function resolveConsumerOptions<T>(opts: ConsumerOptions<T>): ResolvedConsumerOptions {
+  check.object('options', opts, '{ url, queue, handler }');
+  const urls = typeof opts.url === 'string' ? [opts.url] : opts.url;
+  if (!Array.isArray(urls) || urls.length === 0)
+    throw check.invalid('url', 'must be an amqp:// URL or a non-empty array of them');
+  for (const url of urls)
+    if (typeof url !== 'string' || !/^amqps?:\/\/[^/]/.test(url))
+      throw check.invalid('url', 'must be an amqp:// or amqps:// URL');
+  const queue = check.text('queue', opts.queue);
+  if (typeof opts.handler !== 'function')
+    throw check.invalid('handler', 'must be an async function (message, ctx) => void');
+  const parse = opts.parse ?? CONSUMER_DEFAULTS.parse;
+  if (typeof parse !== 'function') check.oneOf('parse', parse, ['json', 'text', 'buffer']);
+  const retry = opts.retry ?? {};
+  check.object('retry', retry, '{ delaysMs: [1000, 10000] }');
+  const delaysMs = retry.delaysMs ?? CONSUMER_DEFAULTS.delaysMs;
+  if (!Array.isArray(delaysMs) || delaysMs.length > 20)
+    throw check.invalid('retry.delaysMs', 'must be an array of at most 20 delays in ms');
+  delaysMs.forEach((d, i) => check.integer(`retry.delaysMs[${i}]`, d, 1, MAX_TIMER_MS));
+  if (opts.inbox !== undefined && typeof opts.inbox.run !== 'function')
+    throw check.invalid('inbox', 'must be pgInbox(...) or redisInbox(...)');
+  const int = (
+    name: string,
+    value: number | undefined,
+    fallback: number,
+    min: number,
+    max: number,
+  ) => check.integer(name, value ?? fallback, min, max);
+  return {
+    urls: [...urls],
+    queue,
+    queueType: check.oneOf('queueType', opts.queueType ?? CONSUMER_DEFAULTS.queueType, [
+      'quorum',
+      'classic',
+    ]),
+    prefetch: int('prefetch', opts.prefetch, CONSUMER_DEFAULTS.prefetch, 1, 65_535),
+    delaysMs: [...delaysMs],
+    deliveryLimit: int(
+      'retry.deliveryLimit',
+      retry.deliveryLimit,
+      CONSUMER_DEFAULTS.deliveryLimit,
+      1,
+      10_000,
+    ),
+    deadLetterQueue: check.text('deadLetterQueue', opts.deadLetterQueue ?? `${queue}.dlq`),
+    shutdownTimeoutMs: int(
+      'shutdownTimeoutMs',
+      opts.shutdownTimeoutMs,
+      CONSUMER_DEFAULTS.shutdownTimeoutMs,
+      0,
+      MAX_TIMER_MS,
+    ),
+    confirmTimeoutMs: int(
+      'confirmTimeoutMs',
+      opts.confirmTimeoutMs,
+      CONSUMER_DEFAULTS.confirmTimeoutMs,
+      1,
+      MAX_TIMER_MS,
+    ),
+    heartbeatSeconds: int(
+      'heartbeatSeconds',
+      opts.heartbeatSeconds,
+      CONSUMER_DEFAULTS.heartbeatSeconds,
+      0,
+      3600,
+    ),
+    reconnectMinMs: int(
+      'reconnectMinMs',
+      opts.reconnectMinMs,
+      CONSUMER_DEFAULTS.reconnectMinMs,
+      1,
+      MAX_TIMER_MS,
+    ),
+    reconnectMaxMs: int(
+      'reconnectMaxMs',
+      opts.reconnectMaxMs,
+      CONSUMER_DEFAULTS.reconnectMaxMs,
+      1,
+      MAX_TIMER_MS,
+    ),
+    connectTimeoutMs: int(
+      'connectTimeoutMs',
+      opts.connectTimeoutMs,
+      CONSUMER_DEFAULTS.connectTimeoutMs,
+      1,
+      MAX_TIMER_MS,
+    ),
+    connectionName: check.text(
+      'connectionName',
+      opts.connectionName ?? `meskit-mq-consumer:${queue}`,
+    ),
+  };
+}
