@@ -1,5 +1,5 @@
-export { createReferenceMes, DEFAULTS } from './mes.js';
-export type { MesStats, ReferenceMes, ReferenceMesOptions } from './mes.js';
+export { createReferenceMes, DEFAULTS, MESSAGING_MODES } from './mes.js';
+export type { MesStats, MessagingMode, ReferenceMes, ReferenceMesOptions } from './mes.js';
 export type { LogLevel } from './internal/log.js';
 export { PRICING_MODES, RUNNER_DEFAULT_ALLOY } from './internal/pricing.js';
 export type { MesPricingRunnerOptions, PricingMode } from './internal/pricing.js';

@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { InvalidOptionError, listen } from '@meskit/kernel';
-import { LegacyBus, type EventSink, type MessagingCounters } from './internal/bus.js';
+import { legacySink, LegacyBus, type EventSink, type MessagingCounters } from './internal/bus.js';
 import { createMessageHandler } from './internal/consumer.js';
 import { connectError, createPool, redactUrl } from './internal/db.js';
 import { createRequestListener } from './internal/http.js';
@@ -16,6 +16,7 @@ import {
   type Pricer,
   type PricingMode,
 } from './internal/pricing.js';
+import { startReliableMessaging, type ReliableMessaging } from './internal/reliable.js';
 import { migrate } from './schema.js';
 
 export interface ReferenceMesOptions {
@@ -31,7 +32,18 @@ export interface ReferenceMesOptions {
   modelDir: string;
   /** Topic exchange for order events (declared durable). Default: 'mes.events'. */
   exchange?: string;
-  /** The MES's inbox queue (declared durable). Default: 'mes.crm-inbox'. */
+  /**
+   * How the MES uses RabbitMQ: `'legacy'` (a plain channel, no confirms, auto-ack, no
+   * reconnect: the real MES's habits, events lost when the broker fails) or `'reliable'`
+   * (@meskit/mq-reliable: events through a transactional outbox with confirms, the CRM inbox
+   * a quorum queue with manual acks, retries, a dead-letter queue and an inbox table).
+   * Default: 'legacy'.
+   */
+  messaging?: MessagingMode;
+  /**
+   * The MES's inbox queue (declared durable). Default: 'mes.crm-inbox' in legacy mode,
+   * 'mes.crm-inbox.quorum' in reliable mode (a quorum queue cannot reuse the classic one's name).
+   */
   queue?: string;
   /** Work factor of the legacy pricing (legacyPrice), in `legacy` and `offload` modes. Default: 1.0. */
   pricingWork?: number;
@@ -63,9 +75,14 @@ export interface ReferenceMesOptions {
 
 /** Counters of the legacy messaging, served at GET /internal/stats. */
 export interface MesStats {
-  /** Events handed to the channel. */
+  /** `legacy` or `reliable`. */
+  messaging: MessagingMode;
+  /** Events handed to the channel (legacy); confirmed by the broker (reliable). */
   published: number;
-  /** Published events the broker never confirmed: all of them (the MES never asks). */
+  /**
+   * Published events the broker never confirmed: all of them in legacy mode (the MES never
+   * asks); in reliable mode those in flight right now (the outbox keeps the rest).
+   */
   publishedUnconfirmed: number;
   /** Events not even handed over (broker gone, channel closed): logged and lost. */
   publishFailures: number;
@@ -74,6 +91,9 @@ export interface MesStats {
   /** Handled messages that had no effect (malformed, unknown order, invalid transition...). */
   consumeFailures: number;
 }
+
+export const MESSAGING_MODES = ['legacy', 'reliable'] as const;
+export type MessagingMode = (typeof MESSAGING_MODES)[number];
 
 export interface ReferenceMes {
   /** Base URL of the HTTP API, e.g. http://127.0.0.1:8080. */
@@ -92,6 +112,8 @@ export const DEFAULTS = {
   port: 0,
   exchange: 'mes.events',
   queue: 'mes.crm-inbox',
+  reliableQueue: 'mes.crm-inbox.quorum',
+  messaging: 'legacy',
   pricingWork: 1,
   pricing: 'legacy',
   maxUploadBytes: 50 * 1024 * 1024,
@@ -124,10 +146,19 @@ async function start(config: Config): Promise<ReferenceMes> {
     consumed: 0,
     consumeFailures: 0,
   };
+  let reliable: ReliableMessaging | undefined;
   const stats = (): MesStats => ({
-    published: counters.published,
-    // LEGACY (deliberate): without publisher confirms nothing is ever confirmed.
-    publishedUnconfirmed: counters.published,
+    messaging: config.messaging,
+    ...(reliable
+      ? {
+          published: reliable.published().confirmed,
+          publishedUnconfirmed: reliable.published().unconfirmed,
+        }
+      : {
+          published: counters.published,
+          // LEGACY (deliberate): without publisher confirms nothing is ever confirmed.
+          publishedUnconfirmed: counters.published,
+        }),
     publishFailures: counters.publishFailures,
     consumed: counters.consumed,
     consumeFailures: counters.consumeFailures,
@@ -145,8 +176,22 @@ async function start(config: Config): Promise<ReferenceMes> {
       work: config.pricingWork,
       runner: config.pricingRunner,
     });
-    const events: EventSink = { publish: (event) => bus?.publish(event) };
-    if (config.amqpUrl !== undefined) {
+    let events: EventSink = legacySink(pool, () => bus);
+    if (config.amqpUrl !== undefined && config.messaging === 'reliable') {
+      // The handler publishes through the sink the messaging creates: bound late.
+      const late: EventSink = { write: (change, of, tx) => reliable!.sink.write(change, of, tx) };
+      reliable = await startReliableMessaging({
+        url: config.amqpUrl,
+        exchange: config.exchange,
+        queue: config.queue,
+        pool,
+        counters,
+        logger,
+        migrate: config.migrate,
+        onMessage: createMessageHandler({ pool, modelDir: config.modelDir, pricer, events: late }),
+      });
+      events = reliable.sink;
+    } else if (config.amqpUrl !== undefined) {
       bus = await LegacyBus.connect({
         url: config.amqpUrl,
         exchange: config.exchange,
@@ -193,6 +238,7 @@ async function start(config: Config): Promise<ReferenceMes> {
     let closing: Promise<void> | undefined;
     const listening = server;
     const openBus = bus;
+    const openReliable = reliable;
     const openPricer = pricer;
     return {
       url,
@@ -203,6 +249,7 @@ async function start(config: Config): Promise<ReferenceMes> {
           await closeServer(listening);
           // The consumer may still be pricing what it was given: the pricer closes after it.
           await openBus?.close();
+          await openReliable?.close();
           await openPricer.close();
           await pool.end();
         })();
@@ -212,6 +259,7 @@ async function start(config: Config): Promise<ReferenceMes> {
   } catch (err) {
     if (server?.listening) await closeServer(server);
     await bus?.close();
+    await reliable?.close();
     await pricer?.close().catch(() => undefined);
     await pool.end().catch(() => undefined);
     throw err;
@@ -255,6 +303,13 @@ function normalise(opts: ReferenceMesOptions): Config {
   if (!isLogLevel(logLevel)) {
     throw badOption('logLevel', `use one of ${LOG_LEVELS.join(', ')}`);
   }
+  const messaging = opts.messaging ?? DEFAULTS.messaging;
+  if (!MESSAGING_MODES.includes(messaging)) {
+    throw badOption(
+      'messaging',
+      `use one of ${MESSAGING_MODES.join(', ')} (legacy is the default)`,
+    );
+  }
   for (const name of ['host', 'exchange', 'queue'] as const) {
     const value = opts[name];
     if (value !== undefined && (typeof value !== 'string' || value === '')) {
@@ -268,7 +323,8 @@ function normalise(opts: ReferenceMesOptions): Config {
     port,
     modelDir: opts.modelDir,
     exchange: opts.exchange ?? DEFAULTS.exchange,
-    queue: opts.queue ?? DEFAULTS.queue,
+    messaging,
+    queue: opts.queue ?? (messaging === 'reliable' ? DEFAULTS.reliableQueue : DEFAULTS.queue),
     pricingWork,
     pricing,
     pricingRunner,

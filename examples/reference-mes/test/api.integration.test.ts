@@ -304,6 +304,7 @@ describe('the rest of the API', () => {
   it('GET /internal/stats reports zero messaging without a broker', async () => {
     const { body } = await call(mes.url, 'GET', '/internal/stats');
     expect(body).toEqual({
+      messaging: 'legacy',
       published: 0,
       publishedUnconfirmed: 0,
       publishFailures: 0,

@@ -64,14 +64,18 @@ export interface CacheProxyOptions {
   /** Topic exchange of the order events. Default: `'mes.events'`. */
   exchange?: string;
   /**
-   * The consumer's queue. Default: `'meskit.cache-proxy'` (durable, shared by every proxy on
-   * the same Redis) with a Redis store; with the memory store, an exclusive server-named queue
-   * per process (each process has its own index, so each needs every event).
+   * The consumer's queue. Default: `'meskit.cache-proxy.events'` (a durable quorum queue, with
+   * its retry queue and `.dlq`, shared by every proxy on the same Redis) with a Redis store;
+   * with the memory store, an exclusive queue per process (each process has its own index, so
+   * each needs every event).
    */
   queue?: string;
   /** Unacked events in flight at once. Default: 32. */
   prefetch?: number;
-  /** Pause before an event whose effect could not be applied goes back to the queue. Default: 1000 ms. */
+  /**
+   * Wait (in a retry queue) before an event whose effect could not be applied is tried again;
+   * it is tried until it can be. Default: 1000 ms.
+   */
   eventRetryDelayMs?: number;
   /** Bearer token of the admin endpoint; the admin server runs only when it is set. Default: none. */
   adminToken?: string;
@@ -110,7 +114,7 @@ export const DEFAULTS = {
   upstreamTimeoutMs: 30_000,
   upstreamMaxSockets: 256,
   exchange: ORDER_EVENTS_EXCHANGE,
-  queue: 'meskit.cache-proxy',
+  queue: 'meskit.cache-proxy.events',
   prefetch: 32,
   eventRetryDelayMs: 1000,
   adminPort: 8081,

@@ -113,6 +113,7 @@ async function start(
         queue: o.queue,
         prefetch: o.prefetch,
         retryDelayMs: o.eventRetryDelayMs,
+        registry,
         statuses: o.statuses,
         store,
         writeThrough,

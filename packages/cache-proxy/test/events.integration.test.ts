@@ -1,7 +1,8 @@
 // The order events on the real RabbitMQ: a take made directly at the MES (the MES publishes
 // order.manufacturing_started) and a bare event both remove the order from the index; an order
-// the CRM approves appears on page 1 once its event is consumed; a poison message is acked,
-// counted and warned about once, and the consumer keeps going.
+// the CRM approves appears on page 1 once its event is consumed; a poison message goes to the
+// dead-letter queue, counted and warned about once, and the consumer keeps going.
+import amqp from 'amqplib';
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +13,7 @@ import {
   get,
   ids,
   post,
+  serviceUrls,
   useMes,
   useRedis,
   useWarnings,
@@ -25,17 +27,20 @@ let mes: TestMes;
 let redis: Redis;
 let proxy: CacheProxy;
 let registry: Registry;
+let queue: string;
 const poisonWarnings = useWarnings('MESKIT_CACHE_POISON_EVENT');
 useMes({ orders: 200, amqp: true }, (started) => (mes = started));
 useRedis((client) => (redis = client));
 
 beforeAll(async () => {
   registry = new Registry();
+  const events = eventOptions(mes);
+  queue = events.queue!;
   proxy = await createCacheProxy({
     upstream: mes.url,
     port: 0,
     redis,
-    ...eventOptions(mes),
+    ...events,
     registry,
     eventRetryDelayMs: 100,
   });
@@ -93,10 +98,10 @@ describe('order events', () => {
     });
   });
 
-  it('an order the CRM approves appears on page 1 once its event is consumed; poison is acked and counted', async () => {
+  it('an order the CRM approves appears on page 1 once its event is consumed; poison is dead-lettered and counted', async () => {
     const before = await cachedPage();
     const [fresh] = await mes.insert([{ status: 'PRICE_CALCULATED', createdAt: new Date() }]);
-    // A poison message first: the consumer acks it and keeps going.
+    // A poison message first: the consumer dead-letters it and keeps going.
     await mes.publish('order.manufacturing_approved', '{"orderId": 1, broken');
     // The CRM's approval carries no status: the routing key says it, and the MES applies it
     // after the proxy has received it (write-through waits for the MES to catch up).
@@ -118,5 +123,13 @@ describe('order events', () => {
     expect(poison?.values.find((v) => v.labels['outcome'] === 'poison')?.value).toBe(1);
     await new Promise((resolve) => setImmediate(resolve));
     expect(poisonWarnings).toHaveLength(1);
+    const connection = await amqp.connect(serviceUrls().amqpUrl);
+    try {
+      const channel = await connection.createChannel();
+      const dead = await channel.get(`${queue}.dlq`, { noAck: true });
+      expect(dead && dead.content.toString()).toBe('{"orderId": 1, broken');
+    } finally {
+      await connection.close();
+    }
   });
 });

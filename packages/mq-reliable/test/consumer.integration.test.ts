@@ -150,6 +150,21 @@ describe('createConsumer', () => {
     });
   });
 
+  it('an error the retryable option refuses goes to the dead-letter queue without a retry', async () => {
+    let calls = 0;
+    const { consumer, publisher, exchange } = await setup('no-retry', {
+      retry: { delaysMs: [20, 20], retryable: (error) => (error as { code?: string }).code !== 'INVALID_TRANSITION' },
+      async handler() {
+        calls += 1;
+        throw Object.assign(new Error('order 7 is CLOSED'), { code: 'INVALID_TRANSITION' });
+      },
+    });
+    await publisher.publish(exchange, 'order.closed', { orderId: 7 }, { messageId: 'nr-1' });
+    await waitFor('dead-lettered', () => consumer.stats().outcomes.dead_lettered === 1);
+    expect(calls).toBe(1);
+    expect(consumer.stats().outcomes.retried).toBe(0);
+  });
+
   it('an unparseable body goes to the dead-letter queue at once; the handler never sees it', async () => {
     let calls = 0;
     const { consumer, publisher, exchange, queue } = await setup('poison', {

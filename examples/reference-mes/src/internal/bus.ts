@@ -17,11 +17,32 @@ import { MesError } from '../errors.js';
 import { MESSAGE_HEADERS } from '@meskit/kernel';
 import { CONSUMED_ROUTING_KEYS, routingKeyFor, type OrderEvent } from '../events.js';
 import { redactUrl } from './db.js';
+import type { Db } from './orders.js';
 import { reasonOf, type Logger } from './log.js';
 
-/** Where the MES sends its events; a no-op without a broker. */
+/**
+ * Where the MES sends its events. `write` runs a change and publishes the events it caused:
+ * the legacy bus writes on the pool and then hands each event to a plain channel (fire and
+ * forget); the reliable messaging writes the change and the events' outbox rows in one
+ * transaction. `tx`: a transaction the caller is already in (the consumer's inbox).
+ */
 export interface EventSink {
-  publish(event: OrderEvent): void;
+  write<T>(
+    change: (db: Db) => Promise<T>,
+    events: (result: T) => OrderEvent[],
+    tx?: Db,
+  ): Promise<T>;
+}
+
+/** The legacy sink: the change on the pool (or `tx`), then each event to the legacy bus. */
+export function legacySink(pool: Db, bus: () => LegacyBus | undefined): EventSink {
+  return {
+    async write(change, events, tx) {
+      const result = await change(tx ?? pool);
+      for (const event of events(result)) bus()?.publish(event);
+      return result;
+    },
+  };
 }
 
 export interface MessagingCounters {
@@ -31,8 +52,11 @@ export interface MessagingCounters {
   consumeFailures: number;
 }
 
-/** Handles one delivered message; throwing marks it failed (it is gone either way). */
-export type MessageHandler = (routingKey: string, content: Buffer) => Promise<void>;
+/**
+ * Handles one delivered message; throwing marks it failed (in the legacy bus it is gone either
+ * way). `tx`: with the reliable consumer, the inbox's transaction, where the effect belongs.
+ */
+export type MessageHandler = (routingKey: string, content: Buffer, tx?: Db) => Promise<void>;
 
 export interface LegacyBusOptions {
   url: string;
@@ -45,7 +69,7 @@ export interface LegacyBusOptions {
 
 const CONNECT_TIMEOUT_MS = 10_000;
 
-export class LegacyBus implements EventSink {
+export class LegacyBus {
   readonly #exchange: string;
   readonly #counters: MessagingCounters;
   readonly #log: Logger;

@@ -6,7 +6,7 @@ import type { OrderStatus } from '../schema.js';
 import type { EventSink, MessageHandler } from './bus.js';
 import { readModel, resolveModelRef } from './model-store.js';
 import { PricingFailure, type Pricer, type PricingOutcome } from './pricing.js';
-import { getOrder, insertOrder, transition, type OrderKey } from './orders.js';
+import { getOrder, insertOrder, transition, type Db, type OrderKey } from './orders.js';
 import { isExternalId } from './validate.js';
 
 export type MessageFailureCode =
@@ -31,15 +31,15 @@ export interface ConsumerDeps {
 }
 
 export function createMessageHandler(deps: ConsumerDeps): MessageHandler {
-  return async (routingKey, content) => {
+  return async (routingKey, content, tx) => {
     const body = parseBody(content);
     switch (routingKey) {
       case 'order.submitted':
-        return onSubmitted(deps, body);
+        return onSubmitted(deps, body, tx);
       case 'order.manufacturing_approved':
-        return onStatusFromCrm(deps, body, 'PRICE_CALCULATED', 'MANUFACTURING_APPROVED');
+        return onStatusFromCrm(deps, body, 'PRICE_CALCULATED', 'MANUFACTURING_APPROVED', tx);
       case 'order.closed':
-        return onStatusFromCrm(deps, body, 'SHIPPED', 'CLOSED');
+        return onStatusFromCrm(deps, body, 'SHIPPED', 'CLOSED', tx);
       default:
         throw new MessageFailure(
           'UNKNOWN_ROUTING_KEY',
@@ -53,7 +53,12 @@ export function createMessageHandler(deps: ConsumerDeps): MessageHandler {
  * `order.submitted`: record the order (idempotent on externalId), then price it from the
  * stored model and publish `order.price_calculated`.
  */
-async function onSubmitted(deps: ConsumerDeps, body: Record<string, unknown>): Promise<void> {
+async function onSubmitted(
+  deps: ConsumerDeps,
+  body: Record<string, unknown>,
+  tx: Db | undefined,
+): Promise<void> {
+  const db = tx ?? deps.pool;
   const { externalId, modelRef, source = 'b2c' } = body;
   if (!isExternalId(externalId)) {
     throw malformed(
@@ -67,11 +72,11 @@ async function onSubmitted(deps: ConsumerDeps, body: Record<string, unknown>): P
     throw malformed('order.submitted "source" must be "b2c" or "b2b"');
   }
   const created = await insertOrder(
-    deps.pool,
+    db,
     { externalId, source, status: 'SUBMITTED', modelRef },
     true,
   );
-  const order = created ?? (await getOrder(deps.pool, { externalId }));
+  const order = created ?? (await getOrder(db, { externalId }));
   if (!order) throw new MessageFailure('ORDER_NOT_FOUND', `order "${externalId}" vanished`);
   // A redelivered submission of an order already priced (or further) changes nothing.
   if (order.status !== 'SUBMITTED') return;
@@ -101,19 +106,28 @@ async function onSubmitted(deps: ConsumerDeps, body: Record<string, unknown>): P
     if (code === undefined) throw err;
     throw new MessageFailure(code, `order ${order.id}: ${(err as Error).message}`, { cause: err });
   }
-  const result = await transition(deps.pool, { id: order.id }, 'SUBMITTED', 'PRICE_CALCULATED', {
-    polygonCount: quote.triangles,
-    price: quote.price,
-  });
-  if (result.kind !== 'moved') return; // Priced concurrently by another MES instance.
-  deps.events.publish({
-    orderId: result.order.id,
-    externalId: result.order.externalId,
-    status: result.order.status,
-    previousStatus: result.previousStatus,
-    occurredAt: result.order.updatedAt,
-    price: quote.price,
-  });
+  // Not moved: priced concurrently by another MES instance, and nothing to announce.
+  await deps.events.write(
+    (db) =>
+      transition(db, { id: order.id }, 'SUBMITTED', 'PRICE_CALCULATED', {
+        polygonCount: quote.triangles,
+        price: quote.price,
+      }),
+    (result) =>
+      result.kind === 'moved'
+        ? [
+            {
+              orderId: result.order.id,
+              externalId: result.order.externalId,
+              status: result.order.status,
+              previousStatus: result.previousStatus,
+              occurredAt: result.order.updatedAt,
+              price: quote.price,
+            },
+          ]
+        : [],
+    tx,
+  );
 }
 
 /**
@@ -125,9 +139,10 @@ async function onStatusFromCrm(
   body: Record<string, unknown>,
   from: OrderStatus,
   to: OrderStatus,
+  tx: Db | undefined,
 ): Promise<void> {
   const key = orderKey(body);
-  const result = await transition(deps.pool, key, from, to);
+  const result = await transition(tx ?? deps.pool, key, from, to);
   if (result.kind === 'moved') return;
   const name = 'id' in key ? String(key.id) : `"${key.externalId}"`;
   if (result.kind === 'not_found') {

@@ -1,7 +1,7 @@
 // Reading the process environment for main.ts and seed-cli.ts (never at import time).
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULTS, type ReferenceMesOptions } from '../mes.js';
+import { DEFAULTS, MESSAGING_MODES, type MessagingMode, type ReferenceMesOptions } from '../mes.js';
 import { isLogLevel, LOG_LEVELS } from './log.js';
 import { isPricingMode, PRICING_MODES } from './pricing.js';
 
@@ -13,6 +13,10 @@ export class ConfigError extends Error {
     super(message);
     this.name = 'ConfigError';
   }
+}
+
+function isMessagingMode(value: string): value is MessagingMode {
+  return (MESSAGING_MODES as readonly string[]).includes(value);
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -56,6 +60,12 @@ export function readMesEnv(env: Env): ReferenceMesOptions {
       `MES_PRICING must be one of ${PRICING_MODES.join(', ')} (default ${DEFAULTS.pricing}), got "${pricing}"`,
     );
   }
+  const messaging = (read(env, 'MES_MESSAGING') ?? DEFAULTS.messaging).toLowerCase();
+  if (!isMessagingMode(messaging)) {
+    throw new ConfigError(
+      `MES_MESSAGING must be one of ${MESSAGING_MODES.join(', ')} (default ${DEFAULTS.messaging}), got "${messaging}"`,
+    );
+  }
   const logLevel = (read(env, 'MES_LOG_LEVEL') ?? DEFAULTS.logLevel).toLowerCase();
   if (!isLogLevel(logLevel)) {
     throw new ConfigError(
@@ -69,7 +79,8 @@ export function readMesEnv(env: Env): ReferenceMesOptions {
     port,
     modelDir: read(env, 'MES_MODEL_DIR') ?? join(tmpdir(), 'meskit-reference-mes-models'),
     exchange: read(env, 'MES_EXCHANGE') ?? DEFAULTS.exchange,
-    queue: read(env, 'MES_QUEUE') ?? DEFAULTS.queue,
+    messaging,
+    ...(read(env, 'MES_QUEUE') !== undefined ? { queue: read(env, 'MES_QUEUE')! } : {}),
     pricingWork,
     pricing,
     logLevel,

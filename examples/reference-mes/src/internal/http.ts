@@ -1,7 +1,7 @@
 // The MES HTTP API on node:http: a small route table, JSON in and out, typed errors.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type pg from 'pg';
-import { TAKE } from '@meskit/kernel';
+import { TAKE, type OrderEvent } from '@meskit/kernel';
 import { ApiError, MesError } from '../errors.js';
 import type { MesStats } from '../mes.js';
 import { parseModel } from '../pricing/parse.js';
@@ -24,6 +24,7 @@ import {
   listOrders,
   operatorExists,
   transition,
+  type TransitionResult,
 } from './orders.js';
 import { isExternalId, parseId } from './validate.js';
 
@@ -235,7 +236,10 @@ async function take(
   if (!(await operatorExists(deps.pool, operatorId))) {
     throw new ApiError(400, 'UNKNOWN_OPERATOR', `operator ${operatorId} does not exist`);
   }
-  const result = await transition(deps.pool, { id }, TAKE.from, TAKE.to, { operatorId });
+  const result = await deps.events.write(
+    (db) => transition(db, { id }, TAKE.from, TAKE.to, { operatorId }),
+    movedEvents,
+  );
   if (result.kind === 'not_found') throw notFound(id);
   if (result.kind === 'conflict') {
     const { current } = result;
@@ -252,7 +256,6 @@ async function take(
       `order ${id} is ${current.status}; only ${TAKE.from} orders can be taken`,
     );
   }
-  publishMove(deps, result.order, result.previousStatus);
   return { status: 200, body: result.order };
 }
 
@@ -267,7 +270,10 @@ async function step(
   const move = STEPS[action];
   if (!move) throw new ApiError(404, 'NOT_FOUND', `no such action: ${action}`);
   await readJson(req); // The body is optional and unused; reading it keeps the socket reusable.
-  const result = await transition(deps.pool, { id }, move.from, move.to);
+  const result = await deps.events.write(
+    (db) => transition(db, { id }, move.from, move.to),
+    movedEvents,
+  );
   if (result.kind === 'not_found') throw notFound(id);
   if (result.kind === 'conflict') {
     throw new ApiError(
@@ -276,7 +282,6 @@ async function step(
       `order ${id} is ${result.current.status}; ${action} needs ${move.from}`,
     );
   }
-  publishMove(deps, result.order, result.previousStatus);
   return { status: 200, body: result.order };
 }
 
@@ -322,17 +327,20 @@ async function createB2bOrder(deps: ApiDeps, req: IncomingMessage, url: URL): Pr
     const quote = await deps.pricer.price(data).catch((err: unknown) => {
       throw err instanceof PricingFailure ? pricingError(err) : err;
     });
-    const order = await insertOrder(deps.pool, {
-      externalId,
-      source: 'b2b',
-      status: 'PRICE_CALCULATED',
-      modelRef: stored.modelRef,
-      polygonCount: quote.triangles,
-      price: quote.price,
-      currency: quote.currency,
-    });
+    const order = await deps.events.write(
+      (db) =>
+        insertOrder(db, {
+          externalId,
+          source: 'b2b',
+          status: 'PRICE_CALCULATED',
+          modelRef: stored.modelRef,
+          polygonCount: quote.triangles,
+          price: quote.price,
+          currency: quote.currency,
+        }),
+      (created) => (created ? [moveEvent(created, null)] : []),
+    );
     if (!order) throw new Error('insert returned no row');
-    publishMove(deps, order, null);
     // The legacy answer keeps its exact shape: the order, nothing more.
     return { status: 201, body: legacy ? order : { ...order, pricing: pricingInfo(quote) } };
   } catch (err) {
@@ -380,8 +388,9 @@ async function stats(deps: ApiDeps): Promise<Reply> {
   return { status: 200, body: deps.stats() };
 }
 
-function publishMove(deps: ApiDeps, order: Order, previousStatus: OrderStatus | null): void {
-  deps.events.publish({
+/** The event of an order's move (or creation, with `previousStatus` null). */
+export function moveEvent(order: Order, previousStatus: OrderStatus | null): OrderEvent {
+  return {
     orderId: order.id,
     externalId: order.externalId,
     status: order.status,
@@ -389,7 +398,12 @@ function publishMove(deps: ApiDeps, order: Order, previousStatus: OrderStatus | 
     occurredAt: order.updatedAt,
     ...(order.operatorId !== null ? { operatorId: order.operatorId } : {}),
     ...(order.price !== null ? { price: order.price } : {}),
-  });
+  };
+}
+
+/** The events of a transition: one when it moved the order. */
+function movedEvents(result: TransitionResult): OrderEvent[] {
+  return result.kind === 'moved' ? [moveEvent(result.order, result.previousStatus)] : [];
 }
 
 function orderId(text: string | undefined): number {

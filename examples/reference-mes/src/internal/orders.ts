@@ -2,6 +2,9 @@
 import type pg from 'pg';
 import type { Operator, Order, OrderSource, OrderStatus } from '../schema.js';
 
+/** The pool, or a client inside a transaction (the reliable messaging writes events in it). */
+export type Db = pg.Pool | pg.PoolClient;
+
 interface OrderRow {
   id: string;
   external_id: string;
@@ -74,7 +77,7 @@ function keyClause(key: OrderKey): { sql: string; value: number | string } {
     : { sql: 'external_id = $1', value: key.externalId };
 }
 
-export async function getOrder(pool: pg.Pool, key: OrderKey): Promise<Order | undefined> {
+export async function getOrder(pool: Db, key: OrderKey): Promise<Order | undefined> {
   const { sql, value } = keyClause(key);
   const result = await pool.query<OrderRow>(`SELECT ${ORDER_COLUMNS} FROM orders WHERE ${sql}`, [
     value,
@@ -100,7 +103,7 @@ export interface TransitionChanges {
  * the others find the new status after the winner commits and get `conflict`.
  */
 export async function transition(
-  pool: pg.Pool,
+  pool: Db,
   key: OrderKey,
   from: OrderStatus,
   to: OrderStatus,
@@ -153,7 +156,7 @@ export interface NewOrder {
  * duplicate raises PostgreSQL's unique violation (23505).
  */
 export async function insertOrder(
-  pool: pg.Pool,
+  pool: Db,
   order: NewOrder,
   ifAbsent = false,
 ): Promise<Order | undefined> {

@@ -1,6 +1,7 @@
 // Order events from RabbitMQ applied to the index: the order leaves its previous status's list
 // and is written through to its new one. Poison events are acked, counted and warned about once.
 import type { WarnOnce } from '@meskit/kernel';
+import type { Registry } from 'prom-client';
 import { startConsumer, type EventConsumer, type OrderEventBody } from './events.js';
 import { METRIC_NAMES } from './metrics.js';
 import { viaStore, type Recorder } from './recorder.js';
@@ -15,6 +16,7 @@ export function startEventHandling(opts: {
   queue: string | undefined;
   prefetch: number;
   retryDelayMs: number;
+  registry: Registry;
   statuses: readonly string[];
   store: IndexStore;
   writeThrough: WriteThrough;
@@ -40,6 +42,7 @@ export function startEventHandling(opts: {
     queue: opts.queue,
     prefetch: opts.prefetch,
     retryDelayMs: opts.retryDelayMs,
+    registry: opts.registry,
     handle: (event) => onEvent(event),
     // Events may have been missed while disconnected: every index is filled afresh.
     onConnected: () => viaStore(recorder, () => store.reset(statuses)),
@@ -48,11 +51,10 @@ export function startEventHandling(opts: {
       recorder.event('poison');
       opts.warnOnce(
         WARN_POISON,
-        `cache proxy: an order event could not be read (${reason}); it was acked and dropped. Further ones are counted in ${METRIC_NAMES.events}{outcome="poison"} without warning.`,
+        `cache proxy: an order event could not be read (${reason}); it went to the dead-letter queue (the queue's name plus .dlq). Further ones are counted in ${METRIC_NAMES.events}{outcome="poison"} without warning.`,
       );
     },
     onIgnored: () => recorder.event('ignored'),
     onFailed: () => recorder.event('failed'),
-    onDisconnected: () => undefined,
   });
 }

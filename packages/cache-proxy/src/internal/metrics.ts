@@ -118,7 +118,7 @@ export function proxyMetrics(registry: Registry, sizes: SizeSource): ProxyMetric
     ),
     events: counter(
       METRIC_NAMES.events,
-      'Order events consumed, by outcome="applied" (acked after the store had its effect), "poison" (unparseable, acked and dropped), "failed" (store or MES unavailable: requeued).',
+      'Order events consumed, by outcome="applied" (acked after the store had its effect), "poison" (unparseable: dead-lettered), "failed" (store or MES unavailable: retried after eventRetryDelayMs).',
       ['outcome'],
     ),
     detach() {

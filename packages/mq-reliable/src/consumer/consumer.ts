@@ -22,6 +22,7 @@ import { consumerTopology, waitQueueName } from './topology.js';
 import type { ConsumedMessage, ConsumeOutcome, Consumer, ConsumerStats } from './types.js';
 
 const WARN_UNAVAILABLE = 'MESKIT_MQ_CONSUMER_BROKER_UNAVAILABLE';
+const WARN_NOT_CONSUMING = 'MESKIT_MQ_CONSUMER_NOT_CONSUMING';
 
 /** The error a dead-lettered message that did not parse carries in its headers. */
 class UnparseableMessage extends MeskitError<'UNPARSEABLE'> {
@@ -130,8 +131,11 @@ export function createConsumer<T = unknown>(opts: ConsumerOptions<T>): Consumer 
   ): Promise<ConsumeOutcome> {
     const attempt = attemptOf(message);
     const unparseable = error instanceof UnparseableMessage;
-    const retry = !unparseable && attempt < o.delaysMs.length;
-    const target = retry ? waitQueueName(o.queue, attempt + 1) : o.deadLetterQueue;
+    const retryable = !unparseable && (opts.retry?.retryable?.(error) ?? true);
+    const retry = retryable && (attempt < o.delaysMs.length || o.afterLast === 'repeat');
+    // 'repeat': past the last delay, every retry waits in the last wait queue.
+    const wait = Math.min(attempt + 1, o.delaysMs.length);
+    const target = retry ? waitQueueName(o.queue, wait) : o.deadLetterQueue;
     try {
       await sendCopy(
         link,
@@ -216,6 +220,8 @@ export function createConsumer<T = unknown>(opts: ConsumerOptions<T>): Consumer 
   }
 
   async function startConsuming(link: Link): Promise<void> {
+    await opts.beforeConsume?.();
+    if (kept.current !== link) return;
     await link.channel.prefetch(o.prefetch);
     const { consumerTag } = await link.channel.consume(o.queue, (raw) => deliver(link, raw), {
       noAck: false,
@@ -230,6 +236,26 @@ export function createConsumer<T = unknown>(opts: ConsumerOptions<T>): Consumer 
     for (const wake of readyWaiters) wake();
   }
 
+  /**
+   * Starts consuming on `link`; when that fails (`beforeConsume` rejected: the state it
+   * rebuilds is unreachable), tries again on the same channel with backoff.
+   */
+  async function consumeWithRetry(link: Link, failures: number): Promise<void> {
+    try {
+      await startConsuming(link);
+    } catch (error) {
+      if (closing || kept.current !== link) return;
+      if (failures === 0)
+        emitWarning(
+          WARN_NOT_CONSUMING,
+          `mq-reliable: the consumer of ${o.queue} cannot start consuming (${describeError(error)}); it tries again with backoff.`,
+        );
+      const delay = Math.min(o.reconnectMaxMs, o.reconnectMinMs * 2 ** Math.min(failures, 20));
+      const timer = setTimeout(() => void consumeWithRetry(link, failures + 1), delay);
+      timer.unref();
+    }
+  }
+
   const kept = keepLink({
     ...o,
     topology,
@@ -241,7 +267,7 @@ export function createConsumer<T = unknown>(opts: ConsumerOptions<T>): Consumer 
       everUp = true;
       outage = false;
       if (closing) return;
-      startConsuming(link).catch(() => link.channel.close().catch(() => undefined));
+      void consumeWithRetry(link, 0);
     },
     onDown(link) {
       if (consuming?.link === link) {

@@ -15,6 +15,19 @@ export interface ConsumerOptions<T = unknown> {
   topology?: Topology;
   /** `'quorum'` (replicated, counts deliveries) or `'classic'`. Default: `'quorum'`. */
   queueType?: 'quorum' | 'classic';
+  /**
+   * The queue belongs to this consumer's connection and goes with it (a classic exclusive
+   * queue; its wait and dead-letter queues expire after an hour unused). For a consumer that
+   * rebuilds its state on every connection (`beforeConsume`) and must not share a queue.
+   * Default: false.
+   */
+  exclusive?: boolean;
+  /**
+   * Runs on every (re)connection, after the topology is declared and before any message is
+   * consumed (messages may have been missed while disconnected). A rejection drops the
+   * channel; it is tried again on the next one.
+   */
+  beforeConsume?: () => Promise<void>;
   /** Called per message; resolve to ack, throw to retry. Required. */
   handler: Handler<T>;
   /** `'json'` (default), `'text'`, `'buffer'`, or a function; a throw sends the message to the DLQ. */
@@ -32,6 +45,18 @@ export interface ConsumerOptions<T = unknown> {
      * that crashes the process every time). Default: 20.
      */
     deliveryLimit?: number;
+    /**
+     * Whether a handler's error is worth a retry; `false` sends the message to the
+     * dead-letter queue at once (a malformed order, an impossible transition). Default:
+     * every error is retried.
+     */
+    retryable?: (error: unknown) => boolean;
+    /**
+     * After the last delay: `'dead-letter'` (default), or `'repeat'` the last delay until the
+     * handler succeeds (an effect that must happen eventually, such as a cache invalidation;
+     * errors `retryable` refuses still go to the dead-letter queue).
+     */
+    afterLast?: 'dead-letter' | 'repeat';
   };
   /** The dead-letter queue. Default: `<queue>.dlq`. */
   deadLetterQueue?: string;
@@ -68,7 +93,9 @@ export interface ResolvedConsumerOptions {
   urls: readonly string[];
   queue: string;
   queueType: 'quorum' | 'classic';
+  exclusive: boolean;
   prefetch: number;
+  afterLast: 'dead-letter' | 'repeat';
   delaysMs: readonly number[];
   deliveryLimit: number;
   deadLetterQueue: string;
@@ -103,6 +130,22 @@ export function resolveConsumerOptions<T>(opts: ConsumerOptions<T>): ResolvedCon
   if (!Array.isArray(delaysMs) || delaysMs.length > 20)
     throw check.invalid('retry.delaysMs', 'must be an array of at most 20 delays in ms');
   delaysMs.forEach((d, i) => check.integer(`retry.delaysMs[${i}]`, d, 1, MAX_TIMER_MS));
+  if (opts.beforeConsume !== undefined && typeof opts.beforeConsume !== 'function')
+    throw check.invalid('beforeConsume', 'must be an async function () => void');
+  const exclusive = check.boolean('exclusive', opts.exclusive ?? false);
+  if (exclusive && opts.queueType === 'quorum')
+    throw check.invalid(
+      'queueType',
+      'must be "classic" for an exclusive queue (quorum queues cannot be exclusive)',
+    );
+  const afterLast = check.oneOf('retry.afterLast', retry.afterLast ?? 'dead-letter', [
+    'dead-letter',
+    'repeat',
+  ]);
+  if (afterLast === 'repeat' && delaysMs.length === 0)
+    throw check.invalid('retry.afterLast', '"repeat" needs at least one delay in retry.delaysMs');
+  if (retry.retryable !== undefined && typeof retry.retryable !== 'function')
+    throw check.invalid('retry.retryable', 'must be a function (error) => boolean');
   if (opts.inbox !== undefined && typeof opts.inbox.run !== 'function')
     throw check.invalid('inbox', 'must be pgInbox(...) or redisInbox(...)');
   const int = (
@@ -115,10 +158,14 @@ export function resolveConsumerOptions<T>(opts: ConsumerOptions<T>): ResolvedCon
   return {
     urls: [...urls],
     queue,
-    queueType: check.oneOf('queueType', opts.queueType ?? CONSUMER_DEFAULTS.queueType, [
-      'quorum',
-      'classic',
-    ]),
+    queueType: exclusive
+      ? 'classic'
+      : check.oneOf('queueType', opts.queueType ?? CONSUMER_DEFAULTS.queueType, [
+          'quorum',
+          'classic',
+        ]),
+    exclusive,
+    afterLast,
     prefetch: int('prefetch', opts.prefetch, CONSUMER_DEFAULTS.prefetch, 1, 65_535),
     delaysMs: [...delaysMs],
     deliveryLimit: int(

@@ -20,9 +20,12 @@ export function consumerTopology(
   bindings: readonly { exchange: string; pattern?: string }[],
   extra: Topology,
 ): Topology {
+  // An exclusive queue's companions expire once unused, instead of outliving the process.
+  const expires = o.exclusive ? { 'x-expires': 3_600_000 } : {};
   const main: QueueSpec = {
     name: o.queue,
     type: o.queueType,
+    exclusive: o.exclusive,
     deadLetterExchange: '',
     deadLetterRoutingKey: o.deadLetterQueue,
     arguments: {
@@ -35,7 +38,7 @@ export function consumerTopology(
     type: o.queueType,
     deadLetterExchange: '',
     deadLetterRoutingKey: o.queue,
-    arguments: { 'x-message-ttl': delay, ...atLeastOnce(o) },
+    arguments: { 'x-message-ttl': delay, ...atLeastOnce(o), ...expires },
   }));
   const exchanges = [...new Set(bindings.map((b) => b.exchange))].map((name) => ({ name }));
   return {

@@ -19,6 +19,11 @@ export interface QueueSpec {
   deadLetterRoutingKey?: string;
   /** Further `x-` arguments, passed unchanged. */
   arguments?: Record<string, unknown>;
+  /**
+   * Used by this connection only and deleted with it (classic queues only). A per-process
+   * queue for consumers that rebuild their state on every connection. Default: false.
+   */
+  exclusive?: boolean;
 }
 
 export interface BindingSpec {
@@ -48,7 +53,12 @@ export async function declareTopology(channel: Channel, topology: Topology): Pro
       args['x-dead-letter-exchange'] = queue.deadLetterExchange;
     if (queue.deadLetterRoutingKey !== undefined)
       args['x-dead-letter-routing-key'] = queue.deadLetterRoutingKey;
-    await channel.assertQueue(queue.name, { durable: true, arguments: args });
+    await channel.assertQueue(
+      queue.name,
+      queue.exclusive
+        ? { durable: false, exclusive: true, autoDelete: true, arguments: args }
+        : { durable: true, arguments: args },
+    );
   }
   for (const binding of topology.bindings ?? []) {
     await channel.bindQueue(binding.queue, binding.exchange, binding.pattern ?? '#');
