@@ -88,9 +88,10 @@ async function main(): Promise<void> {
   let services: Services | undefined;
   let mes: MesProcess | undefined;
   let runnerMes: MesProcess | undefined;
+  let reliableMes: MesProcess | undefined;
   const closers: (() => Promise<void>)[] = [];
   const shutdown = async () => {
-    await Promise.all([mes?.stop(), runnerMes?.stop()]);
+    await Promise.all([mes?.stop(), runnerMes?.stop(), reliableMes?.stop()]);
     await Promise.allSettled(closers.map((close) => close()));
     await services?.close();
   };
@@ -211,6 +212,20 @@ async function main(): Promise<void> {
         durationMs: options.simulateSeconds * 1000,
       });
     }
+    // The same MES code again with MES_MESSAGING=reliable: the events of its takes go through
+    // mq-reliable's outbox and publisher confirms.
+    log('starting a third reference MES with MES_MESSAGING=reliable and taking orders through it');
+    reliableMes = await spawnMes({
+      env: {
+        DATABASE_URL: databaseUrl,
+        AMQP_URL: urls.AMQP_URL!,
+        MES_MODEL_DIR: modelDir,
+        MES_MESSAGING: 'reliable',
+        MES_LOG_LEVEL: 'warn',
+      },
+      onStderr: echoMesWarnings,
+    });
+    const reliableStats = await takeAndCount(reliableMes.url, 20);
     const cacheStats = proxy.stats();
     const listRequests = Object.values(cacheStats.requests).reduce((a, b) => a + b, 0);
     const stats = (await (await fetch(`${mes.url}/internal/stats`)).json()) as {
@@ -247,7 +262,7 @@ async function main(): Promise<void> {
       [
         'messages published without confirmation',
         stats.publishedUnconfirmed,
-        'mq-reliable: to come',
+        `mq-reliable: ${reliableStats.publishedUnconfirmed} of ${reliableStats.published} (outbox, confirmed)`,
       ],
     ];
     if (simulation) {
@@ -312,6 +327,7 @@ async function main(): Promise<void> {
         `MES API: ${firstPage}`,
         `The same page through cache-proxy: ${proxy.url}${pagePath} (npx meskit cache stats)`,
         `The same MES pricing through pricing-runner (MES_PRICING=runner): ${runnerMes.url}`,
+        `The same MES on mq-reliable (MES_MESSAGING=reliable): ${reliableMes.url}`,
         'Ctrl-C stops everything.',
         '',
       ].join('\n'),
@@ -359,6 +375,41 @@ async function quoteB2b(mesUrl: string, model: Uint8Array, name: string): Promis
   if (!response.ok)
     throw new Error(`the B2B quote ${externalId} failed: ${response.status} ${text}`);
   return { ms, body: JSON.parse(text) as B2bQuote['body'] };
+}
+
+/**
+ * Takes up to `count` of the newest approved orders through `mesUrl`, then reads its messaging
+ * counters once every take's event is confirmed (or after 20 s, as they are).
+ */
+async function takeAndCount(
+  mesUrl: string,
+  count: number,
+): Promise<{ published: number; publishedUnconfirmed: number }> {
+  const page = (await (
+    await fetch(`${mesUrl}/api/orders?status=MANUFACTURING_APPROVED&page=1&pageSize=${count}`)
+  ).json()) as { items: { id: number }[] };
+  let taken = 0;
+  for (const { id } of page.items) {
+    const response = await fetch(`${mesUrl}/api/orders/${id}/take`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ operatorId: 1 }),
+    });
+    await response.arrayBuffer();
+    if (response.ok) taken += 1;
+  }
+  const read = async () =>
+    (await (await fetch(`${mesUrl}/internal/stats`)).json()) as {
+      published: number;
+      publishedUnconfirmed: number;
+    };
+  const deadline = Date.now() + 20_000;
+  let stats = await read();
+  while (stats.published < taken && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    stats = await read();
+  }
+  return stats;
 }
 
 /** Whether Prometheus reports the job's target up (it scrapes every second). */
