@@ -31,3 +31,6 @@ export type { PgInbox, PgInboxOptions, RedisInboxOptions, RedisLike } from './co
 export { CONSUMER_HEADERS } from './consumer/headers.js';
 export { waitQueueName } from './consumer/topology.js';
 export { CONSUMER_METRICS } from './internal/metrics.js';
+export { inspectQueues, listDeadLetters, replayDeadLetters } from './admin/dead-letters.js';
+export type { DeadLetter, QueueDepth, QueueReport, ReplayResult } from './admin/dead-letters.js';
+export { backlog as outboxBacklog } from './outbox/relay.js';

@@ -153,7 +153,10 @@ describe('createConsumer', () => {
   it('an error the retryable option refuses goes to the dead-letter queue without a retry', async () => {
     let calls = 0;
     const { consumer, publisher, exchange } = await setup('no-retry', {
-      retry: { delaysMs: [20, 20], retryable: (error) => (error as { code?: string }).code !== 'INVALID_TRANSITION' },
+      retry: {
+        delaysMs: [20, 20],
+        retryable: (error) => (error as { code?: string }).code !== 'INVALID_TRANSITION',
+      },
       async handler() {
         calls += 1;
         throw Object.assign(new Error('order 7 is CLOSED'), { code: 'INVALID_TRANSITION' });

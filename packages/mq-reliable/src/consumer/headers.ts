@@ -2,7 +2,7 @@
 // retried or dead-lettered copy (the error, where it came from).
 import { createHash } from 'node:crypto';
 import { describeError, MESSAGE_HEADERS } from '@meskit/kernel';
-import type { ConsumeMessage } from 'amqplib';
+import type { Message } from 'amqplib';
 
 /** Headers of meskit's retries and dead-letters. */
 export const CONSUMER_HEADERS = {
@@ -26,7 +26,7 @@ const BROKER_HEADERS = [
   'x-last-death-reason',
 ];
 
-export function headersOf(message: ConsumeMessage): Record<string, unknown> {
+export function headersOf(message: Message): Record<string, unknown> {
   return (message.properties.headers ?? {}) as Record<string, unknown>;
 }
 
@@ -37,7 +37,7 @@ function text(value: unknown): string | undefined {
 }
 
 /** The idempotency key: messageId, else the message-id header, else a digest of the message. */
-export function messageIdOf(message: ConsumeMessage): string {
+export function messageIdOf(message: Message): string {
   const id =
     text(message.properties.messageId) ?? text(headersOf(message)[MESSAGE_HEADERS.messageId]);
   if (id !== undefined) return id;
@@ -51,18 +51,18 @@ export function messageIdOf(message: ConsumeMessage): string {
   return `sha256:${digest}`;
 }
 
-export function attemptOf(message: ConsumeMessage): number {
+export function attemptOf(message: Message): number {
   const value = Number(headersOf(message)[CONSUMER_HEADERS.attempt] ?? 0);
   return Number.isInteger(value) && value >= 0 ? value : 0;
 }
 
-export function deliveryCountOf(message: ConsumeMessage): number {
+export function deliveryCountOf(message: Message): number {
   const value = Number(headersOf(message)['x-delivery-count'] ?? 0);
   return Number.isFinite(value) ? value : 0;
 }
 
 /** The exchange and routing key the message was first published to (before any retry). */
-export function originOf(message: ConsumeMessage): { exchange: string; routingKey: string } {
+export function originOf(message: Message): { exchange: string; routingKey: string } {
   const h = headersOf(message);
   return {
     exchange: text(h[CONSUMER_HEADERS.exchange]) ?? message.fields.exchange,
@@ -72,7 +72,7 @@ export function originOf(message: ConsumeMessage): { exchange: string; routingKe
 
 /** The headers of a copy sent to a wait queue or the dead-letter queue. */
 export function failureHeaders(
-  message: ConsumeMessage,
+  message: Message,
   queue: string,
   error: unknown,
   attempt: number,
