@@ -5,3 +5,11 @@ export const DEFAULTS = {
   /** Replica replay lag above which `postgres.replica` warns, in seconds. */
   maxLagSeconds: 10,
 } as const;
+
+/** Defaults of `meskit mq` and the `mq` doctor check. */
+export const MESSAGING_DEFAULTS = {
+  /** The queues reported when none is named: the MES's reliable inbox and cache-proxy's. */
+  queues: ['mes.crm-inbox.quorum', 'meskit.cache-proxy.events'],
+  /** Outbox age above which the `mq` check warns, in seconds. */
+  maxOutboxAgeSeconds: 60,
+} as const;

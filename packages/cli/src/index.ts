@@ -11,6 +11,7 @@ export {
   registerCacheCommand,
   registerCacheProxyCommand,
   registerDoctorCommand,
+  registerMqCommand,
   registerPriceCommand,
   registerPricingCommand,
 } from './commands/index.js';
@@ -26,6 +27,7 @@ export {
   cacheProxyCheck,
   lokiCheck,
   mesCheck,
+  mqCheck,
   otelCollectorCheck,
   otelMetricsCheck,
   postgresPrimaryCheck,

@@ -102,6 +102,7 @@ describe('meskit (in-process)', () => {
       ['postgres.replica', 'skip'],
       ['redis', 'skip'],
       ['rabbitmq', 'skip'],
+      ['mq', 'skip'],
       ['mes', 'skip'],
       ['otel.collector', 'skip'],
       ['otel.metrics', 'skip'],

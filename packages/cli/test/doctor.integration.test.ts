@@ -91,6 +91,8 @@ describe('meskit doctor against the running services', () => {
       REDIS_URL: services.REDIS_URL,
       AMQP_URL: services.AMQP_URL,
       MESKIT_MES_URL: `${mesBase}/ok`,
+      // No mq-reliable consumer runs here: the mq check finds none of these and skips.
+      MESKIT_MQ_QUEUES: 'test.doctor.no-such-queue',
     });
     expectCleanExit(result);
     expect(result.stderr).toBe('');
@@ -103,8 +105,8 @@ describe('meskit doctor against the running services', () => {
       );
     }
     // The telemetry checks (otel.collector, otel.metrics, loki), pricing and cache-proxy are not
-    // configured here.
-    expect(lines.at(-1)).toBe('OK: 5 passed, 0 warned, 0 failed, 5 skipped (10 checks)');
+    // configured here; mq has no queue to report.
+    expect(lines.at(-1)).toBe('OK: 5 passed, 0 warned, 0 failed, 6 skipped (11 checks)');
   });
 
   it('--json prints one parsable object with versions, replication state and durations', async () => {
@@ -131,6 +133,7 @@ describe('meskit doctor against the running services', () => {
       'postgres.replica',
       'redis',
       'rabbitmq',
+      'mq',
       'mes',
       'otel.collector',
       'otel.metrics',
@@ -138,7 +141,8 @@ describe('meskit doctor against the running services', () => {
       'pricing',
       'cache-proxy',
     ]);
-    for (const check of report.checks.slice(0, 5)) {
+    const configured = ['postgres.primary', 'postgres.replica', 'redis', 'rabbitmq', 'mes'];
+    for (const check of report.checks.filter((c) => configured.includes(c.id))) {
       expect(check).toMatchObject({ status: 'pass', title: expect.any(String) });
       expect(Number.isInteger(check.durationMs)).toBe(true);
     }
@@ -262,7 +266,7 @@ describe('meskit doctor against the running services', () => {
     expect(result.code).toBe(1);
     const report = parseReport(result);
     expect(report.checks.map((c) => c.status)).toEqual([
-      ...['fail', 'fail', 'fail', 'fail', 'fail'],
+      ...['fail', 'fail', 'fail', 'fail', 'fail', 'fail'],
       ...['skip', 'skip', 'skip', 'skip', 'skip'],
     ]);
     expect(byId(report, 'postgres.primary').message).toBe(
@@ -273,6 +277,9 @@ describe('meskit doctor against the running services', () => {
     );
     expect(byId(report, 'rabbitmq').message).toContain(
       `timed out after 300 ms while connecting to RabbitMQ at ${at}`,
+    );
+    expect(byId(report, 'mq').message).toContain(
+      `timed out after 300 ms while connecting to RabbitMQ at ${at} to read the queues`,
     );
     expect(byId(report, 'mes').message).toContain(
       `while waiting for GET http://u:***@${at}/health`,

@@ -69,7 +69,7 @@ export function runMeskit(
   const childEnv: Record<string, string | undefined> = { ...process.env };
   for (const name of DOCTOR_ENV) delete childEnv[name];
   for (const name of Object.keys(childEnv))
-    if (name.startsWith('MESKIT_CACHE_')) delete childEnv[name];
+    if (name.startsWith('MESKIT_CACHE_') || name.startsWith('MESKIT_MQ_')) delete childEnv[name];
   Object.assign(childEnv, env);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {

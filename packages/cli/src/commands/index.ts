@@ -2,6 +2,7 @@ import type { RegisterCommand } from '../program.js';
 import { registerCacheCommand } from './cache.js';
 import { registerCacheProxyCommand } from './cache-proxy.js';
 import { registerDoctorCommand } from './doctor.js';
+import { registerMqCommand } from './mq.js';
 import { registerPriceCommand } from './price.js';
 import { registerPricingCommand } from './pricing.js';
 
@@ -16,6 +17,7 @@ export function builtinCommands(): RegisterCommand[] {
     registerPricingCommand,
     registerCacheProxyCommand,
     registerCacheCommand,
+    registerMqCommand,
   ];
 }
 
@@ -23,6 +25,7 @@ export {
   registerCacheCommand,
   registerCacheProxyCommand,
   registerDoctorCommand,
+  registerMqCommand,
   registerPriceCommand,
   registerPricingCommand,
 };

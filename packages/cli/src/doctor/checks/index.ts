@@ -2,6 +2,7 @@ import type { DoctorCheck } from '../types.js';
 import { cacheProxyCheck } from './cache-proxy.js';
 import { lokiCheck } from './loki.js';
 import { mesCheck } from './mes.js';
+import { mqCheck } from './mq.js';
 import { otelCollectorCheck, otelMetricsCheck } from './otel.js';
 import { postgresPrimaryCheck, postgresReplicaCheck } from './postgres.js';
 import { pricingCheck } from './pricing.js';
@@ -15,6 +16,7 @@ export function builtinChecks(): DoctorCheck[] {
     postgresReplicaCheck,
     redisCheck,
     rabbitmqCheck,
+    mqCheck,
     mesCheck,
     otelCollectorCheck,
     otelMetricsCheck,
@@ -28,6 +30,7 @@ export {
   cacheProxyCheck,
   lokiCheck,
   mesCheck,
+  mqCheck,
   otelCollectorCheck,
   otelMetricsCheck,
   postgresPrimaryCheck,
