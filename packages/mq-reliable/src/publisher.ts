@@ -301,6 +301,8 @@ export function createPublisher(opts: PublisherOptions): Publisher {
           mandatory: popts.mandatory ?? true,
           timestamp: Math.floor(Date.now() / 1000),
           ...(contentType ? { contentType } : {}),
+          ...(popts.correlationId !== undefined ? { correlationId: popts.correlationId } : {}),
+          ...(popts.replyTo !== undefined ? { replyTo: popts.replyTo } : {}),
           headers,
         },
         started,

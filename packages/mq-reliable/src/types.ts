@@ -12,6 +12,10 @@ export interface PublishOptions {
   timeoutMs?: number;
   /** Default: `'application/json'` for an object body, none for bytes or a string. */
   contentType?: string;
+  /** AMQP `correlationId` (request/reply). Default: none. */
+  correlationId?: string;
+  /** AMQP `replyTo`: the queue a reply goes to. Default: none. */
+  replyTo?: string;
 }
 
 export interface PublishResult {

@@ -34,3 +34,13 @@ export type {
 } from './runner.js';
 export { createPricingServer, SERVER_DEFAULTS } from './server.js';
 export type { PricingServer, PricingServerOptions } from './server.js';
+export { createPricingQueueWorker } from './queue/worker.js';
+export type { PricingQueueWorker, PricingQueueWorkerOptions } from './queue/worker.js';
+export { createPricingQueueClient, PricingQueueError } from './queue/client.js';
+export type {
+  PricingQueueClient,
+  PricingQueueClientOptions,
+  PricingQueueErrorCode,
+} from './queue/client.js';
+export { QUEUE_DEFAULTS } from './queue/protocol.js';
+export type { PricingReply, QueuedQuote } from './queue/protocol.js';
