@@ -5,7 +5,9 @@ export type { ServiceName, ServiceUrls, StartServicesOptions } from './services.
 export { PgNode, PostgresPair, startPostgres } from './postgres.js';
 export type { PgStopMode, PostgresPairOptions } from './postgres.js';
 export { RedisServer, redisPing, startRedis } from './redis.js';
-export { RabbitMqServer, amqpReachable, startRabbitMq } from './rabbitmq.js';
+export { RabbitMqServer, amqpReachable, rabbitNodeName, startRabbitMq } from './rabbitmq.js';
+export type { RabbitNodeOptions, RabbitPorts } from './rabbitmq.js';
+export { RabbitMqCluster, startRabbitCluster } from './rabbitmq-cluster.js';
 export { PrometheusServer, startPrometheus } from './prometheus.js';
 export type { ScrapeJob } from './prometheus.js';
 export { REQUIREMENTS, ensureInstalled, locate } from './internal/install.js';

@@ -6,14 +6,16 @@ import {
   openSync,
   readFileSync,
   readdirSync,
+  rmSync,
   writeFileSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import amqp from 'amqplib';
 import { locate } from './internal/install.js';
 import {
   freePort,
   isAlive,
+  runAsync,
   signalGroup,
   spawnServer,
   systemUser,
@@ -35,10 +37,25 @@ export async function amqpReachable(url: string): Promise<boolean> {
   }
 }
 
-interface RabbitPorts {
+export interface RabbitPorts {
   amqp: number;
   dist: number;
   epmd: number;
+}
+
+/** How a node takes part in a cluster; a standalone node needs none of it. */
+export interface RabbitNodeOptions {
+  /** Start (and stop) an epmd of its own on `ports.epmd`. Default: true. */
+  ownEpmd?: boolean;
+  /** The Erlang cookie, written to `$HOME/.erlang.cookie`. Default: one Erlang makes up. */
+  cookie?: string;
+  /** Every node of the cluster, this one included, for `classic_config` peer discovery. */
+  clusterNodes?: readonly string[];
+}
+
+/** The node name a node listening for AMQP on `amqpPort` gets. */
+export function rabbitNodeName(amqpPort: number): string {
+  return `meskit${amqpPort}@localhost`;
 }
 
 /**
@@ -51,17 +68,29 @@ export class RabbitMqServer {
   readonly nodeName: string;
   readonly #dir: string;
   readonly #runAs: RunAs | undefined;
+  readonly #options: RabbitNodeOptions;
   #pid: number | undefined;
   #epmdPid: number | undefined;
 
-  constructor(ports: RabbitPorts, dir: string, pids: { pid?: number; epmdPid?: number } = {}) {
+  constructor(
+    ports: RabbitPorts,
+    dir: string,
+    pids: { pid?: number; epmdPid?: number } = {},
+    options: RabbitNodeOptions = {},
+  ) {
     this.ports = ports;
     this.url = `amqp://guest:guest@127.0.0.1:${ports.amqp}`;
-    this.nodeName = `meskit${ports.amqp}@localhost`;
+    this.nodeName = rabbitNodeName(ports.amqp);
     this.#dir = dir;
     this.#runAs = systemUser('rabbitmq');
+    this.#options = options;
     this.#pid = pids.pid;
     this.#epmdPid = pids.epmdPid;
+  }
+
+  /** The data folder of this node. */
+  get dir(): string {
+    return this.#dir;
   }
 
   get pid(): number | undefined {
@@ -94,6 +123,8 @@ export class RabbitMqServer {
         `-kernel inet_dist_listen_min ${this.ports.dist}`,
         `-kernel inet_dist_listen_max ${this.ports.dist}`,
       ].join(' '),
+      // The same for the short-lived Erlang node that rabbitmqctl starts.
+      RABBITMQ_CTL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
       RABBITMQ_CONF_ENV_FILE: join(this.#dir, 'rabbitmq-env.conf'),
       RABBITMQ_CONFIG_FILE: join(this.#dir, 'rabbitmq.conf'),
       RABBITMQ_ADVANCED_CONFIG_FILE: join(this.#dir, 'advanced.config'),
@@ -113,6 +144,7 @@ export class RabbitMqServer {
     writeFileSync(join(this.#dir, 'rabbitmq-env.conf'), '');
     writeFileSync(join(this.#dir, 'enabled_plugins'), '[].\n');
     writeFileSync(join(this.#dir, 'advanced.config'), '[].\n');
+    const peers = this.#options.clusterNodes ?? [];
     writeFileSync(
       join(this.#dir, 'rabbitmq.conf'),
       [
@@ -120,13 +152,31 @@ export class RabbitMqServer {
         'disk_free_limit.absolute = 50MB',
         'log.console = false',
         'log.file.level = warning',
+        // A blank node joins the listed peers that are up; a node that has data (a restart)
+        // rejoins the cluster its database names, whatever this says.
+        ...(peers.length > 0
+          ? [
+              'cluster_formation.peer_discovery_backend = classic_config',
+              // How often a blank node tries the listed peers before it forms a cluster of
+              // its own (default 10 times, 500 ms apart: 5 s lost on the first node).
+              // startRabbitCluster starts the first node alone and the others only once it
+              // serves, so retrying gains nothing: its peers are down, their seed is ready.
+              'cluster_formation.discovery_retry_limit = 2',
+              'cluster_formation.discovery_retry_interval = 200',
+              ...peers.map(
+                (peer, i) => `cluster_formation.classic_config.nodes.${i + 1} = ${peer}`,
+              ),
+            ]
+          : []),
         '',
       ].join('\n'),
     );
+    if (this.#options.cookie !== undefined)
+      writeCookie(join(this.#dir, 'home'), this.#options.cookie);
     if (this.#runAs) chownTree(this.#dir, this.#runAs);
     const log = openSync(join(this.#dir, 'server.log'), 'a');
     try {
-      if (this.epmdPid === undefined) {
+      if (this.#options.ownEpmd !== false && this.epmdPid === undefined) {
         this.#epmdPid = spawnServer(
           'epmd',
           ['-address', '127.0.0.1', '-port', String(this.ports.epmd)],
@@ -154,7 +204,11 @@ export class RabbitMqServer {
     await stopGroup(this.pid, 30_000);
   }
 
-  /** SIGKILL to the whole node: connections drop without a close frame. */
+  /**
+   * SIGKILL to the whole node: connections drop without a close frame. On a single node, a
+   * quorum queue declared less than about 500 ms before comes back empty and leaderless
+   * (RabbitMQ 3.10's Ra saves its queue directory every 500 ms): kill later than that.
+   */
   async kill(): Promise<void> {
     const pid = this.pid;
     if (pid === undefined) return;
@@ -162,6 +216,26 @@ export class RabbitMqServer {
     await waitForExit(pid, 10_000);
     await waitUntil('RabbitMQ to release its port', async () => !(await amqpReachable(this.url)), {
       timeoutMs: 10_000,
+    });
+  }
+
+  /**
+   * Runs `rabbitmqctl -n <this node> ...args` (also `rabbitmq-queues`, `rabbitmq-diagnostics`
+   * with `tool`) with this node's environment: same epmd, cookie and loopback-only
+   * distribution. Resolves with its stdout.
+   */
+  async ctl(
+    args: readonly string[],
+    options: {
+      tool?: 'rabbitmqctl' | 'rabbitmq-queues' | 'rabbitmq-diagnostics';
+      timeoutMs?: number;
+    } = {},
+  ): Promise<string> {
+    const bin = join(dirname(locate('rabbitmq')), options.tool ?? 'rabbitmqctl');
+    return runAsync(bin, ['-n', this.nodeName, ...args], {
+      runAs: this.#runAs,
+      env: this.#env(),
+      timeoutMs: options.timeoutMs ?? 30_000,
     });
   }
 
@@ -181,6 +255,14 @@ export class RabbitMqServer {
     }
     return parts.join('\n').trim().split('\n').slice(-lines).join('\n');
   }
+}
+
+/** `.erlang.cookie` in `home`, mode 0400 as Erlang requires; left alone when already right. */
+function writeCookie(home: string, cookie: string): void {
+  const file = join(home, '.erlang.cookie');
+  if (existsSync(file) && readFileSync(file, 'utf8') === cookie) return;
+  rmSync(file, { force: true });
+  writeFileSync(file, cookie, { mode: 0o400 });
 }
 
 function chownTree(dir: string, runAs: RunAs): void {

@@ -1,5 +1,4 @@
-import { spawn, spawnSync, type SpawnOptions } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn, spawnSync, type SpawnOptions } from 'node:child_process';
 import { createServer } from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
 import { ServicesError } from '../errors.js';
@@ -84,6 +83,42 @@ export function run(
     );
   }
   return result.stdout;
+}
+
+/** `run` without blocking the event loop: for commands polled while clients are connected. */
+export function runAsync(
+  command: string,
+  args: readonly string[],
+  options: { runAs?: RunAs | undefined; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      command,
+      args,
+      {
+        encoding: 'utf8',
+        env: options.env ?? process.env,
+        timeout: options.timeoutMs ?? 120_000,
+        killSignal: 'SIGKILL',
+        ...(options.runAs ? { uid: options.runAs.uid, gid: options.runAs.gid } : {}),
+      },
+      (error, stdout, stderr) => {
+        if (!error) {
+          resolve(stdout);
+          return;
+        }
+        const output = `${stdout}${stderr}`.trim();
+        const status = error.killed ? 'timed out' : `exit ${String(error.code)}`;
+        reject(
+          new ServicesError(
+            'COMMAND_FAILED',
+            `${command} ${args.join(' ')} failed (${status})${output ? `:\n${output}` : ''}`,
+            { cause: error },
+          ),
+        );
+      },
+    );
+  });
 }
 
 /**
