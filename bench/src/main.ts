@@ -6,11 +6,12 @@
  */
 import { cache } from './benches/cache.js';
 import { legacyPage } from './benches/legacy-page.js';
+import { mq } from './benches/mq.js';
 import { otel } from './benches/otel.js';
 import { pricing } from './benches/pricing.js';
 import { formatTable, resolveBenchOptions, type Benchmark } from './lib/bench.js';
 
-const BENCHMARKS: readonly Benchmark[] = [legacyPage, otel, pricing, cache];
+const BENCHMARKS: readonly Benchmark[] = [legacyPage, otel, pricing, cache, mq];
 
 function parseOptions(args: readonly string[]): Record<string, string | boolean> {
   const options: Record<string, string | boolean> = {};

@@ -29,3 +29,15 @@ export async function settleAfterSeed(databaseUrl: string): Promise<void> {
     await client.end();
   }
 }
+
+/** Drops a database made by createDatabase (its connections are ended first, FORCE). */
+export async function dropDatabase(serverUrl: string, name: string): Promise<void> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`invalid database name "${name}"`);
+  const client = new pg.Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  } finally {
+    await client.end();
+  }
+}

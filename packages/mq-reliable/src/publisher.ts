@@ -35,7 +35,9 @@ interface Entry {
   started: number;
   /** The trace the message belongs to: a resend after a reconnect stays in it. */
   context: Context;
-  timer: NodeJS.Timeout | undefined;
+  /** performance.now() by which it must settle (`timeoutMs` after publish()). */
+  deadline: number;
+  timeoutMs: number;
   resolve: (result: PublishResult) => void;
   reject: (error: PublishError) => void;
   /** The channel generation it was last sent on; undefined: to be sent. */
@@ -63,9 +65,12 @@ function missingExchange(error: Error | undefined): string | undefined {
  */
 export function createPublisher(opts: PublisherOptions): Publisher {
   const o = resolvePublisherOptions(opts);
-  const metrics = publisherMetrics(opts.registry ?? getRegistry());
   const unconfirmed = new Map<string, Entry>();
+  const metrics = publisherMetrics(opts.registry ?? getRegistry(), () => unconfirmed.size);
+  // To send, in order: `queue` from `head` on (an index, not shift(): O(1) per message with
+  // thousands buffered).
   let queue: Entry[] = [];
+  let head = 0;
   let bytes = 0;
   let blocked = false;
   let waitingDrain = false;
@@ -89,19 +94,62 @@ export function createPublisher(opts: PublisherOptions): Publisher {
 
   function release(entry: Entry): void {
     entry.settled = true;
-    if (entry.timer) clearTimeout(entry.timer);
     unconfirmed.delete(entry.messageId);
     bytes -= entry.content.length;
-    metrics.buffered.dec();
     for (const wake of roomWaiters) wake();
-    if (unconfirmed.size === 0) for (const done of idle) done();
+    if (unconfirmed.size === 0) {
+      stopDeadlines();
+      for (const done of idle) done();
+    }
+  }
+
+  // Deadlines: one timer for the earliest, not one per message (a timer per publish cost
+  // several microseconds each at thousands a second). Entries sit in `unconfirmed` in publish
+  // order; while every publish uses the same timeoutMs that is also deadline order, and the
+  // sweep stops at the first one not due.
+  let deadlineTimer: NodeJS.Timeout | undefined;
+  let deadlineAt = Infinity;
+  let uniformTimeouts = true;
+
+  function stopDeadlines(): void {
+    if (deadlineTimer) clearTimeout(deadlineTimer);
+    deadlineTimer = undefined;
+    deadlineAt = Infinity;
+  }
+
+  function armDeadline(at: number): void {
+    if (at >= deadlineAt) return;
+    if (deadlineTimer) clearTimeout(deadlineTimer);
+    deadlineAt = at;
+    deadlineTimer = setTimeout(sweep, Math.max(1, Math.ceil(at - performance.now())));
+    deadlineTimer.unref();
+  }
+
+  function sweep(): void {
+    deadlineTimer = undefined;
+    deadlineAt = Infinity;
+    const now = performance.now();
+    let next = Infinity;
+    for (const entry of unconfirmed.values()) {
+      if (entry.deadline <= now) {
+        fail(
+          entry,
+          'TIMEOUT',
+          `no confirm for message ${entry.messageId} within ${entry.timeoutMs} ms (${kept.current ? 'connected' : 'not connected to RabbitMQ'}); it may still be delivered, with the same message-id`,
+        );
+        continue;
+      }
+      next = Math.min(next, entry.deadline);
+      if (uniformTimeouts) break;
+    }
+    if (next !== Infinity) armDeadline(next);
   }
 
   function succeed(entry: Entry): void {
     if (entry.settled) return;
     release(entry);
     outcomes.confirmed += 1;
-    metrics.published.inc({ outcome: 'confirmed' });
+    metrics.outcome('confirmed').inc();
     metrics.confirmDuration.observe((performance.now() - entry.started) / 1000);
     entry.resolve({ messageId: entry.messageId, attempts: entry.attempts });
   }
@@ -111,7 +159,7 @@ export function createPublisher(opts: PublisherOptions): Publisher {
     release(entry);
     const outcome = code.toLowerCase() as Lowercase<PublishErrorCode>;
     outcomes[outcome] += 1;
-    metrics.published.inc({ outcome });
+    metrics.outcome(outcome).inc();
     entry.reject(new PublishError(code, entry.messageId, message, { cause }));
   }
 
@@ -140,8 +188,15 @@ export function createPublisher(opts: PublisherOptions): Publisher {
 
   function pump(): void {
     const link = kept.current;
-    while (link && !blocked && !waitingDrain && queue.length > 0) {
-      const entry = queue.shift()!;
+    while (link && !blocked && !waitingDrain && head < queue.length) {
+      const entry = queue[head++]!;
+      if (head === queue.length) {
+        queue = [];
+        head = 0;
+      } else if (head >= 1024 && head * 2 >= queue.length) {
+        queue = queue.slice(head);
+        head = 0;
+      }
       if (entry.settled) continue;
       entry.sentOn = link.generation;
       entry.returned = false;
@@ -153,20 +208,23 @@ export function createPublisher(opts: PublisherOptions): Publisher {
       const generation = link.generation;
       let accepted: boolean;
       try {
-        accepted = context.with(entry.context, () =>
+        const send = (): boolean =>
           link.channel.publish(
             entry.exchange,
             entry.routingKey,
             entry.content,
             entry.options,
             (error) => onConfirm(entry, generation, error),
-          ),
-        );
+          );
+        // In the message's trace (amqplib's instrumentation reads it); without a context
+        // manager, or already in it, no wrapping.
+        accepted = entry.context === context.active() ? send() : context.with(entry.context, send);
       } catch {
         // The channel is closing under us: the entry goes back first in line for the next one.
         entry.sentOn = undefined;
         entry.attempts -= 1;
-        queue.unshift(entry);
+        if (head > 0) queue[--head] = entry;
+        else queue.unshift(entry);
         return;
       }
       if (!accepted) {
@@ -213,6 +271,7 @@ export function createPublisher(opts: PublisherOptions): Publisher {
     }
     // Everything not confirmed goes out again, in the order it was published.
     queue = [...unconfirmed.values()].filter((e) => !e.settled && e.sentOn === undefined);
+    head = 0;
   }
 
   const kept = keepLink({
@@ -264,7 +323,7 @@ export function createPublisher(opts: PublisherOptions): Publisher {
     const refuse = (code: PublishErrorCode, message: string): never => {
       const outcome = code.toLowerCase() as Lowercase<PublishErrorCode>;
       outcomes[outcome] += 1;
-      metrics.published.inc({ outcome });
+      metrics.outcome(outcome).inc();
       throw new PublishError(code, messageId, message);
     };
     if (closing) refuse('CLOSED', 'publish() after close(): create a new publisher');
@@ -284,6 +343,8 @@ export function createPublisher(opts: PublisherOptions): Publisher {
         if (closing) refuse('CLOSED', 'the publisher closed while this publish waited for room');
         refuse('BUFFER_FULL', `${full}, and no room came within ${timeoutMs} ms`);
       }
+      // Its deadline counts from before the wait: publish order is no longer deadline order.
+      uniformTimeouts = false;
     }
     const contentType = popts.contentType ?? (json ? 'application/json' : undefined);
     const headers = withTraceContext({ ...popts.headers, [MESSAGE_HEADERS.messageId]: messageId });
@@ -307,7 +368,8 @@ export function createPublisher(opts: PublisherOptions): Publisher {
         },
         started,
         context: traceContext,
-        timer: undefined,
+        deadline: started + timeoutMs,
+        timeoutMs,
         resolve,
         reject,
         sentOn: undefined,
@@ -315,18 +377,10 @@ export function createPublisher(opts: PublisherOptions): Publisher {
         returned: false,
         settled: false,
       };
-      const left = Math.max(1, started + timeoutMs - performance.now());
-      entry.timer = setTimeout(() => {
-        fail(
-          entry,
-          'TIMEOUT',
-          `no confirm for message ${messageId} within ${timeoutMs} ms (${kept.current ? 'connected' : 'not connected to RabbitMQ'}); it may still be delivered, with the same message-id`,
-        );
-      }, left);
-      entry.timer.unref();
+      if (timeoutMs !== o.timeoutMs) uniformTimeouts = false;
       unconfirmed.set(messageId, entry);
       bytes += content.length;
-      metrics.buffered.inc();
+      armDeadline(entry.deadline);
       queue.push(entry);
       pump();
     });
@@ -346,7 +400,9 @@ export function createPublisher(opts: PublisherOptions): Publisher {
       });
     }
     for (const wake of readyWaiters) wake();
+    stopDeadlines();
     await kept.close();
+    metrics.detach();
   }
 
   return {

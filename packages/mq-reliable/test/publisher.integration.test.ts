@@ -82,6 +82,20 @@ describe('createPublisher on the real RabbitMQ', () => {
     expect(p.stats()).toMatchObject({ connected: false, unconfirmed: 0 });
   });
 
+  it("a publish's own shorter timeoutMs ends it first, the others keep waiting", async () => {
+    const p = publisher({
+      url: `amqp://guest:guest@127.0.0.1:${await deadPort()}`,
+      timeoutMs: 2_000, // close() in afterEach waits for it
+    });
+    const long = p.publish('x', 'k', 'long', { messageId: 'long' });
+    void long.catch(() => undefined);
+    await expect(
+      p.publish('x', 'k', 'short', { messageId: 'short', timeoutMs: 50 }),
+    ).rejects.toMatchObject({ code: 'TIMEOUT', messageId: 'short' });
+    expect(p.stats()).toMatchObject({ unconfirmed: 1 }); // "long" still waits
+    expect(p.stats().outcomes.timeout).toBe(1);
+  });
+
   it("buffer.overflow 'block' waits for room instead of refusing", async () => {
     const { exchange, queue } = names('block');
     const p = publisher({

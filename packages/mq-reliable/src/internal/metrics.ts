@@ -11,27 +11,81 @@ export const PUBLISHER_METRICS = {
 } as const;
 
 export interface PublisherMetrics {
-  published: Counter<'outcome'>;
-  resent: Counter;
-  buffered: Gauge;
-  confirmDuration: Histogram;
-  reconnects: Counter;
+  /** The counter child of one outcome (children cached: no label hashing per publish). */
+  outcome(outcome: string): { inc(): void };
+  resent: { inc(): void };
+  confirmDuration: { observe(seconds: number): void };
+  reconnects: { inc(): void };
+  /** Stops counting this publisher's unconfirmed messages (it closed). */
+  detach(): void;
 }
 
-export function publisherMetrics(registry: Registry): PublisherMetrics {
+/** Per registry, the unconfirmed counts of its live publishers, summed at each scrape. */
+const unconfirmedSources = new WeakMap<Registry, Set<() => number>>();
+
+export function reconnectsCounter(registry: Registry): Counter {
+  return reuseMetric(
+    registry,
+    PUBLISHER_METRICS.reconnects,
+    () =>
+      new Counter({
+        name: PUBLISHER_METRICS.reconnects,
+        help: 'Channels opened again after the previous one (or its connection) died.',
+        registers: [registry],
+      }),
+  );
+}
+
+/**
+ * The publisher's metrics; `unconfirmed` is read at scrape time (the gauge sums every
+ * publisher of the registry), so a publish costs no gauge update.
+ */
+export function publisherMetrics(registry: Registry, unconfirmed: () => number): PublisherMetrics {
   const m = PUBLISHER_METRICS;
-  return {
-    published: reuseMetric(
+  let sources = unconfirmedSources.get(registry);
+  if (!sources) {
+    const all = new Set<() => number>();
+    sources = all;
+    unconfirmedSources.set(registry, all);
+    reuseMetric(
       registry,
-      m.published,
+      m.buffered,
       () =>
-        new Counter({
-          name: m.published,
-          help: 'Publishes by how they ended: outcome="confirmed", "unroutable", "nacked", "no_exchange", "timeout", "buffer_full", "closed".',
-          labelNames: ['outcome'] as const,
+        new Gauge({
+          name: m.buffered,
+          help: 'Messages published and not yet confirmed (buffered while disconnected, or in flight), summed over the publishers of the process.',
           registers: [registry],
+          collect() {
+            let sum = 0;
+            for (const size of all) sum += size();
+            this.set(sum);
+          },
         }),
-    ),
+    );
+  }
+  sources.add(unconfirmed);
+  const published = reuseMetric(
+    registry,
+    m.published,
+    () =>
+      new Counter({
+        name: m.published,
+        help: 'Publishes by how they ended: outcome="confirmed", "unroutable", "nacked", "no_exchange", "timeout", "buffer_full", "closed".',
+        labelNames: ['outcome'] as const,
+        registers: [registry],
+      }),
+  );
+  const children = new Map<string, { inc(): void }>();
+  const owned = sources;
+  return {
+    outcome(outcome) {
+      let child = children.get(outcome);
+      if (!child) {
+        child = published.labels({ outcome });
+        children.set(outcome, child);
+      }
+      return child;
+    },
     resent: reuseMetric(
       registry,
       m.resent,
@@ -39,16 +93,6 @@ export function publisherMetrics(registry: Registry): PublisherMetrics {
         new Counter({
           name: m.resent,
           help: 'Messages sent again, with the same message-id, because their channel died before the broker confirmed them.',
-          registers: [registry],
-        }),
-    ),
-    buffered: reuseMetric(
-      registry,
-      m.buffered,
-      () =>
-        new Gauge({
-          name: m.buffered,
-          help: 'Messages published and not yet confirmed (buffered while disconnected, or in flight), summed over the publishers of the process.',
           registers: [registry],
         }),
     ),
@@ -63,16 +107,10 @@ export function publisherMetrics(registry: Registry): PublisherMetrics {
           registers: [registry],
         }),
     ),
-    reconnects: reuseMetric(
-      registry,
-      m.reconnects,
-      () =>
-        new Counter({
-          name: m.reconnects,
-          help: 'Channels opened again after the previous one (or its connection) died.',
-          registers: [registry],
-        }),
-    ),
+    reconnects: reconnectsCounter(registry),
+    detach() {
+      owned.delete(unconfirmed);
+    },
   };
 }
 
@@ -216,7 +254,7 @@ export function consumerMetrics(registry: Registry, queue: string): ConsumerMetr
         registers: [registry],
       }),
   );
-  const reconnects = publisherMetrics(registry).reconnects;
+  const reconnects = reconnectsCounter(registry);
   const labels = { queue };
   inFlight.set(labels, 0);
   up.set(labels, 0);
