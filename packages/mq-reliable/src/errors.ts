@@ -5,8 +5,9 @@ import { MeskitError } from '@meskit/kernel';
  * once the broker confirmed the message, or rejects with one of these.
  * - `UNROUTABLE`: the broker returned the message (`mandatory`): no queue is bound for its
  *   routing key. Declare the queue or the binding, or publish with `mandatory: false`.
- * - `NACKED`: the broker refused the message (an internal error, a queue over its length limit
- *   with `reject-publish`). Retry later; the message was not stored.
+ * - `NACKED`: the broker refused the message (an internal error, a quorum queue without a
+ *   leader, a queue over its length limit with `reject-publish`) every time it was sent
+ *   again (after 100 ms, doubling up to 2 s) until its deadline. The message was not stored.
  * - `NO_EXCHANGE`: the exchange does not exist. Declare it in `topology.exchanges`.
  * - `TIMEOUT`: no confirm within the publish's `timeoutMs` (disconnected all along, or the
  *   broker is blocked). The message may still be delivered: its `message-id` makes that

@@ -25,6 +25,9 @@ export { PUBLISHER_METRICS };
 export type { PublishOptions, PublishResult, Publisher, PublisherStats } from './types.js';
 
 const WARN_UNAVAILABLE = 'MESKIT_MQ_BROKER_UNAVAILABLE';
+/** First pause before a nacked message is sent again; it doubles up to the max. */
+const NACK_RETRY_MS = 100;
+const NACK_RETRY_MAX_MS = 2_000;
 
 interface Entry {
   messageId: string;
@@ -43,6 +46,10 @@ interface Entry {
   /** The channel generation it was last sent on; undefined: to be sent. */
   sentOn: number | undefined;
   attempts: number;
+  /** Nacks so far (each resend waits longer). */
+  nacks: number;
+  /** Waiting out the pause after a nack: its timer sends it, not a reconnect. */
+  pausedAfterNack: boolean;
   returned: boolean;
   settled: boolean;
 }
@@ -176,12 +183,28 @@ export function createPublisher(opts: PublisherOptions): Publisher {
       return;
     }
     if (error instanceof Error && error.message === 'message nacked') {
-      fail(
-        entry,
-        'NACKED',
-        `the broker refused message ${entry.messageId} (nack): it was not stored; retry later`,
-        error,
-      );
+      // Not stored. Often transient (a quorum queue electing a new leader after a node died):
+      // sent again after a pause that doubles, while its deadline allows; then NACKED.
+      const delay = Math.min(NACK_RETRY_MAX_MS, NACK_RETRY_MS * 2 ** entry.nacks);
+      entry.nacks += 1;
+      if (performance.now() + delay >= entry.deadline || closing) {
+        fail(
+          entry,
+          'NACKED',
+          `the broker refused message ${entry.messageId} (nack, ${entry.nacks} time(s)): it was not stored; retry later`,
+          error,
+        );
+        return;
+      }
+      entry.sentOn = undefined;
+      entry.pausedAfterNack = true;
+      const timer = setTimeout(() => {
+        entry.pausedAfterNack = false;
+        if (entry.settled) return;
+        queue.push(entry);
+        pump();
+      }, delay);
+      timer.unref();
     }
     // Otherwise the channel closed before the confirm: onDown sends it again.
   }
@@ -270,7 +293,9 @@ export function createPublisher(opts: PublisherOptions): Publisher {
       }
     }
     // Everything not confirmed goes out again, in the order it was published.
-    queue = [...unconfirmed.values()].filter((e) => !e.settled && e.sentOn === undefined);
+    queue = [...unconfirmed.values()].filter(
+      (e) => !e.settled && e.sentOn === undefined && !e.pausedAfterNack,
+    );
     head = 0;
   }
 
@@ -374,6 +399,8 @@ export function createPublisher(opts: PublisherOptions): Publisher {
         reject,
         sentOn: undefined,
         attempts: 0,
+        nacks: 0,
+        pausedAfterNack: false,
         returned: false,
         settled: false,
       };

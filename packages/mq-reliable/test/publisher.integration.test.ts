@@ -82,6 +82,37 @@ describe('createPublisher on the real RabbitMQ', () => {
     expect(p.stats()).toMatchObject({ connected: false, unconfirmed: 0 });
   });
 
+  it('a nacked message is sent again until the broker takes it (here: once the full queue has room)', async () => {
+    const { exchange, queue } = names('nack');
+    const p = publisher({
+      url: serviceUrls().amqpUrl,
+      topology: {
+        exchanges: [{ name: exchange }],
+        // One message at most; more are refused with a nack.
+        queues: [
+          {
+            name: queue,
+            type: 'classic',
+            arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish' },
+          },
+        ],
+        bindings: [{ queue, exchange, pattern: '#' }],
+      },
+      timeoutMs: 20_000,
+    });
+    await p.publish(exchange, 'order.a', 'first', { messageId: 'first' });
+    const second = p.publish(exchange, 'order.b', 'second', { messageId: 'second' });
+    await waitFor('the second resent after nacks', () => p.stats().resent >= 2);
+    const reader = await drain(serviceUrls().amqpUrl, queue); // makes room
+    try {
+      await expect(second).resolves.toMatchObject({ messageId: 'second' });
+      await waitFor('both consumed', () => reader.ids.length === 2);
+      expect(reader.ids).toEqual(['first', 'second']);
+    } finally {
+      await reader.close(exchange);
+    }
+  });
+
   it("a publish's own shorter timeoutMs ends it first, the others keep waiting", async () => {
     const p = publisher({
       url: `amqp://guest:guest@127.0.0.1:${await deadPort()}`,
