@@ -3,7 +3,7 @@
 // the outbox by four writers (10 rows per transaction), consumed with a PostgreSQL inbox whose
 // handler records one effect row per message; `faults` run one after the other, each once the
 // traffic has progressed and every client is connected again, so each lands on a live system.
-import pg from 'pg';
+import type pg from 'pg';
 import { Registry } from 'prom-client';
 import {
   createConsumer,
