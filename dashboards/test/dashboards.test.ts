@@ -120,6 +120,54 @@ describe('the cache proxy dashboard', () => {
   });
 });
 
+describe('the RabbitMQ messaging dashboard', () => {
+  const mq = files.find((f) => f.dashboard.uid === 'meskit-mq-reliable') as DashboardFile;
+  const exprs = allPanels(mq?.dashboard ?? {}).flatMap((p) =>
+    (p.targets ?? []).map((t) => t.expr ?? ''),
+  );
+
+  it('exists', () => {
+    expect(mq, 'dashboards/grafana/mq-reliable.json').toBeDefined();
+  });
+
+  it('picks its jobs by a series every publisher and consumer serves from its start', () => {
+    const job = mq?.dashboard.templating?.list?.find((v) => v.name === 'job');
+    expect(job?.query).toBe('label_values(meskit_mq_reconnects_total, job)');
+  });
+
+  // What the mq-reliable issue asks the dashboard to show.
+  it.each([
+    ['publishes by outcome', /sum by \(outcome\) \(rate\(meskit_mq_published_total/],
+    [
+      'confirm latency p50',
+      /histogram_quantile\(0\.5, sum by \(le\) \(rate\(meskit_mq_confirm_duration_seconds_bucket/,
+    ],
+    [
+      'confirm latency p99',
+      /histogram_quantile\(0\.99, sum by \(le\) \(rate\(meskit_mq_confirm_duration_seconds_bucket/,
+    ],
+    ['unconfirmed messages', /sum by \(instance\) \(meskit_mq_unconfirmed_messages/],
+    ['re-sent messages', /rate\(meskit_mq_resent_total/],
+    ['reconnects', /increase\(meskit_mq_reconnects_total/],
+    ['outbox pending', /max by \(table\) \(meskit_mq_outbox_pending_messages/],
+    ['outbox oldest age', /max by \(table\) \(meskit_mq_outbox_oldest_age_seconds/],
+    ['relayed by outcome', /sum by \(table, outcome\) \(rate\(meskit_mq_outbox_relayed_total/],
+    ['consumed by outcome per queue', /sum by \(queue, outcome\) \(rate\(meskit_mq_consumed_total/],
+    [
+      'retries, dead letters and duplicates',
+      /outcome=~"retried\|dead_lettered\|unparseable\|duplicate\|requeued"/,
+    ],
+    [
+      'handler duration per queue',
+      /histogram_quantile\(0\.99, sum by \(le, queue\) \(rate\(meskit_mq_handler_duration_seconds_bucket/,
+    ],
+    ['consumers up', /sum by \(queue\) \(meskit_mq_consumer_up/],
+    ['messages in flight', /sum by \(queue\) \(meskit_mq_consumer_in_flight_messages/],
+  ])('shows %s', (_, pattern) => {
+    expect(exprs.some((expr) => pattern.test(expr))).toBe(true);
+  });
+});
+
 describe('the dashboard checks', () => {
   // A minimal valid dashboard, then one breakage at a time: each must be reported.
   const valid = (): DashboardFile => ({

@@ -69,6 +69,23 @@ function queuesOf(flags: MqFlags, ctx: CliContext): string[] {
   return [...MESSAGING_DEFAULTS.queues];
 }
 
+/** The broker and `--limit` of a `dlq` subcommand, its queue argument checked. */
+function dlqTarget(
+  queue: string,
+  flags: MqFlags,
+  ctx: CliContext,
+  defaultLimit: number,
+): { url: string; limit: number } {
+  checkQueueName(queue, 'the queue argument');
+  return {
+    url: amqpUrlOf(flags, ctx),
+    limit:
+      flags.limit === undefined
+        ? defaultLimit
+        : wholeNumber({ raw: flags.limit, origin: '--limit' }, 1, 100_000),
+  };
+}
+
 /** Runs `work`; a broker or database that cannot be reached is exit 1 with one line. */
 async function operation<T>(
   ctx: CliContext,
@@ -207,12 +224,7 @@ export const registerMqCommand: RegisterCommand = (program: Command, ctx: CliCon
       .option('--limit <n>', 'at most this many (default 20)')
       .option('--json', 'print one JSON object'),
   ).action(async (queue: string, flags: MqFlags) => {
-    checkQueueName(queue, 'the queue argument');
-    const url = amqpUrlOf(flags, ctx);
-    const limit =
-      flags.limit === undefined
-        ? 20
-        : wholeNumber({ raw: flags.limit, origin: '--limit' }, 1, 10_000);
+    const { url, limit } = dlqTarget(queue, flags, ctx, 20);
     const letters = await operation(ctx, `reading ${queue}.dlq`, () =>
       listDeadLetters({ url, queue, limit, timeoutMs: timeoutOf(flags) }),
     );
@@ -237,12 +249,7 @@ export const registerMqCommand: RegisterCommand = (program: Command, ctx: CliCon
       .option('--message-id <id>', 'only this message')
       .option('--json', 'print one JSON object'),
   ).action(async (queue: string, flags: MqFlags) => {
-    checkQueueName(queue, 'the queue argument');
-    const url = amqpUrlOf(flags, ctx);
-    const limit =
-      flags.limit === undefined
-        ? 100
-        : wholeNumber({ raw: flags.limit, origin: '--limit' }, 1, 100_000);
+    const { url, limit } = dlqTarget(queue, flags, ctx, 100);
     const result = await operation(ctx, `replaying ${queue}.dlq`, () =>
       replayDeadLetters({
         url,

@@ -1,12 +1,17 @@
 // The options of createConsumer: types, defaults and validation.
 import { optionChecks } from '@meskit/kernel';
+import {
+  CONNECTION_DEFAULTS,
+  MAX_TIMER_MS,
+  resolveConnectionOptions,
+  type ConnectionOptions,
+  type ResolvedConnectionOptions,
+} from '../internal/connection-options.js';
 import type { Registry } from 'prom-client';
 import type { Topology } from '../internal/topology.js';
 import type { Handler, Inbox } from './types.js';
 
-export interface ConsumerOptions<T = unknown> {
-  /** The broker's URL, or several (a cluster). Required. */
-  url: string | readonly string[];
+export interface ConsumerOptions<T = unknown> extends ConnectionOptions {
   /** The queue to consume; declared with its wait queues and dead-letter queue. Required. */
   queue: string;
   /** Bindings of the queue: `{ exchange, pattern }`; the exchanges are declared. Default: none. */
@@ -66,10 +71,6 @@ export interface ConsumerOptions<T = unknown> {
   shutdownTimeoutMs?: number;
   /** Longest wait for a retry's or dead-letter's confirm. Default: 10 000 ms. */
   confirmTimeoutMs?: number;
-  heartbeatSeconds?: number;
-  reconnectMinMs?: number;
-  reconnectMaxMs?: number;
-  connectTimeoutMs?: number;
   /** Default: `'meskit-mq-consumer:<queue>'`. */
   connectionName?: string;
   registry?: Registry;
@@ -83,14 +84,10 @@ export const CONSUMER_DEFAULTS = {
   deliveryLimit: 20,
   shutdownTimeoutMs: 30_000,
   confirmTimeoutMs: 10_000,
-  heartbeatSeconds: 15,
-  reconnectMinMs: 250,
-  reconnectMaxMs: 10_000,
-  connectTimeoutMs: 5_000,
+  ...CONNECTION_DEFAULTS,
 } as const;
 
-export interface ResolvedConsumerOptions {
-  urls: readonly string[];
+export interface ResolvedConsumerOptions extends ResolvedConnectionOptions {
   queue: string;
   queueType: 'quorum' | 'classic';
   exclusive: boolean;
@@ -101,25 +98,14 @@ export interface ResolvedConsumerOptions {
   deadLetterQueue: string;
   shutdownTimeoutMs: number;
   confirmTimeoutMs: number;
-  heartbeatSeconds: number;
-  reconnectMinMs: number;
-  reconnectMaxMs: number;
-  connectTimeoutMs: number;
-  connectionName: string;
 }
 
 const check = optionChecks('createConsumer');
-const MAX_TIMER_MS = 2_147_483_647;
 
 export function resolveConsumerOptions<T>(opts: ConsumerOptions<T>): ResolvedConsumerOptions {
   check.object('options', opts, '{ url, queue, handler }');
-  const urls = typeof opts.url === 'string' ? [opts.url] : opts.url;
-  if (!Array.isArray(urls) || urls.length === 0)
-    throw check.invalid('url', 'must be an amqp:// URL or a non-empty array of them');
-  for (const url of urls)
-    if (typeof url !== 'string' || !/^amqps?:\/\/[^/]/.test(url))
-      throw check.invalid('url', 'must be an amqp:// or amqps:// URL');
   const queue = check.text('queue', opts.queue);
+  const connection = resolveConnectionOptions(check, opts, `meskit-mq-consumer:${queue}`);
   if (typeof opts.handler !== 'function')
     throw check.invalid('handler', 'must be an async function (message, ctx) => void');
   const parse = opts.parse ?? CONSUMER_DEFAULTS.parse;
@@ -156,7 +142,7 @@ export function resolveConsumerOptions<T>(opts: ConsumerOptions<T>): ResolvedCon
     max: number,
   ) => check.integer(name, value ?? fallback, min, max);
   return {
-    urls: [...urls],
+    ...connection,
     queue,
     queueType: exclusive
       ? 'classic'
@@ -189,38 +175,6 @@ export function resolveConsumerOptions<T>(opts: ConsumerOptions<T>): ResolvedCon
       CONSUMER_DEFAULTS.confirmTimeoutMs,
       1,
       MAX_TIMER_MS,
-    ),
-    heartbeatSeconds: int(
-      'heartbeatSeconds',
-      opts.heartbeatSeconds,
-      CONSUMER_DEFAULTS.heartbeatSeconds,
-      0,
-      3600,
-    ),
-    reconnectMinMs: int(
-      'reconnectMinMs',
-      opts.reconnectMinMs,
-      CONSUMER_DEFAULTS.reconnectMinMs,
-      1,
-      MAX_TIMER_MS,
-    ),
-    reconnectMaxMs: int(
-      'reconnectMaxMs',
-      opts.reconnectMaxMs,
-      CONSUMER_DEFAULTS.reconnectMaxMs,
-      1,
-      MAX_TIMER_MS,
-    ),
-    connectTimeoutMs: int(
-      'connectTimeoutMs',
-      opts.connectTimeoutMs,
-      CONSUMER_DEFAULTS.connectTimeoutMs,
-      1,
-      MAX_TIMER_MS,
-    ),
-    connectionName: check.text(
-      'connectionName',
-      opts.connectionName ?? `meskit-mq-consumer:${queue}`,
     ),
   };
 }

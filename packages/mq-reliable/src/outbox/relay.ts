@@ -6,7 +6,7 @@
 // message-id.
 import { MESSAGE_HEADERS } from '@meskit/kernel';
 import type { Publisher } from '../types.js';
-import type { PooledClient, PoolLike } from '../internal/sql.js';
+import { inTransaction, type PooledClient, type PoolLike } from '../internal/sql.js';
 import type { ResolvedOutboxOptions } from './options.js';
 
 interface Row {
@@ -68,10 +68,7 @@ export async function relayRound(
   publisher: Publisher,
   o: ResolvedOutboxOptions,
 ): Promise<RoundResult> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query('BEGIN');
+  return inTransaction(pool, async (client) => {
     const { rows } = await client.query<Row>(
       // ORDER BY the bigint column (t.id), not the text output column of the same name.
       `SELECT t.id::text AS id, message_id, exchange, routing_key, ordering_key, headers, content,
@@ -83,10 +80,7 @@ export async function relayRound(
         FOR UPDATE SKIP LOCKED`,
       [o.batchSize],
     );
-    if (rows.length === 0) {
-      await client.query('COMMIT');
-      return { taken: 0, sent: 0, failed: 0, held: 0 };
-    }
+    if (rows.length === 0) return { taken: 0, sent: 0, failed: 0, held: 0 };
     const ok = await sendable(client, o.table, rows);
     // The primary's WAL position now is past every commit that wrote these rows: the
     // read-your-writes token for a consumer that reads what the event is about.
@@ -152,21 +146,13 @@ export async function relayRound(
         ],
       );
     }
-    await client.query('COMMIT');
     return {
       taken: rows.length,
       sent: sent.length,
       failed: failed.length,
       held: rows.length - ok.size,
     };
-  } catch (error) {
-    await client.query('ROLLBACK').catch((e: Error) => {
-      broken = e;
-    });
-    throw error;
-  } finally {
-    client.release(broken);
-  }
+  });
 }
 
 /** Deletes sent rows older than the retention, a bounded batch at a time. */
