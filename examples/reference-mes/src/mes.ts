@@ -17,6 +17,7 @@ import {
   type PricingMode,
 } from './internal/pricing.js';
 import { startReliableMessaging, type ReliableMessaging } from './internal/reliable.js';
+import { createRoutedPool } from './internal/read-your-writes.js';
 import { migrate } from './schema.js';
 
 export interface ReferenceMesOptions {
@@ -24,6 +25,12 @@ export interface ReferenceMesOptions {
   databaseUrl: string;
   /** RabbitMQ URL. Default: none, and then no consumer and no events (messaging off). */
   amqpUrl?: string;
+  /**
+   * Streaming replicas of `databaseUrl`. Given, the MES queries through @meskit/db-router:
+   * reads on the replicas, writes on the primary, each request a read-your-writes context
+   * (`x-meskit-lsn` in, and out on the answers to writes). Default: none (LEGACY: one pool).
+   */
+  replicaUrls?: readonly string[];
   /** Interface the HTTP API listens on. Default: '127.0.0.1'. */
   host?: string;
   /** HTTP port. Default: 0 (any free port; read the actual one from the handle). */
@@ -139,7 +146,11 @@ async function start(config: Config): Promise<ReferenceMes> {
   if (config.migrate) await migrate(config.databaseUrl);
 
   const logger = createLogger(config.logLevel);
-  const pool = createPool(config.databaseUrl, logger);
+  const routed =
+    config.replicaUrls.length > 0
+      ? await createRoutedPool(config.databaseUrl, config.replicaUrls, logger)
+      : undefined;
+  const pool = routed?.pool ?? createPool(config.databaseUrl, logger);
   const counters: MessagingCounters = {
     published: 0,
     publishFailures: 0,
@@ -215,6 +226,7 @@ async function start(config: Config): Promise<ReferenceMes> {
         events,
         stats,
         logger,
+        db: routed?.context,
       }),
     );
     const url = await listen(server, {
@@ -303,6 +315,16 @@ function normalise(opts: ReferenceMesOptions): Config {
   if (!isLogLevel(logLevel)) {
     throw badOption('logLevel', `use one of ${LOG_LEVELS.join(', ')}`);
   }
+  const replicaUrls = opts.replicaUrls ?? [];
+  if (
+    !Array.isArray(replicaUrls) ||
+    replicaUrls.some((u) => typeof u !== 'string' || !/^postgres(ql)?:\/\//.test(u))
+  ) {
+    throw badOption(
+      'replicaUrls',
+      'use an array of postgres:// URLs, or leave it out for one pool',
+    );
+  }
   const messaging = opts.messaging ?? DEFAULTS.messaging;
   if (!MESSAGING_MODES.includes(messaging)) {
     throw badOption(
@@ -319,6 +341,7 @@ function normalise(opts: ReferenceMesOptions): Config {
   return {
     databaseUrl: opts.databaseUrl,
     amqpUrl: opts.amqpUrl,
+    replicaUrls,
     host: opts.host ?? DEFAULTS.host,
     port,
     modelDir: opts.modelDir,

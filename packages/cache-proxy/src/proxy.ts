@@ -114,6 +114,7 @@ async function start(
         prefetch: o.prefetch,
         retryDelayMs: o.eventRetryDelayMs,
         registry,
+        tokens: upstream.tokens,
         statuses: o.statuses,
         store,
         writeThrough,

@@ -1,7 +1,14 @@
 // Shared by the integration tests: each file gets its own database, exchange, queue and Redis
 // key prefix, because test files run in parallel against the same servers. The pieces every
 // package's tests share come from the test kit.
-import { serviceUrls, startTestMes, uniqueName, waitFor, type TestMes } from '@meskit/testkit';
+import {
+  serviceUrls,
+  startTestMes,
+  uniqueName,
+  waitFor,
+  type TestMes,
+  type TestMesOptions,
+} from '@meskit/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
 import type { CacheProxy, CacheProxyOptions } from '../dist/index.js';
@@ -17,7 +24,7 @@ export {
 } from '@meskit/testkit';
 
 /** A reference MES on its own fresh database (see the test kit), named for these tests. */
-export function startMes(opts: { amqp?: boolean } = {}): Promise<TestMes> {
+export function startMes(opts: Omit<TestMesOptions, 'prefix'> = {}): Promise<TestMes> {
   return startTestMes({ prefix: 'cache_proxy_test', ...opts });
 }
 
@@ -27,12 +34,23 @@ export function startMes(opts: { amqp?: boolean } = {}): Promise<TestMes> {
  * afterAll hooks: call it before registering them (vitest runs after-hooks in reverse order).
  */
 export function useMes(
-  opts: { orders: number; approvedShare?: number; amqp?: boolean },
+  opts: {
+    orders: number;
+    approvedShare?: number;
+    amqp?: boolean;
+    /** A pair of the file's own, read through db-router (given by a getter: it starts first). */
+    postgres?: () => { primaryUrl: string; replicaUrl: string };
+    messaging?: 'legacy' | 'reliable';
+  },
   ready: (mes: TestMes) => void,
 ): void {
   let started: TestMes | undefined;
   beforeAll(async () => {
-    started = await startMes({ amqp: opts.amqp ?? false });
+    started = await startMes({
+      amqp: opts.amqp ?? false,
+      ...(opts.postgres ? { postgres: opts.postgres() } : {}),
+      ...(opts.messaging ? { messaging: opts.messaging } : {}),
+    });
     await seed(started, opts.orders, opts.approvedShare);
     ready(started);
   });

@@ -1,26 +1,2 @@
-// PostgreSQL WAL positions (`pg_lsn`, written `16/B374D848`: two 32-bit halves in hex) as
-// bigints, and the read-your-writes token that carries one (the `x-meskit-lsn` header).
-
-const LSN = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/;
-
-/** The position as a bigint, or undefined when `text` is not a pg_lsn. */
-export function parseLsn(text: unknown): bigint | undefined {
-  if (typeof text !== 'string') return undefined;
-  const m = LSN.exec(text.trim());
-  if (!m) return undefined;
-  return (BigInt(`0x${m[1]}`) << 32n) | BigInt(`0x${m[2]}`);
-}
-
-/** The position as PostgreSQL writes it (`16/B374D848`). */
-export function formatLsn(lsn: bigint): string {
-  const high = (lsn >> 32n).toString(16).toUpperCase();
-  const low = (lsn & 0xffffffffn).toString(16).toUpperCase();
-  return `${high}/${low}`;
-}
-
-/** The later of two positions (undefined counts as none). */
-export function laterLsn(a: bigint | undefined, b: bigint | undefined): bigint | undefined {
-  if (a === undefined) return b;
-  if (b === undefined) return a;
-  return a > b ? a : b;
-}
+// WAL positions and read-your-writes tokens: the kernel's (the MES contract's).
+export { formatLsn, laterLsn, parseLsn } from '@meskit/kernel';

@@ -27,3 +27,5 @@ export {
   TAKEN_STATUSES,
 } from './mes-contract.js';
 export type { OrderEvent, OrderStatus } from './mes-contract.js';
+export { createTokenTracker, formatLsn, laterLsn, parseLsn } from './lsn.js';
+export type { TokenTracker } from './lsn.js';

@@ -26,9 +26,15 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** `CREATE DATABASE <prefix>_<random>` on the primary; drop() removes it (WITH FORCE). */
-export async function createTestDatabase(prefix = 'meskit_test'): Promise<TestDatabase> {
-  const { databaseUrl } = serviceUrls();
+/**
+ * `CREATE DATABASE <prefix>_<random>` on the primary (the run's, or `serverUrl`: a pair of a
+ * test's own); drop() removes it (WITH FORCE).
+ */
+export async function createTestDatabase(
+  prefix = 'meskit_test',
+  serverUrl?: string,
+): Promise<TestDatabase> {
+  const databaseUrl = serverUrl ?? serviceUrls().databaseUrl;
   const name = uniqueName(prefix);
   await withClient(databaseUrl, (c) => c.query(`CREATE DATABASE ${name}`));
   const url = new URL(databaseUrl);

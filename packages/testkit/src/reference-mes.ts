@@ -17,6 +17,14 @@ export interface TestMesOptions {
   amqp?: boolean;
   /** Orders seeded by the reference seeder (its status mix) before the MES starts. Default: 0. */
   seedOrders?: number;
+  /**
+   * A primary and streaming replica of the test's own (`startPostgres`): the database is made
+   * on the primary and the MES reads from the replica through db-router. Default: the run's
+   * primary, one pool.
+   */
+  postgres?: { primaryUrl: string; replicaUrl: string };
+  /** The MES's `messaging` option. Default: its default (legacy). */
+  messaging?: 'legacy' | 'reliable';
 }
 
 export interface TestMes {
@@ -36,7 +44,9 @@ export interface TestMes {
 export async function startTestMes(opts: TestMesOptions = {}): Promise<TestMes> {
   const prefix = opts.prefix ?? 'test_mes';
   const { amqpUrl } = serviceUrls();
-  const db = await createTestDatabase(prefix);
+  const db = await createTestDatabase(prefix, opts.postgres?.primaryUrl);
+  const replicaUrl = opts.postgres ? new URL(opts.postgres.replicaUrl) : undefined;
+  if (replicaUrl) replicaUrl.pathname = new URL(db.url).pathname;
   const modelDir = await mkdtemp(join(tmpdir(), 'meskit-test-mes-'));
   const exchange = uniqueName(`test.${prefix}.events`);
   const queue = uniqueName(`test.${prefix}.mes-inbox`);
@@ -44,6 +54,8 @@ export async function startTestMes(opts: TestMesOptions = {}): Promise<TestMes> 
   const mes = await createReferenceMes({
     databaseUrl: db.url,
     ...(opts.amqp ? { amqpUrl, exchange, queue } : {}),
+    ...(replicaUrl ? { replicaUrls: [replicaUrl.toString()] } : {}),
+    ...(opts.messaging ? { messaging: opts.messaging } : {}),
     modelDir,
     logLevel: 'silent',
   });

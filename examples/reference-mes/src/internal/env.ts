@@ -72,8 +72,13 @@ export function readMesEnv(env: Env): ReferenceMesOptions {
       `MES_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`,
     );
   }
+  const replicas = read(env, 'DATABASE_REPLICA_URL');
+  const replicaUrls = replicas === undefined ? [] : replicas.split(',').map((u) => u.trim());
+  for (const url of replicaUrls)
+    checkUrl('DATABASE_REPLICA_URL', url, ['postgres:', 'postgresql:']);
   return {
     databaseUrl,
+    ...(replicaUrls.length > 0 ? { replicaUrls } : {}),
     ...(amqpUrl !== undefined ? { amqpUrl } : {}),
     host: read(env, 'MES_HOST') ?? DEFAULTS.host,
     port,

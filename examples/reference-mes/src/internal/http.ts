@@ -1,7 +1,7 @@
 // The MES HTTP API on node:http: a small route table, JSON in and out, typed errors.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type pg from 'pg';
-import { TAKE, type OrderEvent } from '@meskit/kernel';
+import { MESSAGE_HEADERS, TAKE, type OrderEvent } from '@meskit/kernel';
 import { ApiError, MesError } from '../errors.js';
 import type { MesStats } from '../mes.js';
 import { parseModel } from '../pricing/parse.js';
@@ -15,6 +15,7 @@ import {
 import type { EventSink } from './bus.js';
 import { describeError, isUnavailableError, sqlState } from './db.js';
 import type { Logger } from './log.js';
+import type { DbContext } from './read-your-writes.js';
 import { sanitizeFilename, saveModel } from './model-store.js';
 import { PricingFailure, type Pricer, type PricingOutcome } from './pricing.js';
 import {
@@ -36,6 +37,8 @@ export interface ApiDeps {
   events: EventSink;
   stats: () => MesStats;
   logger: Logger;
+  /** With db-router: each request a read-your-writes context (`x-meskit-lsn`). */
+  db?: DbContext | undefined;
 }
 
 type Params = readonly string[];
@@ -43,6 +46,7 @@ type Handler = (deps: ApiDeps, req: IncomingMessage, url: URL, params: Params) =
 interface Reply {
   status: number;
   body: unknown;
+  headers?: Readonly<Record<string, string>>;
 }
 interface Route {
   method: 'GET' | 'POST';
@@ -107,7 +111,22 @@ export function createRequestListener(
     const info: RequestInfo = { route: undefined };
     // 'close' comes once per response, after the last byte or when the client went away.
     res.once('close', () => logRequest(deps.logger, req, res, info, started));
-    handle(deps, req, info)
+    const db = deps.db;
+    const work = db
+      ? async () => {
+          const token = req.headers[MESSAGE_HEADERS.lsn];
+          return db.run(Array.isArray(token) ? token[0] : token, async () => {
+            const reply = await handle(deps, req, info);
+            // A write's answer says how far the client's next reads must see.
+            if (req.method !== 'POST' || reply.status >= 300) return reply;
+            const lsn = await db.token();
+            return lsn
+              ? { ...reply, headers: { ...reply.headers, [MESSAGE_HEADERS.lsn]: lsn } }
+              : reply;
+          });
+        }
+      : () => handle(deps, req, info);
+    work()
       .then((reply) => send(res, reply))
       .catch((err: unknown) => send(res, errorReply(deps.logger, err, req)));
   };

@@ -1,6 +1,6 @@
 // Order events from RabbitMQ applied to the index: the order leaves its previous status's list
 // and is written through to its new one. Poison events are acked, counted and warned about once.
-import type { WarnOnce } from '@meskit/kernel';
+import type { TokenTracker, WarnOnce } from '@meskit/kernel';
 import type { Registry } from 'prom-client';
 import { startConsumer, type EventConsumer, type OrderEventBody } from './events.js';
 import { METRIC_NAMES } from './metrics.js';
@@ -17,6 +17,7 @@ export function startEventHandling(opts: {
   prefetch: number;
   retryDelayMs: number;
   registry: Registry;
+  tokens: TokenTracker;
   statuses: readonly string[];
   store: IndexStore;
   writeThrough: WriteThrough;
@@ -25,7 +26,9 @@ export function startEventHandling(opts: {
 }): EventConsumer {
   const { store, recorder, statuses } = opts;
 
-  async function onEvent(event: OrderEventBody): Promise<void> {
+  async function onEvent(event: OrderEventBody, lsn: string | undefined): Promise<void> {
+    // The event's write is then what the write-through and later fills must see.
+    opts.tokens.see(lsn);
     const previous = event.previousStatus;
     if (previous !== null && statuses.includes(previous)) {
       await viaStore(recorder, () =>
@@ -43,7 +46,7 @@ export function startEventHandling(opts: {
     prefetch: opts.prefetch,
     retryDelayMs: opts.retryDelayMs,
     registry: opts.registry,
-    handle: (event) => onEvent(event),
+    handle: (event, _routingKey, lsn) => onEvent(event, lsn),
     // Events may have been missed while disconnected: every index is filled afresh.
     onConnected: () => viaStore(recorder, () => store.reset(statuses)),
     onApplied: () => recorder.event('applied'),

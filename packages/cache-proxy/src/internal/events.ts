@@ -27,7 +27,7 @@ export interface ConsumerOptions {
   retryDelayMs: number;
   registry: Registry;
   /** Applies the event's effect; a rejection retries the event after `retryDelayMs`. */
-  handle(event: OrderEventBody, routingKey: string): Promise<void>;
+  handle(event: OrderEventBody, routingKey: string, lsn: string | undefined): Promise<void>;
   /**
    * Runs on every (re)connection before any message is consumed: events may have been missed
    * while disconnected. A rejection is retried with backoff before consuming.
@@ -111,7 +111,7 @@ export function startConsumer(opts: ConsumerOptions): EventConsumer {
         return;
       }
       try {
-        await opts.handle(event, message.routingKey);
+        await opts.handle(event, message.routingKey, message.lsn);
       } catch (error) {
         opts.onFailed(error instanceof Error ? error : new Error(String(error)));
         throw error;

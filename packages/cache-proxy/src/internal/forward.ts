@@ -6,6 +6,7 @@ import http, {
   type OutgoingHttpHeaders,
   type ServerResponse,
 } from 'node:http';
+import { createTokenTracker, MESSAGE_HEADERS, type TokenTracker } from '@meskit/kernel';
 
 /** RFC 9110 section 7.6.1: meaningful for one connection only, never forwarded. */
 const HOP_BY_HOP = new Set([
@@ -21,6 +22,12 @@ const HOP_BY_HOP = new Set([
 ]);
 
 export interface Upstream {
+  /**
+   * The newest read-your-writes token (`x-meskit-lsn`) the MES handed out in an answer the
+   * proxy forwarded, or an event carried: every fill and write-through sends it, so the MES
+   * (on db-router) never answers them from a replica older than what the index already holds.
+   */
+  readonly tokens: TokenTracker;
   readonly origin: string;
   readonly host: string;
   readonly port: number;
@@ -30,6 +37,7 @@ export interface Upstream {
 
 export function createUpstream(url: URL, timeoutMs: number, maxSockets: number): Upstream {
   return {
+    tokens: createTokenTracker(),
     origin: url.origin,
     host: url.hostname,
     port: Number(url.port || 80),
@@ -154,6 +162,7 @@ export function forward(
       done();
     });
     outgoing.on('response', (answer) => {
+      upstream.tokens.see(answer.headers[MESSAGE_HEADERS.lsn]);
       const status = answer.statusCode ?? 502;
       const headers = withCacheStatus(endToEnd(answer.headers), opts.cacheStatus);
       const limit = opts.maxBufferBytes ?? 1024 * 1024;
@@ -218,7 +227,13 @@ export function fetchUpstream(
       port: upstream.port,
       method: 'GET',
       path,
-      headers: { accept: 'application/json', host: `${upstream.host}:${upstream.port}` },
+      headers: {
+        accept: 'application/json',
+        host: `${upstream.host}:${upstream.port}`,
+        ...(upstream.tokens.newest !== undefined
+          ? { [MESSAGE_HEADERS.lsn]: upstream.tokens.newest }
+          : {}),
+      },
       agent: upstream.agent,
       timeout: upstream.timeoutMs,
     });
@@ -229,6 +244,7 @@ export function fetchUpstream(
     );
     outgoing.on('error', reject);
     outgoing.on('response', (answer) => {
+      upstream.tokens.see(answer.headers[MESSAGE_HEADERS.lsn]);
       const chunks: Buffer[] = [];
       let size = 0;
       answer.on('data', (chunk: Buffer) => {

@@ -177,7 +177,8 @@ export async function backlog(
   table: string,
 ): Promise<{ pending: number; oldestAgeSeconds: number }> {
   const { rows } = await pool.query<{ pending: string; age: number | null }>(
-    `SELECT count(*)::text AS pending,
+    // The hint keeps db-router (when the pool is one) from answering it from a replica.
+    `/* meskit:primary */ SELECT count(*)::text AS pending,
             extract(epoch FROM now() - min(created_at))::float8 AS age
        FROM ${table} WHERE sent_at IS NULL`,
   );

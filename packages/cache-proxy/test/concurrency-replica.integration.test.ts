@@ -1,0 +1,78 @@
+// The same race (concurrency-scenario.ts) with the MES reading from a streaming replica that
+// applies every change 150 ms late, through db-router, its events on mq-reliable's outbox:
+// the MES answers each write with its position (x-meskit-lsn), its events carry theirs, and
+// the proxy sends the newest it has seen with every fill and write-through. Still no read that
+// started after a take's 2xx lists the order.
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { getRegistry } from '@meskit/kernel';
+import { startPostgres, type PostgresPair } from '@meskit/services';
+import type { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCacheProxy, type CacheProxy } from '../dist/index.js';
+import { readsRacingTakes } from './concurrency-scenario.js';
+import { consumerConnected, eventOptions, get, useMes, useRedis, type TestMes } from './helpers.js';
+
+let dir: string;
+let pair: PostgresPair;
+let mes: TestMes;
+let redis: Redis;
+let proxy: CacheProxy;
+
+// The pair first (its beforeAll runs before useMes's, its afterAll after).
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'meskit-proxy-replica-'));
+  chmodSync(dir, 0o755); // PostgreSQL runs as the postgres user and must traverse this folder
+  pair = await startPostgres({ dir });
+  await pair.setReplicaApplyDelay(150);
+}, 120_000);
+afterAll(async () => {
+  await pair?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+useMes(
+  {
+    orders: 1000,
+    approvedShare: 0.5,
+    amqp: true,
+    messaging: 'reliable',
+    postgres: () => ({ primaryUrl: pair.primary.url, replicaUrl: pair.replica!.url }),
+  },
+  (started) => (mes = started),
+);
+useRedis((client) => (redis = client));
+
+beforeAll(async () => {
+  // The seeded orders on the replica too, before anything reads them.
+  await pair.waitForReplay();
+  proxy = await createCacheProxy({
+    upstream: mes.url,
+    port: 0,
+    redis,
+    ...eventOptions(mes),
+    ttlMs: 300,
+    eventRetryDelayMs: 50,
+    registry: new Registry(),
+  });
+  await consumerConnected(proxy);
+}, 60_000);
+afterAll(async () => {
+  await proxy?.close();
+});
+
+describe('reads racing takes with the MES reading a delayed replica', () => {
+  it(
+    'no read that started after a take was acknowledged lists the taken order',
+    { timeout: 180_000 },
+    async () => {
+      const take = await get(
+        mes.url,
+        '/api/orders?status=MANUFACTURING_APPROVED&page=1&pageSize=1',
+      );
+      expect(take.status).toBe(200);
+      await readsRacingTakes(mes, proxy);
+    },
+  );
+});
