@@ -73,6 +73,15 @@ describe('reads racing takes with the MES reading a delayed replica', () => {
       );
       expect(take.status).toBe(200);
       await readsRacingTakes(mes, proxy);
+      // The MES did read from the replica, and the tokens did hold reads to fresh data.
+      const queries = await getRegistry().getSingleMetric('meskit_db_queries_total')?.get();
+      const on = (target: string) =>
+        (queries?.values ?? [])
+          .filter((v) => v.labels['target'] === target)
+          .reduce((n, v) => n + v.value, 0);
+      expect(on('replica')).toBeGreaterThan(100);
+      const ryw = await getRegistry().getSingleMetric('meskit_db_read_your_writes_total')?.get();
+      expect((ryw?.values ?? []).reduce((n, v) => n + v.value, 0)).toBeGreaterThan(0);
     },
   );
 });
