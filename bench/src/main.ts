@@ -5,13 +5,14 @@
  * the table to stdout, and with --json one JSON line is printed last.
  */
 import { cache } from './benches/cache.js';
+import { db } from './benches/db.js';
 import { legacyPage } from './benches/legacy-page.js';
 import { mq } from './benches/mq.js';
 import { otel } from './benches/otel.js';
 import { pricing } from './benches/pricing.js';
 import { formatTable, resolveBenchOptions, type Benchmark } from './lib/bench.js';
 
-const BENCHMARKS: readonly Benchmark[] = [legacyPage, otel, pricing, cache, mq];
+const BENCHMARKS: readonly Benchmark[] = [legacyPage, otel, pricing, cache, mq, db];
 
 function parseOptions(args: readonly string[]): Record<string, string | boolean> {
   const options: Record<string, string | boolean> = {};

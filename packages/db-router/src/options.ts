@@ -19,8 +19,10 @@ export interface RouterOptions {
   failuresToOut?: number;
   readYourWrites?: {
     /**
-     * A read whose context must see a position no replica has replayed waits this long for
-     * one to catch up. Default: 100 ms.
+     * A read whose context must see a position no replica has replayed (as last polled) waits
+     * this long for one to catch up before the fallback. Default: 0 (the fallback at once: a
+     * read right after its own write costs no latency; raise it to move more of those reads to
+     * the replicas, at up to this much latency each).
      */
     waitMs?: number;
     /** Then: `'primary'` (default) reads from the primary; `'error'` rejects STALE_REPLICAS. */
@@ -38,7 +40,7 @@ export const ROUTER_DEFAULTS = {
   pollIntervalMs: 100,
   maxLagSeconds: 10,
   failuresToOut: 2,
-  waitMs: 100,
+  waitMs: 0,
   fallback: 'primary',
   primaryConnectTimeoutMs: 1_000,
 } as const;

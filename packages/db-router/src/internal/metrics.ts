@@ -86,8 +86,18 @@ export function routerMetrics(registry: Registry): RouterMetrics {
         registers: [registry],
       }),
   );
+  // Counter children cached per (target, reason): no label hashing on every query.
+  const children = new Map<string, { inc(): void }>();
   return {
-    query: (target, reason) => queries.inc({ target, reason }),
+    query(target, reason) {
+      const key = `${target}\0${reason}`;
+      let child = children.get(key);
+      if (!child) {
+        child = queries.labels({ target, reason });
+        children.set(key, child);
+      }
+      child.inc();
+    },
     ryw: (outcome) => ryw.inc({ outcome }),
     server(name, seconds, bytes, serving) {
       lagSeconds.set({ replica: name }, seconds);
