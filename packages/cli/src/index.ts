@@ -10,6 +10,7 @@ export {
   builtinCommands,
   registerCacheCommand,
   registerCacheProxyCommand,
+  registerDbCommand,
   registerDoctorCommand,
   registerMqCommand,
   registerPriceCommand,

@@ -1,6 +1,7 @@
 import type { RegisterCommand } from '../program.js';
 import { registerCacheCommand } from './cache.js';
 import { registerCacheProxyCommand } from './cache-proxy.js';
+import { registerDbCommand } from './db.js';
 import { registerDoctorCommand } from './doctor.js';
 import { registerMqCommand } from './mq.js';
 import { registerPriceCommand } from './price.js';
@@ -18,11 +19,13 @@ export function builtinCommands(): RegisterCommand[] {
     registerCacheProxyCommand,
     registerCacheCommand,
     registerMqCommand,
+    registerDbCommand,
   ];
 }
 
 export {
   registerCacheCommand,
+  registerDbCommand,
   registerCacheProxyCommand,
   registerDoctorCommand,
   registerMqCommand,
