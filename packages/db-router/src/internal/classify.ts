@@ -13,6 +13,8 @@ const WRITE_NODES = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStm
 const READ_STATEMENTS = new Set(['VariableShowStmt']);
 const HINT = 'meskit:primary';
 const CACHE_SIZE = 2_000;
+/** Longer texts are classified every time (built SQL, not a repeated statement): bounded memory. */
+const CACHE_MAX_TEXT = 8_192;
 
 interface Facts {
   writes: boolean;
@@ -130,6 +132,7 @@ export function classifier(opts: { volatile: () => Promise<Set<string>> }): Clas
       if (!known || route.functions.some((f) => known.has(f)))
         route = primary('volatile', true, [...route.functions]);
     }
+    if (text.length > CACHE_MAX_TEXT) return route;
     if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value as string);
     cache.set(text, route);
     return route;
