@@ -168,6 +168,35 @@ describe('the RabbitMQ messaging dashboard', () => {
   });
 });
 
+describe('the database routing dashboard', () => {
+  const db = files.find((f) => f.dashboard.uid === 'meskit-db-router') as DashboardFile;
+  const exprs = allPanels(db?.dashboard ?? {}).flatMap((p) =>
+    (p.targets ?? []).map((t) => t.expr ?? ''),
+  );
+
+  it('exists', () => {
+    expect(db, 'dashboards/grafana/db-router.json').toBeDefined();
+  });
+
+  it('picks its jobs by a series every router serves from its start', () => {
+    const job = db?.dashboard.templating?.list?.find((v) => v.name === 'job');
+    expect(job?.query).toBe('label_values(meskit_db_primary_up, job)');
+  });
+
+  // What the db-router issue asks the dashboard to show.
+  it.each([
+    ['queries by target and reason', /sum by \(target, reason\) \(rate\(meskit_db_queries_total/],
+    ['the share of reads on replicas', /meskit_db_queries_total\{[^}]*target="replica"/],
+    ['replica lag in seconds', /max by \(replica, instance\) \(meskit_db_replica_lag_seconds/],
+    ['replica lag in bytes', /max by \(replica, instance\) \(meskit_db_replica_lag_bytes/],
+    ['replicas in service', /max by \(replica, instance\) \(meskit_db_replica_in_service/],
+    ['primary up', /min by \(instance\) \(meskit_db_primary_up/],
+    ['read-your-writes outcomes', /sum by \(outcome\) \(rate\(meskit_db_read_your_writes_total/],
+  ])('shows %s', (_, pattern) => {
+    expect(exprs.some((expr) => pattern.test(expr))).toBe(true);
+  });
+});
+
 describe('the dashboard checks', () => {
   // A minimal valid dashboard, then one breakage at a time: each must be reported.
   const valid = (): DashboardFile => ({

@@ -17,7 +17,7 @@ import {
   type PricingMode,
 } from './internal/pricing.js';
 import { startReliableMessaging, type ReliableMessaging } from './internal/reliable.js';
-import { createRoutedPool } from './internal/read-your-writes.js';
+import { createRoutedPool, type DatabaseStats } from './internal/read-your-writes.js';
 import { migrate } from './schema.js';
 
 export interface ReferenceMesOptions {
@@ -97,6 +97,8 @@ export interface MesStats {
   consumed: number;
   /** Handled messages that had no effect (malformed, unknown order, invalid transition...). */
   consumeFailures: number;
+  /** With replicas (db-router): where the queries went, and each replica's lag. */
+  database?: DatabaseStats;
 }
 
 export const MESSAGING_MODES = ['legacy', 'reliable'] as const;
@@ -173,6 +175,7 @@ async function start(config: Config): Promise<ReferenceMes> {
     publishFailures: counters.publishFailures,
     consumed: counters.consumed,
     consumeFailures: counters.consumeFailures,
+    ...(routed ? { database: routed.context.stats() } : {}),
   });
 
   let bus: LegacyBus | undefined;

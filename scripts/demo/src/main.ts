@@ -214,13 +214,17 @@ async function main(): Promise<void> {
     }
     // The same MES code again with MES_MESSAGING=reliable: the events of its takes go through
     // mq-reliable's outbox and publisher confirms.
-    log('starting a third reference MES with MES_MESSAGING=reliable and taking orders through it');
+    log(
+      'starting a third reference MES with MES_MESSAGING=reliable and DATABASE_REPLICA_URL, and taking orders through it',
+    );
     reliableMes = await spawnMes({
       env: {
         DATABASE_URL: databaseUrl,
         AMQP_URL: urls.AMQP_URL!,
         MES_MODEL_DIR: modelDir,
         MES_MESSAGING: 'reliable',
+        // ... and reading from the replica through db-router.
+        DATABASE_REPLICA_URL: replicaUrl.toString(),
         MES_LOG_LEVEL: 'warn',
       },
       onStderr: echoMesWarnings,
@@ -258,6 +262,13 @@ async function main(): Promise<void> {
         'price of that model',
         `${legacy.body.price} ${legacy.body.currency} (legacy formula)`,
         `${runnerCold.body.price} ${runnerCold.body.currency} (${runnerCold.body.pricing?.alloy ?? '?'}, model ${runnerCold.body.pricing?.modelVersion ?? '?'})`,
+      ],
+      [
+        'reads served by a replica',
+        'one database for everything',
+        reliableStats.database
+          ? `db-router: ${reliableStats.database.reads.replica} of ${reliableStats.database.reads.replica + reliableStats.database.reads.primary} reads, replica lag ${reliableStats.database.replicas.map((r) => `${r.lagSeconds.toFixed(2)} s`).join(', ')}`
+          : 'db-router: not in use',
       ],
       [
         'messages published without confirmation',
@@ -384,7 +395,11 @@ async function quoteB2b(mesUrl: string, model: Uint8Array, name: string): Promis
 async function takeAndCount(
   mesUrl: string,
   count: number,
-): Promise<{ published: number; publishedUnconfirmed: number }> {
+): Promise<{
+  published: number;
+  publishedUnconfirmed: number;
+  database?: { reads: { primary: number; replica: number }; replicas: { lagSeconds: number }[] };
+}> {
   const page = (await (
     await fetch(`${mesUrl}/api/orders?status=MANUFACTURING_APPROVED&page=1&pageSize=${count}`)
   ).json()) as { items: { id: number }[] };
@@ -399,10 +414,9 @@ async function takeAndCount(
     if (response.ok) taken += 1;
   }
   const read = async () =>
-    (await (await fetch(`${mesUrl}/internal/stats`)).json()) as {
-      published: number;
-      publishedUnconfirmed: number;
-    };
+    (await (await fetch(`${mesUrl}/internal/stats`)).json()) as Awaited<
+      ReturnType<typeof takeAndCount>
+    >;
   const deadline = Date.now() + 20_000;
   let stats = await read();
   while (stats.published < taken && Date.now() < deadline) {

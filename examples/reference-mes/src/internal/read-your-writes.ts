@@ -8,11 +8,22 @@ import { ApiError } from '../errors.js';
 import type { Logger } from './log.js';
 import { reasonOf } from './log.js';
 
+/** Decisions about a query that reads: a plain read, wherever it ended up. */
+const READ_REASONS = new Set(['read', 'no-replica', 'ryw-fallback', 'retry', 'primary-down']);
+
 export interface DbContext {
   /** Runs `work` in a context that starts at `token` (a bad token: 400 INVALID_TOKEN). */
   run<T>(token: string | undefined, work: () => Promise<T>): Promise<T>;
   /** The position the current context's writes reached, as a token. */
   token(): Promise<string | undefined>;
+  /** Where the queries went, and each replica's state, for GET /internal/stats. */
+  stats(): DatabaseStats;
+}
+
+export interface DatabaseStats {
+  /** Reads (plain SELECTs, whichever server answered them) by where they went. */
+  reads: { primary: number; replica: number };
+  replicas: { name: string; inService: boolean; lagSeconds: number; lagBytes: number }[];
 }
 
 export async function createRoutedPool(
@@ -21,14 +32,17 @@ export async function createRoutedPool(
   logger: Logger,
 ): Promise<{ pool: pg.Pool; context: DbContext }> {
   const { createRouter, DbRouterError } = await import('@meskit/db-router');
+  const reads = { primary: 0, replica: 0 };
   const router = createRouter({
     primary: { connectionString: databaseUrl, max: 10 },
     replicas: replicaUrls.map((url) => ({ connectionString: url, max: 10 })),
-    onDecision: (d) =>
+    onDecision(d) {
+      if (READ_REASONS.has(d.reason)) reads[d.target] += 1;
       logger.debug(
         { event: 'db_route', target: d.target, server: d.server, reason: d.reason },
         'query routed',
-      ),
+      );
+    },
   });
   router.on('error', (err: Error) => {
     logger.error(
@@ -50,6 +64,20 @@ export async function createRoutedPool(
         }
       },
       token: () => router.token(),
+      stats() {
+        const { servers } = router.stats();
+        return {
+          reads: { ...reads },
+          replicas: servers
+            .filter((s) => s.role === 'replica')
+            .map(({ name, inService, lagSeconds, lagBytes }) => ({
+              name,
+              inService,
+              lagSeconds,
+              lagBytes,
+            })),
+        };
+      },
     },
   };
 }
