@@ -26,6 +26,7 @@ export type { FormatTextOptions } from './doctor/format.js';
 export {
   builtinChecks,
   cacheProxyCheck,
+  dbRouterCheck,
   lokiCheck,
   mesCheck,
   mqCheck,

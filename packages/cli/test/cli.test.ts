@@ -100,6 +100,7 @@ describe('meskit (in-process)', () => {
     expect(report.checks.map((c) => [c.id, c.status])).toEqual([
       ['postgres.primary', 'skip'],
       ['postgres.replica', 'skip'],
+      ['db-router', 'skip'],
       ['redis', 'skip'],
       ['rabbitmq', 'skip'],
       ['mq', 'skip'],

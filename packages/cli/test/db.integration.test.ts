@@ -2,7 +2,7 @@
 // that is not there.
 import { serviceUrls } from '@meskit/testkit';
 import { describe, expect, it } from 'vitest';
-import { closedPort, runMeskit } from './helpers.js';
+import { closedPort, runDoctorCheck, runMeskit, soleCheck } from './helpers.js';
 
 describe('meskit db status', () => {
   it('shows the primary and the replica in service, with its lag', async () => {
@@ -43,5 +43,30 @@ describe('meskit db status', () => {
     const none = await runMeskit(['db', 'status'], {});
     expect(none.code).toBe(2);
     expect(none.stderr).toContain('DATABASE_URL');
+  });
+
+  it('the db-router doctor check passes on the streaming replica and warns on a server that is not one', async () => {
+    const { databaseUrl, replicaUrl } = serviceUrls();
+    const ok = soleCheck(
+      await runDoctorCheck('db-router', [], {
+        DATABASE_URL: databaseUrl,
+        DATABASE_REPLICA_URL: replicaUrl,
+      }),
+      'db-router',
+    );
+    expect(ok.status).toBe('pass');
+    expect(ok.message).toMatch(
+      /^replica 127\.0\.0\.1:\d+ in service, \d+ bytes and [\d.]+ s behind the primary$/,
+    );
+    // The primary given as its own replica: not in recovery, so never in the read rotation.
+    const notReplica = soleCheck(
+      await runDoctorCheck('db-router', [], {
+        DATABASE_URL: databaseUrl,
+        DATABASE_REPLICA_URL: databaseUrl,
+      }),
+      'db-router',
+    );
+    expect(notReplica.status).toBe('warn');
+    expect(notReplica.message).toContain('db-router sends every read to the primary');
   });
 });

@@ -99,14 +99,21 @@ describe('meskit doctor against the running services', () => {
     expect(result.code).toBe(0);
     const lines = result.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^STATUS\s+CHECK\s+TIME\s+MESSAGE$/);
-    for (const id of ['postgres.primary', 'postgres.replica', 'redis', 'rabbitmq', 'mes']) {
+    for (const id of [
+      'postgres.primary',
+      'postgres.replica',
+      'db-router',
+      'redis',
+      'rabbitmq',
+      'mes',
+    ]) {
       expect(lines).toContainEqual(
         expect.stringMatching(new RegExp(`^PASS\\s+${id.replace('.', '\\.')}\\s`)),
       );
     }
     // The telemetry checks (otel.collector, otel.metrics, loki), pricing and cache-proxy are not
     // configured here; mq has no queue to report.
-    expect(lines.at(-1)).toBe('OK: 5 passed, 0 warned, 0 failed, 6 skipped (11 checks)');
+    expect(lines.at(-1)).toBe('OK: 6 passed, 0 warned, 0 failed, 6 skipped (12 checks)');
   });
 
   it('--json prints one parsable object with versions, replication state and durations', async () => {
@@ -131,6 +138,7 @@ describe('meskit doctor against the running services', () => {
     expect(report.checks.map((c) => c.id)).toEqual([
       'postgres.primary',
       'postgres.replica',
+      'db-router',
       'redis',
       'rabbitmq',
       'mq',
@@ -141,7 +149,14 @@ describe('meskit doctor against the running services', () => {
       'pricing',
       'cache-proxy',
     ]);
-    const configured = ['postgres.primary', 'postgres.replica', 'redis', 'rabbitmq', 'mes'];
+    const configured = [
+      'postgres.primary',
+      'postgres.replica',
+      'db-router',
+      'redis',
+      'rabbitmq',
+      'mes',
+    ];
     for (const check of report.checks.filter((c) => configured.includes(c.id))) {
       expect(check).toMatchObject({ status: 'pass', title: expect.any(String) });
       expect(Number.isInteger(check.durationMs)).toBe(true);
@@ -266,7 +281,7 @@ describe('meskit doctor against the running services', () => {
     expect(result.code).toBe(1);
     const report = parseReport(result);
     expect(report.checks.map((c) => c.status)).toEqual([
-      ...['fail', 'fail', 'fail', 'fail', 'fail', 'fail'],
+      ...['fail', 'fail', 'fail', 'fail', 'fail', 'fail', 'fail'],
       ...['skip', 'skip', 'skip', 'skip', 'skip'],
     ]);
     expect(byId(report, 'postgres.primary').message).toBe(

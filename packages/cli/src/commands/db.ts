@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
-import { createRouter } from '@meskit/db-router';
-import { Registry } from 'prom-client';
 import { describeError, oneLine } from '../doctor/describe-error.js';
 import { CliError } from '../errors.js';
 import { EXIT_CODES } from '../exit-codes.js';
+import { readDbStatus } from '../internal/db-status.js';
 import { redactUrl } from '../internal/redact.js';
 import { pickSetting, urlSetting, wholeNumber } from '../internal/settings.js';
 import type { CliContext, RegisterCommand } from '../program.js';
@@ -59,36 +58,8 @@ export const registerDbCommand: RegisterCommand = (program: Command, ctx: CliCon
         flags.timeoutMs === undefined
           ? 5_000
           : wholeNumber({ raw: flags.timeoutMs, origin: '--timeout-ms' }, 100, 600_000);
-      const router = createRouter({
-        primary: { connectionString: primary, connectionTimeoutMillis: timeoutMs, max: 1 },
-        replicas: replicas.map((url) => ({
-          connectionString: url,
-          connectionTimeoutMillis: timeoutMs,
-          max: 1,
-        })),
-        pollIntervalMs: 100,
-        failuresToOut: 1,
-        registry: new Registry(),
-      });
       try {
-        // Two answered rounds: the replicas' lag is measured against the primary's position.
-        const deadline = Date.now() + timeoutMs;
-        const settled = () =>
-          router.stats().servers.every((s) => s.up || s.lastError !== undefined);
-        while (
-          Date.now() < deadline &&
-          !(settled() && router.stats().servers.every((s) => s.lsn !== undefined || !s.up))
-        ) {
-          await new Promise((resolve) => setTimeout(resolve, 50));
-        }
-        await new Promise((resolve) => setTimeout(resolve, 150));
-        const { servers } = router.stats();
-        const problems = [
-          ...(servers[0]?.up ? [] : [`the primary ${servers[0]?.name} does not answer`]),
-          ...(replicas.length > 0 && !servers.slice(1).some((s) => s.inService)
-            ? ['no replica is in service: every read goes to the primary']
-            : []),
-        ];
+        const { servers, problems } = await readDbStatus({ primary, replicas, timeoutMs });
         if (problems.length > 0) ctx.setExitCode(EXIT_CODES.failed);
         if (flags.json) {
           ctx.stdout.write(`${JSON.stringify({ servers, problems })}\n`);
@@ -123,8 +94,6 @@ export const registerDbCommand: RegisterCommand = (program: Command, ctx: CliCon
           `meskit db: reading ${redactUrl(primary)} failed: ${oneLine(describeError(error))}\n`,
         );
         ctx.setExitCode(EXIT_CODES.failed);
-      } finally {
-        await router.end();
       }
     });
 };

@@ -1,5 +1,6 @@
 import type { DoctorCheck } from '../types.js';
 import { cacheProxyCheck } from './cache-proxy.js';
+import { dbRouterCheck } from './db-router.js';
 import { lokiCheck } from './loki.js';
 import { mesCheck } from './mes.js';
 import { mqCheck } from './mq.js';
@@ -14,6 +15,7 @@ export function builtinChecks(): DoctorCheck[] {
   return [
     postgresPrimaryCheck,
     postgresReplicaCheck,
+    dbRouterCheck,
     redisCheck,
     rabbitmqCheck,
     mqCheck,
@@ -28,6 +30,7 @@ export function builtinChecks(): DoctorCheck[] {
 
 export {
   cacheProxyCheck,
+  dbRouterCheck,
   lokiCheck,
   mesCheck,
   mqCheck,
