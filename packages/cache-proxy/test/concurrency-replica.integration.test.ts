@@ -73,13 +73,14 @@ describe('reads racing takes with the MES reading a delayed replica', () => {
       );
       expect(take.status).toBe(200);
       await readsRacingTakes(mes, proxy);
-      // The MES did read from the replica, and the tokens did hold reads to fresh data.
+      // The MES did read from the replica (most of its reads in this write-heavy race carry a
+      // token the replica has not replayed yet, and go to the primary), and the tokens held.
       const queries = await getRegistry().getSingleMetric('meskit_db_queries_total')?.get();
       const on = (target: string) =>
         (queries?.values ?? [])
           .filter((v) => v.labels['target'] === target)
           .reduce((n, v) => n + v.value, 0);
-      expect(on('replica')).toBeGreaterThan(100);
+      expect(on('replica')).toBeGreaterThan(20);
       const ryw = await getRegistry().getSingleMetric('meskit_db_read_your_writes_total')?.get();
       expect((ryw?.values ?? []).reduce((n, v) => n + v.value, 0)).toBeGreaterThan(0);
     },

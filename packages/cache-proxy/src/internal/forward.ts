@@ -71,6 +71,10 @@ function requestHeaders(req: IncomingMessage, upstream: Upstream): OutgoingHttpH
   headers['x-forwarded-proto'] ??= 'http';
   if (req.headers.host) headers['x-forwarded-host'] ??= req.headers.host;
   headers['host'] = `${upstream.host}:${upstream.port}`;
+  // A forwarded read (a miss, a bypass) is no older than what the index may already hold: the
+  // newest position the proxy has seen, or the client's own if newer.
+  upstream.tokens.see(req.headers[MESSAGE_HEADERS.lsn]);
+  if (upstream.tokens.newest !== undefined) headers[MESSAGE_HEADERS.lsn] = upstream.tokens.newest;
   return headers;
 }
 
