@@ -15,8 +15,10 @@ import {
 import { context, type Context } from '@opentelemetry/api';
 import type { ConsumeMessage, Options } from 'amqplib';
 import { PublishError, type PublishErrorCode } from './errors.js';
+import { createDeadlines } from './internal/deadlines.js';
 import { keepLink, type Link } from './internal/link.js';
 import { contextOf, withTraceContext } from './internal/trace-context.js';
+import { encode, missingExchange } from './internal/wire.js';
 import { PUBLISHER_METRICS, publisherMetrics } from './internal/metrics.js';
 import { resolvePublisherOptions, type PublisherOptions } from './options.js';
 import type { PublishOptions, PublishResult, Publisher, PublisherStats } from './types.js';
@@ -52,18 +54,6 @@ interface Entry {
   pausedAfterNack: boolean;
   returned: boolean;
   settled: boolean;
-}
-
-function encode(body: unknown): { content: Buffer; json: boolean } {
-  if (Buffer.isBuffer(body)) return { content: body, json: false };
-  if (body instanceof Uint8Array) return { content: Buffer.from(body), json: false };
-  if (typeof body === 'string') return { content: Buffer.from(body), json: false };
-  return { content: Buffer.from(JSON.stringify(body)), json: true };
-}
-
-/** The exchange a channel error says is missing (`NOT_FOUND - no exchange 'x' in vhost '/'`). */
-function missingExchange(error: Error | undefined): string | undefined {
-  return error ? /no exchange '([^']*)'/.exec(error.message)?.[1] : undefined;
 }
 
 /**
@@ -105,52 +95,20 @@ export function createPublisher(opts: PublisherOptions): Publisher {
     bytes -= entry.content.length;
     for (const wake of roomWaiters) wake();
     if (unconfirmed.size === 0) {
-      stopDeadlines();
+      deadlines.stop();
       for (const done of idle) done();
     }
   }
 
-  // Deadlines: one timer for the earliest, not one per message (a timer per publish cost
-  // several microseconds each at thousands a second). Entries sit in `unconfirmed` in publish
-  // order; while every publish uses the same timeoutMs that is also deadline order, and the
-  // sweep stops at the first one not due.
-  let deadlineTimer: NodeJS.Timeout | undefined;
-  let deadlineAt = Infinity;
-  let uniformTimeouts = true;
-
-  function stopDeadlines(): void {
-    if (deadlineTimer) clearTimeout(deadlineTimer);
-    deadlineTimer = undefined;
-    deadlineAt = Infinity;
-  }
-
-  function armDeadline(at: number): void {
-    if (at >= deadlineAt) return;
-    if (deadlineTimer) clearTimeout(deadlineTimer);
-    deadlineAt = at;
-    deadlineTimer = setTimeout(sweep, Math.max(1, Math.ceil(at - performance.now())));
-    deadlineTimer.unref();
-  }
-
-  function sweep(): void {
-    deadlineTimer = undefined;
-    deadlineAt = Infinity;
-    const now = performance.now();
-    let next = Infinity;
-    for (const entry of unconfirmed.values()) {
-      if (entry.deadline <= now) {
-        fail(
-          entry,
-          'TIMEOUT',
-          `no confirm for message ${entry.messageId} within ${entry.timeoutMs} ms (${kept.current ? 'connected' : 'not connected to RabbitMQ'}); it may still be delivered, with the same message-id`,
-        );
-        continue;
-      }
-      next = Math.min(next, entry.deadline);
-      if (uniformTimeouts) break;
-    }
-    if (next !== Infinity) armDeadline(next);
-  }
+  const deadlines = createDeadlines(
+    () => unconfirmed.values(),
+    (entry: Entry) =>
+      fail(
+        entry,
+        'TIMEOUT',
+        `no confirm for message ${entry.messageId} within ${entry.timeoutMs} ms (${kept.current ? 'connected' : 'not connected to RabbitMQ'}); it may still be delivered, with the same message-id`,
+      ),
+  );
 
   function succeed(entry: Entry): void {
     if (entry.settled) return;
@@ -360,6 +318,7 @@ export function createPublisher(opts: PublisherOptions): Publisher {
         'BUFFER_FULL',
         `message ${messageId} has ${content.length} bytes, over buffer.maxBytes (${o.maxBytes})`,
       );
+    let waited = false;
     if (unconfirmed.size >= o.maxMessages || bytes + content.length > o.maxBytes) {
       const full = `${unconfirmed.size} messages (${bytes} bytes) wait for confirms, the bound of buffer.maxMessages/maxBytes`;
       if (o.overflow === 'reject')
@@ -368,8 +327,7 @@ export function createPublisher(opts: PublisherOptions): Publisher {
         if (closing) refuse('CLOSED', 'the publisher closed while this publish waited for room');
         refuse('BUFFER_FULL', `${full}, and no room came within ${timeoutMs} ms`);
       }
-      // Its deadline counts from before the wait: publish order is no longer deadline order.
-      uniformTimeouts = false;
+      waited = true;
     }
     const contentType = popts.contentType ?? (json ? 'application/json' : undefined);
     const headers = withTraceContext({ ...popts.headers, [MESSAGE_HEADERS.messageId]: messageId });
@@ -404,10 +362,11 @@ export function createPublisher(opts: PublisherOptions): Publisher {
         returned: false,
         settled: false,
       };
-      if (timeoutMs !== o.timeoutMs) uniformTimeouts = false;
       unconfirmed.set(messageId, entry);
       bytes += content.length;
-      armDeadline(entry.deadline);
+      // Its deadline is out of publish order when it has its own timeout, or counts from
+      // before a wait for room.
+      deadlines.added(entry, timeoutMs === o.timeoutMs && !waited);
       queue.push(entry);
       pump();
     });
@@ -427,7 +386,7 @@ export function createPublisher(opts: PublisherOptions): Publisher {
       });
     }
     for (const wake of readyWaiters) wake();
-    stopDeadlines();
+    deadlines.stop();
     await kept.close();
     metrics.detach();
   }
