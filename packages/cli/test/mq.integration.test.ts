@@ -1,8 +1,13 @@
 // `meskit mq stats|dlq list|dlq replay` and the `mq` doctor check against the real RabbitMQ
 // and PostgreSQL, beside a running mq-reliable consumer whose handler fails until told not to.
-import amqp from 'amqplib';
 import { createConsumer, createOutbox, createPublisher } from '@meskit/mq-reliable';
-import { createTestDatabase, serviceUrls, uniqueName, waitFor } from '@meskit/testkit';
+import {
+  deleteConsumerTopology,
+  createTestDatabase,
+  serviceUrls,
+  uniqueName,
+  waitFor,
+} from '@meskit/testkit';
 import pg from 'pg';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -45,11 +50,7 @@ afterAll(async () => {
   await consumer.close();
   await publisher.close();
   await db?.drop();
-  const connection = await amqp.connect(url);
-  const channel = await connection.createChannel();
-  for (const q of [queue, `${queue}.dlq`]) await channel.deleteQueue(q);
-  await channel.deleteExchange(exchange);
-  await connection.close();
+  await deleteConsumerTopology(url, queue, exchange);
 });
 
 describe('meskit mq', () => {

@@ -121,10 +121,11 @@ export function createRouter(opts: RouterOptions): Router {
   async function required(ctx: RywContext | undefined): Promise<bigint | undefined> {
     if (!ctx) return undefined;
     if (ctx.dirty && primary.up) {
-      ctx.dirty = false;
       const { rows } = await primary.pool.query<{ lsn: string }>(
         'SELECT pg_current_wal_insert_lsn()::text AS lsn',
       );
+      // Only once the position is known: a failed read of it leaves the context dirty.
+      ctx.dirty = false;
       ctx.lsn = laterLsn(ctx.lsn, parseLsn(rows[0]?.lsn));
     }
     return ctx.lsn;

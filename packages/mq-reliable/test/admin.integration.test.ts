@@ -1,7 +1,6 @@
 // The operations behind `meskit mq stats` and `meskit mq dlq list|replay`, on the real
 // RabbitMQ: a consumer's queues inspected, its dead letters listed (and left in place), and
 // replayed to where they were first published with their original message-id.
-import amqp from 'amqplib';
 import { Registry } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -12,6 +11,7 @@ import {
   replayDeadLetters,
 } from '../dist/index.js';
 import { names, serviceUrls, waitFor } from './helpers.js';
+import { deleteConsumerTopology } from '@meskit/testkit';
 
 const { exchange, queue } = names('admin');
 const url = serviceUrls().amqpUrl;
@@ -37,11 +37,7 @@ const publisher = createPublisher({
 afterAll(async () => {
   await consumer.close();
   await publisher.close();
-  const connection = await amqp.connect(url);
-  const channel = await connection.createChannel();
-  for (const q of [queue, `${queue}.dlq`]) await channel.deleteQueue(q);
-  await channel.deleteExchange(exchange);
-  await connection.close();
+  await deleteConsumerTopology(url, queue, exchange);
 });
 
 describe('queue operations', () => {

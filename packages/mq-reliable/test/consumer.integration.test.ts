@@ -2,7 +2,6 @@
 // handler, retries through wait queues, the dead-letter queue with the error in its headers,
 // unparseable bodies dead-lettered at once, effect-once with an inbox, a crash-looping message
 // dead-lettered by the quorum queue's delivery limit, and a graceful shutdown.
-import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { Registry } from 'prom-client';
@@ -18,6 +17,7 @@ import {
   type Publisher,
 } from '../dist/index.js';
 import { createTestDatabase, drain, names, serviceUrls, startRelay, waitFor } from './helpers.js';
+import { deleteConsumerTopology } from '@meskit/testkit';
 
 const closers: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -63,18 +63,7 @@ async function setup<T>(
   closers.push(async () => {
     await consumer.close();
     await publisher.close();
-    const connection = await amqp.connect(serviceUrls().amqpUrl);
-    const channel = await connection.createChannel();
-    for (const q of [
-      queue,
-      `${queue}.dlq`,
-      `${queue}.retry.1`,
-      `${queue}.retry.2`,
-      `${queue}.retry.3`,
-    ])
-      await channel.deleteQueue(q).catch(() => undefined);
-    await channel.deleteExchange(exchange).catch(() => undefined);
-    await connection.close();
+    await deleteConsumerTopology(serviceUrls().amqpUrl, queue, exchange);
   });
   await consumer.ready();
   return { consumer, publisher, exchange, queue };

@@ -4,12 +4,12 @@
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { context, propagation, trace, TraceFlags } from '@opentelemetry/api';
-import amqp from 'amqplib';
 import pg from 'pg';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createConsumer, createOutbox, createPublisher } from '../dist/index.js';
 import { createTestDatabase, names, serviceUrls, waitFor } from './helpers.js';
+import { deleteConsumerTopology } from '@meskit/testkit';
 
 const url = serviceUrls().amqpUrl;
 const { exchange, queue } = names('trace');
@@ -29,18 +29,7 @@ afterAll(async () => {
   context.disable();
   await pool.end();
   await db.drop();
-  const connection = await amqp.connect(url);
-  const channel = await connection.createChannel();
-  for (const q of [
-    queue,
-    `${queue}.dlq`,
-    `${queue}.retry.1`,
-    `${queue}.retry.2`,
-    `${queue}.retry.3`,
-  ])
-    await channel.deleteQueue(q).catch(() => undefined);
-  await channel.deleteExchange(exchange).catch(() => undefined);
-  await connection.close();
+  await deleteConsumerTopology(url, queue, exchange);
 });
 
 /** A context holding a sampled remote span, as an incoming request's would. */

@@ -5,8 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { serviceUrls, uniqueName, waitFor } from '@meskit/testkit';
-import amqp from 'amqplib';
+import { deleteConsumerTopology, serviceUrls, uniqueName, waitFor } from '@meskit/testkit';
 import { Registry } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -25,11 +24,7 @@ afterAll(async () => {
   await client?.close();
   for (const child of children)
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  const connection = await amqp.connect(url);
-  const channel = await connection.createChannel();
-  for (const q of [queue, `${queue}.dlq`, `${queue}.retry.1`, `${queue}.retry.2`])
-    await channel.deleteQueue(q).catch(() => undefined);
-  await connection.close();
+  await deleteConsumerTopology(url, queue);
 });
 
 /** Starts a worker process; `starts` counts the jobs it began. */

@@ -16,3 +16,34 @@ export async function deleteTopology(
     await connection.close().catch(() => undefined);
   }
 }
+
+/**
+ * Deletes what an mq-reliable consumer of `queue` declared: the queue, its wait queues
+ * (`<queue>.retry.N`), its dead-letter queue, and `exchange` when given. A missing one is fine.
+ */
+export async function deleteConsumerTopology(
+  amqpUrl: string,
+  queue: string,
+  exchange?: string,
+): Promise<void> {
+  const connection = await amqp.connect(amqpUrl);
+  connection.on('error', () => undefined);
+  try {
+    const names = [queue, `${queue}.dlq`, ...[1, 2, 3].map((n) => `${queue}.retry.${n}`)];
+    for (const name of names) {
+      // A refused delete closes its channel: one channel each.
+      const channel = await connection.createChannel();
+      channel.on('error', () => undefined);
+      await channel.deleteQueue(name).catch(() => undefined);
+      await channel.close().catch(() => undefined);
+    }
+    if (exchange !== undefined) {
+      const channel = await connection.createChannel();
+      channel.on('error', () => undefined);
+      await channel.deleteExchange(exchange).catch(() => undefined);
+      await channel.close().catch(() => undefined);
+    }
+  } finally {
+    await connection.close().catch(() => undefined);
+  }
+}

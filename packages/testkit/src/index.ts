@@ -1,6 +1,6 @@
 export { serviceUrls, uniqueName } from './services.js';
 export type { ServiceUrls } from './services.js';
-export { deleteTopology } from './amqp.js';
+export { deleteConsumerTopology, deleteTopology } from './amqp.js';
 export { createTestDatabase, withClient } from './database.js';
 export type { Query, TestDatabase } from './database.js';
 export { startTestMes } from './reference-mes.js';
