@@ -10,6 +10,7 @@ import pg from 'pg';
 import { DbRouterError } from './errors.js';
 import { classifier } from './internal/classify.js';
 import { storage, type RywContext } from './internal/context.js';
+import { lendClient } from './internal/client.js';
 import { isConnectionError } from './internal/errors.js';
 import { routerMetrics } from './internal/metrics.js';
 import { newServer, startMonitor, type ServerState } from './internal/monitor.js';
@@ -107,11 +108,20 @@ export function createRouter(opts: RouterOptions): Router {
       );
     decide({ target: 'primary', server: primary.name, reason, text: textOf(args[0]) });
     const ctx = storage.getStore();
+    const server = primary;
     try {
-      return await primary.pool.query<R>(args[0] as string, args[1]);
+      return await server.pool.query<R>(args[0] as string, args[1]);
     } catch (error) {
-      if (isConnectionError(error)) primary.up = false;
-      throw error;
+      if (!isConnectionError(error)) throw error;
+      // Gone before the poller noticed: the typed error now, and for every query until it is
+      // back. A statement cut off mid-flight may or may not have committed.
+      server.up = false;
+      server.lastError = error instanceof Error ? error.message : String(error);
+      throw new DbRouterError(
+        'PRIMARY_UNAVAILABLE',
+        `the primary ${server.name} failed (${server.lastError}); a statement it was running may or may not have committed`,
+        { cause: error },
+      );
     } finally {
       if (writes && ctx) ctx.dirty = true;
     }
@@ -137,13 +147,17 @@ export function createRouter(opts: RouterOptions): Router {
     );
   }
 
-  async function onReplica<R extends pg.QueryResultRow>(
-    args: QueryArgs,
-    reason: RouteDecision['reason'],
-  ): Promise<pg.QueryResult<R>> {
+  type ReadPlan =
+    | { servers: ServerState[]; reason: RouteDecision['reason'] }
+    | { servers: undefined; reason: RouteDecision['reason'] };
+
+  /**
+   * Where a read may go: the replicas in service that have replayed the context's position
+   * (after the bounded wait), or, when none may, the primary and why.
+   */
+  async function planRead(reason: RouteDecision['reason']): Promise<ReadPlan> {
     if (ended) throw new DbRouterError('CLOSED', 'the router was ended');
-    const ctx = storage.getStore();
-    const lsn = await required(ctx);
+    const lsn = await required(storage.getStore());
     let serving = candidates(lsn);
     if (
       serving.length === 0 &&
@@ -175,19 +189,28 @@ export function createRouter(opts: RouterOptions): Router {
         }
         counts.ryw.fallback += 1;
         metrics.ryw('fallback');
-        return onPrimary<R>(args, 'ryw-fallback', false);
+        return { servers: undefined, reason: 'ryw-fallback' };
       }
       if (!primary.up && replicas.some((r) => r.up)) serving = replicas.filter((r) => r.up);
-      else return onPrimary<R>(args, replicas.length === 0 ? reason : 'no-replica', false);
+      else return { servers: undefined, reason: replicas.length === 0 ? reason : 'no-replica' };
     }
-    // Round robin over those that may serve; a replica that fails goes out at once and the
-    // read is tried on the next, then on the primary: a replica going away fails no read.
-    let why: RouteDecision['reason'] = primary.up ? reason : 'primary-down';
-    for (let tried = 0; tried < serving.length; tried++) {
-      const replica = serving[(next++ + tried) % serving.length]!;
-      decide({ target: 'replica', server: replica.name, reason: why, text: textOf(args[0]) });
+    return { servers: serving, reason: primary.up ? reason : 'primary-down' };
+  }
+
+  /**
+   * Round robin over the replicas that may serve: one that fails to answer goes out at once
+   * and the next is tried; undefined when every one failed (the caller goes to the primary).
+   */
+  async function onReplicas<T>(
+    servers: ServerState[],
+    reason: RouteDecision['reason'],
+    use: (server: ServerState, reason: RouteDecision['reason']) => Promise<T>,
+  ): Promise<{ value: T } | undefined> {
+    let why = reason;
+    for (let tried = 0; tried < servers.length; tried++) {
+      const replica = servers[(next++ + tried) % servers.length]!;
       try {
-        return await replica.pool.query<R>(args[0] as string, args[1]);
+        return { value: await use(replica, why) };
       } catch (error) {
         if (!isConnectionError(error)) throw error;
         replica.inService = false;
@@ -196,7 +219,21 @@ export function createRouter(opts: RouterOptions): Router {
         why = 'retry';
       }
     }
-    return onPrimary<R>(args, 'retry', false);
+    return undefined;
+  }
+
+  async function onReplica<R extends pg.QueryResultRow>(
+    args: QueryArgs,
+    reason: RouteDecision['reason'],
+  ): Promise<pg.QueryResult<R>> {
+    const plan = await planRead(reason);
+    if (!plan.servers) return onPrimary<R>(args, plan.reason, false);
+    const text = textOf(args[0]);
+    const served = await onReplicas(plan.servers, plan.reason, (replica, why) => {
+      decide({ target: 'replica', server: replica.name, reason: why, text });
+      return replica.pool.query<R>(args[0] as string, args[1]);
+    });
+    return served ? served.value : onPrimary<R>(args, 'retry', false);
   }
 
   function query<R extends pg.QueryResultRow = pg.QueryResultRow>(
@@ -210,35 +247,70 @@ export function createRouter(opts: RouterOptions): Router {
       : onPrimary<R>(args, route.reason, route.writes);
   }
 
-  async function connect(): Promise<pg.PoolClient> {
+  function requirePrimary(): void {
     if (ended) throw new DbRouterError('CLOSED', 'the router was ended');
     if (!primary.up)
       throw new DbRouterError('PRIMARY_UNAVAILABLE', `the primary ${primary.name} does not answer`);
-    const client = await primary.pool.connect();
+  }
+
+  /** A client of the primary: every statement on it goes there; one that writes moves the context. */
+  async function connectPrimary(): Promise<pg.PoolClient> {
+    requirePrimary();
+    const server = primary;
+    const client = await server.pool.connect();
     const ctx = storage.getStore();
-    const ownQuery = client.query;
-    const ownRelease = client.release;
-    const original = ownQuery.bind(client) as (...a: unknown[]) => unknown;
-    // Back to the pool as it came: the next checkout is another context's.
-    client.release = (error?: Error | boolean) => {
-      client.query = ownQuery;
-      client.release = ownRelease;
-      return ownRelease.call(client, error);
-    };
-    // Every statement on a client is on the primary; one that may write moves the context.
-    (client as { query: unknown }).query = (...a: unknown[]) => {
-      const first = a[0] as string | pg.QueryConfig;
-      const route = classify(typeof first === 'string' ? first : first.text);
-      decide({
-        target: 'primary',
-        server: primary.name,
-        reason: route.target === 'replica' ? 'transaction' : route.reason,
-        text: typeof first === 'string' ? first : first.text,
+    return lendClient(client, {
+      onStatement(text) {
+        const route = classify(text);
+        decide({
+          target: 'primary',
+          server: server.name,
+          reason: route.target === 'replica' ? 'transaction' : route.reason,
+          text,
+        });
+        if (ctx && route.writes) ctx.dirty = true;
+      },
+    });
+  }
+
+  /**
+   * A read-only client: from a replica that has replayed the context's position, as a read
+   * would be, else from the primary with `default_transaction_read_only` on for as long as it
+   * is lent (reset on release), so it refuses writes there as a hot standby does.
+   */
+  async function connectReadOnly(): Promise<pg.PoolClient> {
+    const plan = await planRead('read-only');
+    if (plan.servers) {
+      const served = await onReplicas(plan.servers, plan.reason, async (replica) => {
+        const client = await replica.pool.connect();
+        return lendClient(client, {
+          onStatement(text) {
+            decide({ target: 'replica', server: replica.name, reason: 'read-only', text });
+          },
+        });
       });
-      if (ctx && route.writes) ctx.dirty = true;
-      return original(...a);
-    };
-    return client;
+      if (served) return served.value;
+    }
+    requirePrimary();
+    const server = primary;
+    const client = await server.pool.connect();
+    try {
+      await client.query('SET default_transaction_read_only = on');
+    } catch (error) {
+      client.release(error as Error);
+      throw error;
+    }
+    const why = plan.servers ? 'retry' : plan.reason;
+    return lendClient(client, {
+      onStatement(text) {
+        decide({ target: 'primary', server: server.name, reason: why, text });
+      },
+      cleanUp: 'RESET default_transaction_read_only',
+    });
+  }
+
+  function connect(copts?: { readOnly?: boolean }): Promise<pg.PoolClient> {
+    return copts?.readOnly === true ? connectReadOnly() : connectPrimary();
   }
 
   const router = Object.assign(emitter, {

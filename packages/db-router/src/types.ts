@@ -14,9 +14,11 @@ export interface RouteDecision {
    * The classifier's reason, or: `forced` (`router.primary()`), `no-replica` (none in
    * service), `ryw-fallback` (no replica had replayed the context's position in time),
    * `primary-down` (a read the primary would have served, from a replica), `retry` (the first
-   * replica failed; this is where the read went next).
+   * replica failed; this is where the read went next), `read-only` (a statement on a
+   * `connect({ readOnly: true })` client, on a replica).
    */
-  reason: RouteReason | 'forced' | 'no-replica' | 'ryw-fallback' | 'primary-down' | 'retry';
+  reason:
+    RouteReason | 'forced' | 'no-replica' | 'ryw-fallback' | 'primary-down' | 'retry' | 'read-only';
   text: string;
 }
 
@@ -48,8 +50,15 @@ export interface Queryable {
 }
 
 export interface Router extends EventEmitter, Queryable {
-  /** A client of the primary, for transactions (every query on it goes to the primary). */
-  connect(): Promise<pg.PoolClient>;
+  /**
+   * A client, for transactions. By default of the primary: every statement on it goes there.
+   * With `readOnly: true`, of a replica that has replayed the context's position (chosen as a
+   * read would be), for a `BEGIN READ ONLY` transaction or a series of reads that must see one
+   * snapshot; when no replica may serve, of the primary with `default_transaction_read_only`
+   * on while it is lent, so a write is refused on either ("cannot execute INSERT in a
+   * read-only transaction").
+   */
+  connect(opts?: { readOnly?: boolean }): Promise<pg.PoolClient>;
   /** Queries that go to the primary whatever they are. */
   primary(): Queryable;
   /**

@@ -1,7 +1,9 @@
-// The router on a primary and its streaming replica of its own (scripts/services): where each
-// statement class goes (volatility read from pg_proc), read-your-writes with an apply delay on
-// the replica (in one context, and across a hop that carries the token), the replica killed
-// under reads, the primary killed (reads go on, writes fail fast), and the replica promoted.
+// The router on a primary and two streaming replicas of its own (scripts/services): where each
+// statement class goes (volatility read from pg_proc), read-only clients on a replica (and on
+// the primary, read-only there too), read-your-writes with an apply delay on the replicas (in
+// one context, and across a hop that carries the token), both replicas sharing reads, one
+// killed under read load, the primary killed (reads go on, writes fail fast), and a replica
+// promoted.
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,20 +21,25 @@ const decisions: RouteDecision[] = [];
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'meskit-db-router-'));
   chmodSync(dir, 0o755); // PostgreSQL runs as the postgres user and must traverse this folder
-  pair = await startPostgres({ dir });
+  pair = await startPostgres({ dir, replica: 2 });
   await pair.primary.query(`CREATE TABLE items (id bigserial PRIMARY KEY, n int NOT NULL);
     CREATE FUNCTION bump(x int) RETURNS int VOLATILE LANGUAGE sql AS 'SELECT x + 1';
     CREATE FUNCTION twice(x int) RETURNS int STABLE LANGUAGE sql AS 'SELECT x * 2'`);
   await pair.waitForReplay();
   router = createRouter({
     primary: pair.primary.url,
-    replicas: [pair.replica!.url],
+    replicas: pair.replicas.map((r) => r.url),
     pollIntervalMs: 20,
     registry: new Registry(),
     readYourWrites: { waitMs: 2_000 },
     onDecision: (d) => decisions.push(d),
   });
-  await waitFor('the replica in service', () => router.stats().servers[1]?.inService === true);
+  await waitFor('both replicas in service', () =>
+    router
+      .stats()
+      .servers.slice(1)
+      .every((s) => s.inService),
+  );
 }, 120_000);
 
 afterAll(async () => {
@@ -47,7 +54,7 @@ async function routed(sql: string, values?: unknown[]): Promise<string> {
   return decisions.map((d) => `${d.target}:${d.reason}`).join(',');
 }
 
-describe('createRouter on a real primary and streaming replica', () => {
+describe('createRouter on a real primary and two streaming replicas', () => {
   it('routes each statement class', async () => {
     // Volatility comes from pg_proc once loaded: until then any call goes to the primary.
     await waitFor(
@@ -80,6 +87,79 @@ describe('createRouter on a real primary and streaming replica', () => {
       client.release();
     }
     expect(decisions.map((d) => d.target)).toEqual(['primary', 'primary', 'primary']);
+  });
+
+  it('a read-only client reads on a replica, and PostgreSQL refuses its writes', async () => {
+    const client = await router.connect({ readOnly: true });
+    decisions.length = 0;
+    try {
+      await client.query('BEGIN READ ONLY');
+      const { rows } = await client.query<{ recovery: boolean }>(
+        'SELECT pg_is_in_recovery() AS recovery',
+      );
+      expect(rows[0]!.recovery).toBe(true);
+      await client.query('COMMIT');
+      await expect(client.query('INSERT INTO items (n) VALUES (1)')).rejects.toMatchObject({
+        code: '25006', // read_only_sql_transaction
+      });
+    } finally {
+      client.release();
+    }
+    expect(new Set(decisions.map((d) => `${d.target}:${d.reason}`))).toEqual(
+      new Set(['replica:read-only']),
+    );
+  });
+
+  it(
+    'a read-only client on the primary (no replica may serve) refuses writes too, and its session is reset on release',
+    { timeout: 30_000 },
+    async () => {
+      // One connection: the next checkout is the very client that was lent read-only.
+      const solo = createRouter({
+        primary: { connectionString: pair.primary.url, max: 1 },
+        registry: new Registry(),
+        onDecision: (d) => decisions.push(d),
+      });
+      try {
+        decisions.length = 0;
+        const client = await solo.connect({ readOnly: true });
+        try {
+          await expect(client.query('INSERT INTO items (n) VALUES (1)')).rejects.toMatchObject({
+            code: '25006',
+          });
+          await expect(client.query("SELECT nextval('items_id_seq')")).rejects.toMatchObject({
+            code: '25006',
+          });
+        } finally {
+          client.release();
+        }
+        expect(decisions.map((d) => d.target)).toEqual(['primary', 'primary']);
+        const again = await solo.connect();
+        try {
+          const { rows } = await again.query<{ ro: string }>(
+            "SELECT current_setting('default_transaction_read_only') AS ro",
+          );
+          expect(rows[0]!.ro).toBe('off');
+          await again.query('INSERT INTO items (n) VALUES (1)');
+        } finally {
+          again.release();
+        }
+      } finally {
+        await solo.end();
+      }
+    },
+  );
+
+  it('both replicas share the reads', async () => {
+    decisions.length = 0;
+    for (let i = 0; i < 20; i++) await router.query('SELECT count(*) FROM items');
+    const byServer = new Map<string, number>();
+    for (const d of decisions) byServer.set(d.server, (byServer.get(d.server) ?? 0) + 1);
+    expect(decisions.every((d) => d.target === 'replica')).toBe(true);
+    expect([...byServer.keys()].sort()).toEqual(
+      pair.replicas.map((r) => `127.0.0.1:${r.port}`).sort(),
+    );
+    expect(Math.min(...byServer.values())).toBeGreaterThanOrEqual(5);
   });
 
   it(
@@ -131,62 +211,91 @@ describe('createRouter on a real primary and streaming replica', () => {
     },
   );
 
+  /** Readers in a loop until stopped: how many reads succeeded and failed, and where they went. */
+  function readLoad(readers = 4) {
+    const load = { done: 0, failed: 0, errors: [] as unknown[], stop: async () => {} };
+    let stop = false;
+    const loops = Array.from({ length: readers }, async () => {
+      while (!stop) {
+        try {
+          await router.query('SELECT count(*) FROM items');
+          load.done += 1;
+        } catch (error) {
+          load.failed += 1;
+          if (load.errors.length < 5) load.errors.push(error);
+        }
+      }
+    });
+    load.stop = async () => {
+      stop = true;
+      await Promise.all(loops);
+    };
+    return load;
+  }
+
   it(
-    'the replica killed under reads: 0 failed reads; back in service once restarted',
+    'one of two replicas killed under read load: 0 failed reads, the other serves them; back in service once restarted',
     { timeout: 120_000 },
     async () => {
       await pair.waitForReplay();
-      let failed = 0;
-      let done = 0;
-      let stop = false;
-      const readers = Array.from({ length: 4 }, async () => {
-        while (!stop) {
-          try {
-            await router.query('SELECT count(*) FROM items');
-            done += 1;
-          } catch {
-            failed += 1;
-          }
-        }
-      });
-      await waitFor('reads flowing', () => done > 50);
-      await pair.replica!.kill();
+      const [first, second] = pair.replicas;
+      const load = readLoad();
+      await waitFor('reads flowing', () => load.done > 50);
+      await second!.kill();
       await waitFor(
-        'the replica out of service',
-        () => router.stats().servers[1]?.inService === false,
+        'the killed replica out of service',
+        () => router.stats().servers[2]?.inService === false,
       );
-      const during = done;
-      await waitFor('reads going on without it', () => done > during + 50);
-      stop = true;
-      await Promise.all(readers);
-      expect(failed).toBe(0);
-      await pair.replica!.start();
+      decisions.length = 0;
+      const during = load.done;
+      await waitFor('reads going on without it', () => load.done > during + 50);
+      await load.stop();
+      expect(load.errors).toEqual([]);
+      expect(load.failed).toBe(0);
+      expect(new Set(decisions.map((d) => d.server))).toEqual(
+        new Set([`127.0.0.1:${first!.port}`]),
+      );
+      await second!.start();
       await waitFor(
         'the replica back in service',
-        () => router.stats().servers[1]?.inService === true,
+        () => router.stats().servers[2]?.inService === true,
         { timeoutMs: 60_000 },
       );
     },
   );
 
   it(
-    'the primary killed: reads go on, writes fail fast; the replica promoted takes the writes',
+    'the primary killed: reads go on, every write fails within a second with the typed error; a replica promoted takes the writes',
     { timeout: 120_000 },
     async () => {
       await pair.waitForReplay();
+      const load = readLoad(2);
+      await waitFor('reads flowing', () => load.done > 50);
       await pair.primary.kill();
-      await waitFor('the primary seen down', () => router.stats().servers[0]?.up === false);
-      const started = Date.now();
-      await expect(router.query('INSERT INTO items (n) VALUES (1)')).rejects.toBeInstanceOf(
-        DbRouterError,
+      // At once, before any poll has seen it down, and then while it stays down.
+      const writes: { ms: number; code: unknown }[] = [];
+      for (let i = 0; i < 20; i++) {
+        const started = performance.now();
+        const error = await router.query('INSERT INTO items (n) VALUES (1)').then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        writes.push({
+          ms: performance.now() - started,
+          code: error instanceof DbRouterError ? error.code : String(error),
+        });
+        if (i === 0)
+          await waitFor('the primary seen down', () => router.stats().servers[0]?.up === false);
+      }
+      expect(writes.map((w) => w.code)).toEqual(Array(20).fill('PRIMARY_UNAVAILABLE'));
+      expect(Math.max(...writes.map((w) => w.ms))).toBeLessThan(1_000);
+      const readsWhileDown = load.done;
+      await waitFor(
+        'reads going on while the primary is down',
+        () => load.done > readsWhileDown + 50,
       );
-      await expect(router.query('INSERT INTO items (n) VALUES (1)')).rejects.toMatchObject({
-        code: 'PRIMARY_UNAVAILABLE',
-      });
-      expect(Date.now() - started).toBeLessThan(1_000);
-      const { rows } = await router.query<{ n: number }>('SELECT count(*)::int AS n FROM items');
-      expect(rows[0]!.n).toBeGreaterThan(0);
-      await pair.replica!.promote();
+      const promoted = pair.replicas[0]!;
+      await promoted.promote();
       await waitFor(
         'a writable primary again',
         async () => {
@@ -199,7 +308,17 @@ describe('createRouter on a real primary and streaming replica', () => {
         },
         { timeoutMs: 30_000 },
       );
-      expect(router.stats().servers[0]?.name).toBe(`127.0.0.1:${pair.replica!.port}`);
+      await load.stop();
+      expect(load.errors).toEqual([]);
+      expect(load.failed).toBe(0);
+      expect(router.stats().servers[0]?.name).toBe(`127.0.0.1:${promoted.port}`);
+      // The promoted server left the read rotation; the other replica is still in it.
+      expect(
+        router
+          .stats()
+          .servers.slice(1)
+          .map((s) => s.name),
+      ).toEqual([`127.0.0.1:${pair.replicas[1]!.port}`]);
     },
   );
 });

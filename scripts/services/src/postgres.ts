@@ -20,6 +20,8 @@ export type PgStopMode = 'smart' | 'fast' | 'immediate';
 /** One PostgreSQL server (primary or replica) running from its own data folder. */
 export class PgNode {
   readonly role: 'primary' | 'replica';
+  /** `primary`, `replica`, `replica-2`...: names its data folder and its log. */
+  readonly name: string;
   readonly port: number;
   readonly dataDir: string;
   readonly url: string;
@@ -28,12 +30,14 @@ export class PgNode {
 
   constructor(opts: {
     role: 'primary' | 'replica';
+    name?: string;
     port: number;
     dataDir: string;
     bin: string;
     runAs: RunAs | undefined;
   }) {
     this.role = opts.role;
+    this.name = opts.name ?? opts.role;
     this.port = opts.port;
     this.dataDir = opts.dataDir;
     this.#bin = opts.bin;
@@ -56,8 +60,8 @@ export class PgNode {
   /** Starts the server and waits until it accepts connections. */
   async start(): Promise<void> {
     if (this.isRunning()) return;
-    this.#pgCtl(['start', '-w', '-t', '60', '-l', join(this.dataDir, '..', `${this.role}.log`)]);
-    await waitUntil(`PostgreSQL ${this.role} on port ${this.port}`, () => this.#canQuery(), {
+    this.#pgCtl(['start', '-w', '-t', '60', '-l', join(this.dataDir, '..', `${this.name}.log`)]);
+    await waitUntil(`PostgreSQL ${this.name} on port ${this.port}`, () => this.#canQuery(), {
       timeoutMs: 60_000,
       hint: () => this.logTail(),
     });
@@ -77,7 +81,7 @@ export class PgNode {
     await waitForExit(pid, 10_000);
     // Orphaned backends notice the postmaster is gone and exit; wait for the port to free.
     await waitUntil(
-      `PostgreSQL ${this.role} backends to exit`,
+      `PostgreSQL ${this.name} backends to exit`,
       async () => !(await this.#canQuery()),
       {
         timeoutMs: 15_000,
@@ -92,7 +96,7 @@ export class PgNode {
 
   /** Last lines of the server's log, for error messages. */
   logTail(lines = 20): string {
-    return tailFile(join(this.dataDir, '..', `${this.role}.log`), lines);
+    return tailFile(join(this.dataDir, '..', `${this.name}.log`), lines);
   }
 
   /** Runs one query against this node on a short-lived connection. */
@@ -127,71 +131,84 @@ export class PgNode {
 export interface PostgresPairOptions {
   /** Folder that will hold both data folders and their logs. */
   dir: string;
-  /** Start a streaming replica beside the primary. Default: true. */
-  replica?: boolean;
+  /**
+   * Streaming replicas beside the primary: `false` for none, `true` for one, or how many
+   * (each its own pg_basebackup of the primary). Default: one.
+   */
+  replica?: boolean | number;
   /** Sees the pair's handle before its servers start. Default: none. */
   track?: (pair: PostgresPair) => void;
 }
 
-/** A primary and its streaming replica (pg_basebackup -R), on loopback. */
+/** A primary and its streaming replicas (pg_basebackup -R), on loopback. */
 export class PostgresPair {
   readonly primary: PgNode;
-  readonly replica: PgNode | undefined;
+  /** Every replica, in start order. */
+  readonly replicas: readonly PgNode[];
 
-  constructor(primary: PgNode, replica: PgNode | undefined) {
+  constructor(primary: PgNode, replicas: readonly PgNode[]) {
     this.primary = primary;
-    this.replica = replica;
+    this.replicas = replicas;
+  }
+
+  /** The first replica (the only one unless more were asked for). */
+  get replica(): PgNode | undefined {
+    return this.replicas[0];
   }
 
   /**
-   * Holds replayed changes back on the replica by `ms` (recovery_min_apply_delay), so
+   * Holds replayed changes back on every replica by `ms` (recovery_min_apply_delay), so
    * tests can observe replication lag; 0 removes the delay. Takes effect on reload.
    */
   async setReplicaApplyDelay(ms: number): Promise<void> {
-    const replica = this.#requireReplica();
-    appendFileSync(
-      join(replica.dataDir, 'postgresql.auto.conf'),
-      `recovery_min_apply_delay = '${Math.max(0, Math.round(ms))}ms'\n`,
-    );
-    await replica.query('SELECT pg_reload_conf()');
+    this.#requireReplica();
+    for (const replica of this.replicas) {
+      appendFileSync(
+        join(replica.dataDir, 'postgresql.auto.conf'),
+        `recovery_min_apply_delay = '${Math.max(0, Math.round(ms))}ms'\n`,
+      );
+      if (replica.isRunning()) await replica.query('SELECT pg_reload_conf()');
+    }
   }
 
   /**
-   * Waits until the replica has replayed everything the primary had inserted into its WAL
-   * when called (the insert position: with synchronous_commit off, a commit record can sit
-   * in WAL buffers past pg_current_wal_lsn()).
+   * Waits until every running replica has replayed everything the primary had inserted into
+   * its WAL when called (the insert position: with synchronous_commit off, a commit record can
+   * sit in WAL buffers past pg_current_wal_lsn()).
    */
   async waitForReplay(timeoutMs = 30_000): Promise<void> {
-    const replica = this.#requireReplica();
+    this.#requireReplica();
     const { rows } = await this.primary.query<{ lsn: string }>(
       'SELECT pg_current_wal_insert_lsn()::text AS lsn',
     );
     const target = rows[0]?.lsn;
-    await waitUntil(
-      'replica replay',
-      async () => {
-        const result = await replica.query<{ caught: boolean }>(
-          'SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS caught',
-          [target],
-        );
-        return result.rows[0]?.caught === true;
-      },
-      { timeoutMs },
-    );
+    for (const replica of this.replicas.filter((r) => r.isRunning())) {
+      await waitUntil(
+        `${replica.name} replay`,
+        async () => {
+          const result = await replica.query<{ caught: boolean }>(
+            'SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS caught',
+            [target],
+          );
+          return result.rows[0]?.caught === true;
+        },
+        { timeoutMs },
+      );
+    }
   }
 
-  /** Whether the primary sees the replica streaming (pg_stat_replication). */
-  async replicaStreaming(): Promise<boolean> {
+  /** Whether the primary sees at least `count` replicas streaming (pg_stat_replication). */
+  async replicaStreaming(count = 1): Promise<boolean> {
     const { rows } = await this.primary.query<{ n: number }>(
       "SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming'",
     );
-    return (rows[0]?.n ?? 0) > 0;
+    return (rows[0]?.n ?? 0) >= count;
   }
 
-  /** Stops both servers (immediate mode: test data need no clean shutdown). */
+  /** Stops every server (immediate mode: test data need no clean shutdown). */
   async stop(): Promise<void> {
     const results = await Promise.allSettled([
-      this.replica?.stop('immediate'),
+      ...this.replicas.map((r) => r.stop('immediate')),
       this.primary.stop('immediate'),
     ]);
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -200,10 +217,9 @@ export class PostgresPair {
     }
   }
 
-  #requireReplica(): PgNode {
-    if (!this.replica)
+  #requireReplica(): void {
+    if (this.replicas.length === 0)
       throw new ServicesError('BAD_OPTIONS', 'this PostgreSQL pair was started without a replica');
-    return this.replica;
   }
 }
 
@@ -235,7 +251,6 @@ host all all 127.0.0.1/32 trust
 host replication all 127.0.0.1/32 trust
 `;
 
-/** Creates, configures and starts a primary and (by default) its streaming replica. */
 /**
  * Creates, configures and starts a primary and (by default) its streaming replica. The pair
  * handle exists before either server starts; `opts.track` sees it then, so a caller can stop
@@ -254,7 +269,17 @@ export async function startPostgres(opts: PostgresPairOptions): Promise<Postgres
   if (runAs) chownSync(base, runAs.uid, runAs.gid);
 
   const primaryDir = join(base, 'primary');
-  const replicaDir = join(base, 'replica');
+  const count =
+    opts.replica === false
+      ? 0
+      : opts.replica === true || opts.replica === undefined
+        ? 1
+        : opts.replica;
+  if (!Number.isInteger(count) || count < 0 || count > 8)
+    throw new ServicesError(
+      'BAD_OPTIONS',
+      `replica must be a boolean or 0 to 8 replicas, not ${String(opts.replica)}`,
+    );
   const primary = new PgNode({
     role: 'primary',
     port: await freePort(),
@@ -262,11 +287,21 @@ export async function startPostgres(opts: PostgresPairOptions): Promise<Postgres
     bin,
     runAs,
   });
-  const replica =
-    opts.replica === false
-      ? undefined
-      : new PgNode({ role: 'replica', port: await freePort(), dataDir: replicaDir, bin, runAs });
-  const pair = new PostgresPair(primary, replica);
+  const replicas: PgNode[] = [];
+  for (let i = 0; i < count; i++) {
+    const name = i === 0 ? 'replica' : `replica-${i + 1}`;
+    replicas.push(
+      new PgNode({
+        role: 'replica',
+        name,
+        port: await freePort(),
+        dataDir: join(base, name),
+        bin,
+        runAs,
+      }),
+    );
+  }
+  const pair = new PostgresPair(primary, replicas);
   opts.track?.(pair);
   try {
     await initPair(pair, bin, runAs, base);
@@ -283,7 +318,7 @@ async function initPair(
   runAs: RunAs | undefined,
   base: string,
 ): Promise<void> {
-  const { primary, replica } = pair;
+  const { primary, replicas } = pair;
   const primaryDir = primary.dataDir;
   run(
     join(bin, 'initdb'),
@@ -293,33 +328,35 @@ async function initPair(
   appendFileSync(join(primaryDir, 'postgresql.conf'), PRIMARY_CONF(primary.port, base));
   appendFileSync(join(primaryDir, 'pg_hba.conf'), HBA);
   await primary.start();
-  if (!replica) return;
-  const replicaDir = replica.dataDir;
-  run(
-    join(bin, 'pg_basebackup'),
-    [
-      '-h',
-      '127.0.0.1',
-      '-p',
-      String(primary.port),
-      '-U',
-      'postgres',
-      '-D',
-      replicaDir,
-      '-R',
-      '-X',
-      'stream',
-      '-c',
-      'fast',
-      '--no-sync',
-    ],
-    { runAs },
+  for (const replica of replicas) {
+    run(
+      join(bin, 'pg_basebackup'),
+      [
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(primary.port),
+        '-U',
+        'postgres',
+        '-D',
+        replica.dataDir,
+        '-R',
+        '-X',
+        'stream',
+        '-c',
+        'fast',
+        '--no-sync',
+      ],
+      { runAs },
+    );
+    // pg_basebackup copied the primary's settings; the later line wins.
+    appendFileSync(join(replica.dataDir, 'postgresql.conf'), `port = ${replica.port}\n`);
+    await replica.start();
+  }
+  if (replicas.length === 0) return;
+  await waitUntil(
+    `${replicas.length} replica(s) to stream from the primary`,
+    () => pair.replicaStreaming(replicas.length),
+    { timeoutMs: 30_000, hint: () => replicas.map((r) => r.logTail()).join('\n') },
   );
-  // pg_basebackup copied the primary's settings; the later line wins.
-  appendFileSync(join(replicaDir, 'postgresql.conf'), `port = ${replica.port}\n`);
-  await replica.start();
-  await waitUntil('the replica to stream from the primary', () => pair.replicaStreaming(), {
-    timeoutMs: 30_000,
-    hint: () => replica.logTail(),
-  });
 }

@@ -139,7 +139,7 @@ export class Services {
       this.prometheus?.pid,
     ];
     for (const pid of pids) if (pid !== undefined) signalGroup(pid, 'SIGKILL');
-    for (const node of [this.postgres?.replica, this.postgres?.primary]) {
+    for (const node of [...(this.postgres?.replicas ?? []), this.postgres?.primary]) {
       const pid = node?.pid();
       // SIGQUIT is PostgreSQL's immediate shutdown: the postmaster takes its backends along.
       if (pid !== undefined) {
@@ -302,7 +302,7 @@ export function attachServices(dir: string): Services {
           runAs,
         })
       : undefined;
-    parts.postgres = new PostgresPair(primary, replica);
+    parts.postgres = new PostgresPair(primary, replica ? [replica] : []);
   }
   if (state.redis)
     parts.redis = new RedisServer(state.redis.port, join(dir, 'redis'), state.redis.pid);

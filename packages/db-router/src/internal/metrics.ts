@@ -27,7 +27,7 @@ export function routerMetrics(registry: Registry): RouterMetrics {
     () =>
       new Counter({
         name: m.queries,
-        help: 'Queries by where they went (target="primary"|"replica") and why (reason: read, write, locking, volatile, modifying-cte, transaction, multi-statement, hint, unknown, forced, no-replica, ryw-fallback, primary-down, retry).',
+        help: 'Queries by where they went (target="primary"|"replica") and why (reason: read, write, locking, volatile, modifying-cte, transaction, multi-statement, hint, unknown, forced, no-replica, ryw-fallback, primary-down, retry, read-only).',
         labelNames: ['target', 'reason'] as const,
         registers: [registry],
       }),
