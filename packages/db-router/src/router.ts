@@ -19,6 +19,7 @@ import { resolveRouterOptions, type RouterOptions } from './options.js';
 import type { Queryable, RouteDecision, Router, RouterStats, ServerStatus } from './types.js';
 
 type QueryArgs = [text: string | pg.QueryConfig, values?: unknown[]];
+type Callback = (error: unknown, ...results: unknown[]) => void;
 
 function nameOf(config: pg.PoolConfig): string {
   if (config.connectionString) {
@@ -45,6 +46,10 @@ export function createRouter(opts: RouterOptions): Router {
       if (role === 'primary' && emitter.listenerCount('error') > 0)
         emitter.emit('error', error, client);
     });
+    // A pg.Pool's life-cycle events, from every server's pool: `connect` is where an
+    // application sets up each new session (search_path, statement_timeout...).
+    for (const event of ['connect', 'acquire', 'release', 'remove'] as const)
+      p.on(event, (...a: unknown[]) => emitter.emit(event, ...a));
     pools.push(p);
     return p;
   }
@@ -236,15 +241,23 @@ export function createRouter(opts: RouterOptions): Router {
     return served ? served.value : onPrimary<R>(args, 'retry', false);
   }
 
-  function query<R extends pg.QueryResultRow = pg.QueryResultRow>(
-    text: string | pg.QueryConfig,
-    values?: unknown[],
-  ): Promise<pg.QueryResult<R>> {
-    const args: QueryArgs = [text, values];
-    const route = classify(textOf(text));
+  function route<R extends pg.QueryResultRow>(args: QueryArgs): Promise<pg.QueryResult<R>> {
+    const route = classify(textOf(args[0]));
     return route.target === 'replica' && replicas.length > 0
       ? onReplica<R>(args, route.reason)
       : onPrimary<R>(args, route.reason, route.writes);
+  }
+
+  /** pg's forms: `(text | config, values?)` for a promise, or with a callback last. */
+  function query(...a: unknown[]): unknown {
+    const callback = typeof a[a.length - 1] === 'function' ? (a.pop() as Callback) : undefined;
+    const done = route(a as QueryArgs);
+    if (!callback) return done;
+    done.then(
+      (result) => callback(undefined, result),
+      (error: unknown) => callback(error),
+    );
+    return undefined;
   }
 
   function requirePrimary(): void {
@@ -309,8 +322,17 @@ export function createRouter(opts: RouterOptions): Router {
     });
   }
 
-  function connect(copts?: { readOnly?: boolean }): Promise<pg.PoolClient> {
-    return copts?.readOnly === true ? connectReadOnly() : connectPrimary();
+  /** `connect()`, `connect({ readOnly })`, or pg's callback form `connect((err, client, done) => ...)`. */
+  function connect(...a: unknown[]): unknown {
+    const callback = typeof a[a.length - 1] === 'function' ? (a.pop() as Callback) : undefined;
+    const copts = a[0] as { readOnly?: boolean } | undefined;
+    const lent = copts?.readOnly === true ? connectReadOnly() : connectPrimary();
+    if (!callback) return lent;
+    lent.then(
+      (client) => callback(undefined, client, (error?: Error | boolean) => client.release(error)),
+      (error: unknown) => callback(error),
+    );
+    return undefined;
   }
 
   const router = Object.assign(emitter, {

@@ -59,6 +59,28 @@ export interface Router extends EventEmitter, Queryable {
    * read-only transaction").
    */
   connect(opts?: { readOnly?: boolean }): Promise<pg.PoolClient>;
+  /** pg's callback form; `done(error?)` releases the client. */
+  connect(
+    callback: (
+      error: Error | undefined,
+      client: pg.PoolClient | undefined,
+      done: (release?: Error | boolean) => void,
+    ) => void,
+  ): void;
+  /** pg's callback forms of `query`. */
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string | pg.QueryConfig,
+    callback: (error: Error | undefined, result: pg.QueryResult<R>) => void,
+  ): void;
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string | pg.QueryConfig,
+    values: unknown[],
+    callback: (error: Error | undefined, result: pg.QueryResult<R>) => void,
+  ): void;
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string | pg.QueryConfig,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<R>>;
   /** Queries that go to the primary whatever they are. */
   primary(): Queryable;
   /**

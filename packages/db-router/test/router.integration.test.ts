@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPostgres, type PostgresPair } from '@meskit/services';
 import { waitFor } from '@meskit/testkit';
+import type pg from 'pg';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRouter, DbRouterError, type RouteDecision, type Router } from '../dist/index.js';
@@ -149,6 +150,53 @@ describe('createRouter on a real primary and two streaming replicas', () => {
       }
     },
   );
+
+  it("keeps pg.Pool's callback forms and life-cycle events", { timeout: 30_000 }, async () => {
+    const events = createRouter({
+      primary: pair.primary.url,
+      replicas: pair.replicas.map((r) => r.url),
+      registry: new Registry(),
+    });
+    // A session set up on 'connect' holds on every server's clients, as on a pg.Pool.
+    const sessions: string[] = [];
+    events.on('connect', (client: pg.PoolClient) => {
+      sessions.push('connect');
+      void client.query("SET application_name = 'meskit-test'");
+    });
+    try {
+      await waitFor('the replicas in service', () =>
+        events
+          .stats()
+          .servers.slice(1)
+          .every((s) => s.inService),
+      );
+      const name = await new Promise<unknown>((resolve, reject) =>
+        events.query<{ name: string }>(
+          "SELECT current_setting('application_name') AS name",
+          [],
+          (error, result) => (error ? reject(error) : resolve(result.rows[0]?.name)),
+        ),
+      );
+      expect(name).toBe('meskit-test');
+      const failed = await new Promise<unknown>((resolve) =>
+        events.query('SELECT * FROM no_such_table', (error) => resolve(error)),
+      );
+      expect(failed).toMatchObject({ code: '42P01' });
+      const inserted = await new Promise<unknown>((resolve, reject) =>
+        events.connect((error, client, done) => {
+          if (error || !client) return reject(error);
+          client.query('INSERT INTO items (n) VALUES (5) RETURNING n').then(
+            (r) => (done(), resolve(r.rows[0]?.n)),
+            (e: unknown) => (done(e as Error), reject(e)),
+          );
+        }),
+      );
+      expect(inserted).toBe(5);
+      expect(sessions.length).toBeGreaterThanOrEqual(3); // the primary and both replicas
+    } finally {
+      await events.end();
+    }
+  });
 
   it('both replicas share the reads', async () => {
     decisions.length = 0;
