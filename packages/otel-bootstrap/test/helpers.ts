@@ -13,6 +13,11 @@ const BUILT_ENTRY = fileURLToPath(new URL('../dist/src/register.js', import.meta
 
 // Settings the bootstrap reads: scrubbed so each test says what it configures.
 const TELEMETRY_ENV = /^(OTEL_|MESKIT_(METRICS|LOG|LOKI|ENV)|NODE_OPTIONS$|FIXTURE_)/;
+/**
+ * The run's replica serves the run's `postgres` database, not the one a test creates: an app
+ * given it would read its tables there. A test that wants a replica passes its own URL.
+ */
+const NOT_INHERITED = new Set(['DATABASE_REPLICA_URL']);
 
 export interface SpawnedApp {
   readonly pid: number;
@@ -48,7 +53,7 @@ export function spawnApp(options: SpawnOptions): SpawnedApp {
   }
   const env: Record<string, string | undefined> = {};
   for (const [name, value] of Object.entries(process.env)) {
-    if (!TELEMETRY_ENV.test(name)) env[name] = value;
+    if (!TELEMETRY_ENV.test(name) && !NOT_INHERITED.has(name)) env[name] = value;
   }
   Object.assign(env, options.env);
   const child: ChildProcessByStdio<null, Readable, Readable> = spawn(

@@ -15,6 +15,7 @@ import type { ResolvedConfig } from './config/resolve.js';
 import { EnterableContextManager } from './context-manager.js';
 import { startHttpServerSpans } from './http-server-spans.js';
 import { LeanTracerProvider } from './lean-tracer.js';
+import { LeanPgInstrumentation, needsUpstreamPg } from './pg-instrumentation.js';
 import type { SelfMetrics } from './metrics.js';
 import type { RouteLabeler } from './route.js';
 import { warnOnce } from './warn.js';
@@ -160,10 +161,22 @@ function buildInstrumentations(
   if (http)
     list.push(new HttpInstrumentation({ ...http, disableIncomingRequestInstrumentation: true }));
   const pg = configOf(options.pg);
+  // Query spans from our lean patch (pg-instrumentation.ts), the same spans upstream's makes.
   // No span per pool checkout: on a warm pool it is an instant, and it was a third of the
-  // spans of a one-query request (docs/benchmarks.md). `{ pg: { ignoreConnectSpans: false } }`
-  // brings them back, e.g. to see waits for a connection.
-  if (pg) list.push(new PgInstrumentation({ ignoreConnectSpans: true, ...pg }));
+  // spans of a one-query request (docs/benchmarks.md). What only upstream does (its hooks,
+  // `{ pg: { ignoreConnectSpans: false } }` to see waits for a connection, SQL commenter...)
+  // loads upstream's instrumentation-pg with that configuration instead.
+  if (pg)
+    list.push(
+      needsUpstreamPg(pg)
+        ? new PgInstrumentation({ ignoreConnectSpans: true, ...pg })
+        : new LeanPgInstrumentation({
+            ...(pg.enabled !== undefined ? { enabled: pg.enabled } : {}),
+            ...(pg.requireParentSpan !== undefined
+              ? { requireParentSpan: pg.requireParentSpan }
+              : {}),
+          }),
+    );
   const amqplib = configOf(options.amqplib);
   if (amqplib) list.push(new AmqplibInstrumentation(amqplib));
   const ioredis = configOf(options.ioredis);

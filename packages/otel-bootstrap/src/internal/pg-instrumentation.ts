@@ -1,0 +1,288 @@
+// Query spans for `pg`, leaner than upstream's instrumentation-pg at its defaults. Profiled on
+// the MES's get-one-order (docs/benchmarks.md "otel"), upstream's query patch was the largest
+// single cost of a traced request: per query it builds a query-config copy and two attribute
+// objects, parses the operation name again, records an operation-duration histogram through the
+// OpenTelemetry metrics API (a no-op here: metrics are prom-client's), and wraps pg-pool's
+// events to keep connection counters. Here a query gets the same span (name
+// `pg.query:<VERB> <db>`, kind CLIENT, attributes db.system.name, db.namespace, server.address,
+// server.port, db.query.text, db.postgresql.plan for a named statement, the error recorded as
+// upstream records it) and nothing else: the span name is cached per SQL text, the connection's
+// attributes are read once per client.
+//
+// What needs upstream's features (request/response/connection hooks, connect spans, SQL
+// commenter, enhanced reporting, trace context propagation) loads upstream's instrumentation
+// instead: see `needsUpstreamPg` and tracing.ts.
+import { SpanKind, SpanStatusCode, context, trace, type Span } from '@opentelemetry/api';
+import {
+  InstrumentationBase,
+  InstrumentationNodeModuleDefinition,
+  InstrumentationNodeModuleFile,
+  isWrapped,
+  type InstrumentationConfig,
+} from '@opentelemetry/instrumentation';
+import type { PgInstrumentationConfig } from '@opentelemetry/instrumentation-pg';
+
+/** The options only upstream's instrumentation-pg implements. */
+const UPSTREAM_ONLY: readonly (keyof PgInstrumentationConfig)[] = [
+  'requestHook',
+  'responseHook',
+  'connectionHook',
+  'addSqlCommenterCommentToQueries',
+  'enhancedDatabaseReporting',
+  'enableTraceContextPropagation',
+];
+
+/** Whether this configuration asks for something only upstream's instrumentation does. */
+export function needsUpstreamPg(config: PgInstrumentationConfig): boolean {
+  if (config.ignoreConnectSpans === false) return true;
+  return UPSTREAM_ONLY.some((key) => config[key] !== undefined && config[key] !== false);
+}
+
+export interface LeanPgConfig extends InstrumentationConfig {
+  /** Only trace queries made under an active span (upstream's option of the same name). */
+  requireParentSpan?: boolean;
+}
+
+interface PgClient {
+  connectionParameters: { database?: string; host?: string; port?: unknown };
+  [CLIENT_ATTRIBUTES]?: Readonly<Record<string, string | number | undefined>>;
+}
+type QueryFn = (this: PgClient, ...args: unknown[]) => unknown;
+type ConnectFn = (this: unknown, callback?: unknown) => unknown;
+interface PgModule {
+  Client?: { prototype: { query: QueryFn } };
+}
+interface PgPoolModule {
+  prototype: { connect: ConnectFn };
+}
+
+const CLIENT_ATTRIBUTES = Symbol('meskit.pg.attributes');
+const NAME_CACHE_SIZE = 1_000;
+const VERSIONS = ['>=8.0.3 <9'];
+const POOL_VERSIONS = ['>=2.0.0 <4'];
+
+/** `SELECT` of `  select * ...`: upstream's normalised operation name. */
+function operationName(text: string): string {
+  const trimmed = text.trim();
+  const space = trimmed.indexOf(' ');
+  const verb = (space === -1 ? trimmed : trimmed.slice(0, space)).toUpperCase();
+  return verb.endsWith(';') ? verb.slice(0, -1) : verb;
+}
+
+/** Upstream's sanitized exception message: the type and SQLSTATE, never the statement. */
+function sanitized(error: { name?: unknown; code?: unknown } | undefined): string {
+  return `PostgreSQL error of type '${String(error?.name ?? 'PostgreSQLError')}' occurred (code: ${String(error?.code ?? 'UNKNOWN')})`;
+}
+
+function failSpan(span: Span, error: unknown): void {
+  const e = error as { name?: unknown; code?: unknown; message?: unknown } | undefined;
+  if (error instanceof Error) span.recordException(sanitized(e));
+  span.setStatus({
+    code: SpanStatusCode.ERROR,
+    message: typeof e?.message === 'string' ? e.message : undefined,
+  });
+  span.end();
+}
+
+export class LeanPgInstrumentation extends InstrumentationBase<LeanPgConfig> {
+  /** SQL text -> span name, for the texts seen most recently (bounded). */
+  readonly #names = new Map<string, string>();
+
+  constructor(config: LeanPgConfig = {}) {
+    super('@meskit/otel-bootstrap/pg', '0.1.0', config);
+  }
+
+  protected init() {
+    const patchClient = (client: PgModule['Client']) => {
+      if (!client) return;
+      if (isWrapped(client.prototype.query)) this._unwrap(client.prototype, 'query');
+      this._wrap(client.prototype, 'query', (original: QueryFn) => this.#queryPatch(original));
+    };
+    const unpatchClient = (client: PgModule['Client']) => {
+      if (client && isWrapped(client.prototype.query)) this._unwrap(client.prototype, 'query');
+    };
+    const moduleOf = <T>(m: unknown): T =>
+      ((m as { [Symbol.toStringTag]?: string })[Symbol.toStringTag] === 'Module'
+        ? (m as { default: T }).default
+        : m) as T;
+    return [
+      new InstrumentationNodeModuleDefinition(
+        'pg',
+        VERSIONS,
+        (m: unknown) => {
+          patchClient(moduleOf<PgModule>(m).Client);
+          return m;
+        },
+        (m: unknown) => {
+          unpatchClient(moduleOf<PgModule>(m).Client);
+          return m;
+        },
+        [
+          new InstrumentationNodeModuleFile(
+            'pg/lib/client.js',
+            VERSIONS,
+            (m: unknown) => {
+              patchClient(moduleOf<PgModule['Client']>(m));
+              return m;
+            },
+            (m: unknown) => {
+              unpatchClient(moduleOf<PgModule['Client']>(m));
+              return m;
+            },
+          ),
+        ],
+      ),
+      // pg-pool hands a waiting caller a client from the callback of whoever released it, in
+      // that caller's async context; bound here, the query's span gets its own parent.
+      new InstrumentationNodeModuleDefinition(
+        'pg-pool',
+        POOL_VERSIONS,
+        (m: unknown) => {
+          const pool = moduleOf<PgPoolModule>(m);
+          if (isWrapped(pool.prototype.connect)) this._unwrap(pool.prototype, 'connect');
+          this._wrap(
+            pool.prototype,
+            'connect',
+            (original: ConnectFn) =>
+              function connect(this: unknown, callback?: unknown) {
+                if (typeof callback === 'function' && trace.getSpan(context.active()) !== undefined)
+                  return original.call(this, context.bind(context.active(), callback));
+                return original.call(this, callback);
+              },
+          );
+          return m;
+        },
+        (m: unknown) => {
+          const pool = moduleOf<PgPoolModule>(m);
+          if (isWrapped(pool.prototype.connect)) this._unwrap(pool.prototype, 'connect');
+          return m;
+        },
+      ),
+    ];
+  }
+
+  #spanName(text: string | undefined, database: string | undefined, plan: string | undefined) {
+    if (text === undefined) return 'pg.query';
+    const key = plan ?? text;
+    let name = this.#names.get(key);
+    if (name === undefined) {
+      name = `pg.query:${plan ?? operationName(text)}${database ? ` ${database}` : ''}`;
+      if (this.#names.size >= NAME_CACHE_SIZE) this.#names.clear();
+      this.#names.set(key, name);
+    }
+    return name;
+  }
+
+  #queryPatch(original: QueryFn): QueryFn {
+    const spanName = (
+      text: string | undefined,
+      database: string | undefined,
+      plan: string | undefined,
+    ) => this.#spanName(text, database, plan);
+    const config = () => this.getConfig();
+    const tracer = () => this.tracer;
+    return function query(this: PgClient, ...args: unknown[]): unknown {
+      const active = context.active();
+      const parent = trace.getSpan(active);
+      if (parent === undefined && config().requireParentSpan === true)
+        return original.apply(this, args);
+      const first = args[0] as { text?: unknown; name?: unknown } | string | undefined;
+      const text =
+        typeof first === 'string'
+          ? first
+          : typeof first?.text === 'string'
+            ? first.text
+            : undefined;
+      const plan =
+        typeof first === 'object' && typeof first?.name === 'string' && first.name !== ''
+          ? first.name
+          : undefined;
+      const attributes = (this[CLIENT_ATTRIBUTES] ??= connectionAttributes(this));
+      const span = tracer().startSpan(
+        spanName(text, this.connectionParameters.database, plan),
+        { kind: SpanKind.CLIENT, attributes },
+        active,
+      );
+      if (text !== undefined) span.setAttribute('db.query.text', text);
+      if (plan !== undefined) span.setAttribute('db.postgresql.plan', plan);
+      const last = args.length - 1;
+      let callback = args[last];
+      if (typeof callback === 'function') {
+        args[last] = endingCallback(
+          span,
+          callback as Callback,
+          parent === undefined ? undefined : active,
+        );
+      } else if (
+        typeof first === 'object' &&
+        typeof (first as { callback?: unknown }).callback === 'function' &&
+        typeof (first as { submit?: unknown }).submit !== 'function'
+      ) {
+        // A query config carrying its callback: a copy with the wrapped one, the caller's object
+        // left as it was.
+        callback = (first as { callback: Callback }).callback;
+        args[0] = {
+          ...first,
+          callback: endingCallback(
+            span,
+            callback as Callback,
+            parent === undefined ? undefined : active,
+          ),
+        };
+      }
+      let result: unknown;
+      try {
+        result = original.apply(this, args);
+      } catch (error) {
+        failSpan(span, error);
+        throw error;
+      }
+      if (typeof callback === 'function') return result;
+      if (!(result instanceof Promise)) {
+        // A submittable (pg.Query, a cursor): its end or error ends the span when it says so.
+        const emitter = result as { once?: (event: string, fn: (e?: unknown) => void) => void };
+        if (typeof emitter?.once === 'function') {
+          emitter.once('end', () => span.end());
+          emitter.once('error', (error) => failSpan(span, error));
+        } else span.end();
+        return result;
+      }
+      return result.then(
+        (value: unknown) => {
+          span.end();
+          return value;
+        },
+        (error: unknown) => {
+          failSpan(span, error);
+          throw error;
+        },
+      );
+    };
+  }
+}
+
+type Callback = (this: unknown, error: unknown, result: unknown) => unknown;
+
+/** The callback that ends the span first; bound to the caller's context when it had a span. */
+function endingCallback(
+  span: Span,
+  callback: Callback,
+  bindTo: ReturnType<typeof context.active> | undefined,
+): Callback {
+  const done = function (this: unknown, error: unknown, result: unknown) {
+    if (error) failSpan(span, error);
+    else span.end();
+    return callback.call(this, error, result);
+  };
+  return bindTo === undefined ? done : context.bind(bindTo, done);
+}
+
+function connectionAttributes(client: PgClient): Record<string, string | number | undefined> {
+  const { database, host, port } = client.connectionParameters;
+  return {
+    'db.system.name': 'postgresql',
+    'db.namespace': database,
+    'server.address': host,
+    'server.port': Number.isInteger(port) ? (port as number) : undefined,
+  };
+}
