@@ -145,7 +145,11 @@ export class LeanPgInstrumentation extends InstrumentationBase<LeanPgConfig> {
             'connect',
             (original: ConnectFn) =>
               function connect(this: unknown, callback?: unknown) {
-                if (typeof callback === 'function' && trace.getSpan(context.active()) !== undefined)
+                if (
+                  typeof callback === 'function' &&
+                  mayWait(this) &&
+                  trace.getSpan(context.active()) !== undefined
+                )
                   return original.call(this, context.bind(context.active(), callback));
                 return original.call(this, callback);
               },
@@ -259,6 +263,24 @@ export class LeanPgInstrumentation extends InstrumentationBase<LeanPgConfig> {
       );
     };
   }
+}
+
+/**
+ * Whether pg-pool will queue this checkout behind others (no idle client, no room for a new
+ * one, or callers already waiting): only then is the callback run from another caller's
+ * release. An idle client is handed over on a process.nextTick and a new one from its own
+ * connect, both in this caller's context, so those need no binding (one closure less per
+ * query). Unknown pool internals: assume it may wait.
+ */
+function mayWait(pool: unknown): boolean {
+  const p = pool as {
+    _pendingQueue?: unknown[];
+    _idle?: unknown[];
+    _isFull?: () => boolean;
+  };
+  if (!Array.isArray(p._pendingQueue) || !Array.isArray(p._idle) || typeof p._isFull !== 'function')
+    return true;
+  return p._pendingQueue.length > 0 || (p._idle.length === 0 && p._isFull());
 }
 
 type Callback = (this: unknown, error: unknown, result: unknown) => unknown;
