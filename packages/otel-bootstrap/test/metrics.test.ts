@@ -5,17 +5,17 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Counter, Registry } from 'prom-client';
+import { Counter, Histogram, Registry, type Metric } from 'prom-client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { getRegistry, METRICS_REGISTRY_KEY, createRouteNormalizer } from '../src/index.js';
 import { setRequestSpanContext } from '../src/internal/http-request-state.js';
 import {
-  ExemplarThrottle,
   HTTP_DURATION_METRIC,
   renderOpenMetrics,
   startHttpServerMetrics,
 } from '../src/internal/metrics.js';
 import { startMetricsServer } from '../src/internal/metrics-server.js';
+import { RequestHistogram } from '../src/internal/request-histogram.js';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -112,21 +112,62 @@ describe('meskit_http_server_request_duration_seconds', () => {
   });
 });
 
-describe('ExemplarThrottle', () => {
+describe('RequestHistogram', () => {
+  const histogram = () =>
+    new RequestHistogram({
+      name: 'h',
+      help: 'h',
+      buckets: [0.01, 0.1, 1],
+      exemplarIntervalMs: 1000,
+    });
+
   it('lets one exemplar per series and bucket through per interval', () => {
-    const throttle = new ExemplarThrottle([0.01, 0.1, 1], 1000);
-    const route = 'GET 200 /orders/:id';
-    expect(throttle.take(route, 0.005, 0)).toBe(true);
+    const h = histogram();
+    const series = h.series('GET', '/orders/:id', 200);
+    const offer = (value: number, now: number, s = series) =>
+      h.offerExemplar(s, h.observe(s, value), value, now, 'a'.repeat(32), 'b'.repeat(16));
+    expect(offer(0.005, 0)).toBe(true);
     // Same series and bucket within the second: no exemplar.
-    expect(throttle.take(route, 0.009, 500)).toBe(false);
+    expect(offer(0.009, 500)).toBe(false);
     // Another bucket (and +Inf) or another series: each has its own slot.
-    expect(throttle.take(route, 0.05, 500)).toBe(true);
-    expect(throttle.take(route, 5, 500)).toBe(true);
-    expect(throttle.take('GET 500 /orders/:id', 0.005, 500)).toBe(true);
+    expect(offer(0.05, 500)).toBe(true);
+    expect(offer(5, 500)).toBe(true);
+    expect(offer(0.005, 500, h.series('GET', '/orders/:id', 500))).toBe(true);
     // A bucket's upper bound belongs to it (prom-client's le).
-    expect(throttle.take(route, 0.01, 999)).toBe(false);
+    expect(offer(0.01, 999)).toBe(false);
     // The interval over: due again.
-    expect(throttle.take(route, 0.01, 1000)).toBe(true);
+    expect(offer(0.01, 1000)).toBe(true);
+  });
+
+  it('keeps one series per label set and renders as prom-client renders a Histogram', async () => {
+    const ours = histogram();
+    const registry = new Registry();
+    registry.registerMetric(ours as unknown as Metric);
+    const theirs = new Histogram({
+      name: 'h',
+      help: 'h',
+      labelNames: ['method', 'route', 'status_code'],
+      buckets: [0.01, 0.1, 1],
+      registers: [],
+    });
+    const reference = new Registry();
+    reference.registerMetric(theirs);
+    const observations: [string, string, number, number][] = [
+      ['GET', '/orders/:id', 200, 0.004],
+      ['GET', '/orders/:id', 200, 0.05],
+      ['GET', '/orders/:id', 200, 0.01],
+      ['POST', '/orders/:id/take', 409, 2.5],
+      ['GET', 'other', 404, 0.2],
+    ];
+    for (const [method, route, status, value] of observations) {
+      ours.observe(ours.series(method, route, status), value);
+      theirs.observe({ method, route, status_code: String(status) }, value);
+    }
+    expect(ours.series('GET', '/orders/:id', 200)).toBe(ours.series('GET', '/orders/:id', 200));
+    expect(await registry.metrics()).toBe(await reference.metrics());
+    expect(await ours.get()).toEqual(await theirs.get());
+    registry.resetMetrics();
+    expect(await registry.metrics()).not.toContain('h_count');
   });
 });
 

@@ -2,7 +2,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { TraceFlags } from '@opentelemetry/api';
-import { Counter, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, type Metric, type Registry } from 'prom-client';
 import {
   isInternalServer,
   requestSpanContext,
@@ -10,6 +10,7 @@ import {
   requestStart,
   setRequestStart,
 } from './http-request-state.js';
+import { RequestHistogram } from './request-histogram.js';
 import { methodLabel, type RouteLabeler } from './route.js';
 
 /** The RED histogram of HTTP server requests. */
@@ -92,38 +93,6 @@ export interface HttpServerMetricsOptions {
   readonly now?: () => number;
 }
 
-/**
- * Decides which observations carry an exemplar: at most one per label set and bucket per
- * `intervalMs`. prom-client keeps only the last exemplar of each bucket, and a scrape every
- * 15 s or more sees one of them at best; attaching one to every request cost 2.3 us instead
- * of 0.9 us per observe (validated label set, a new exemplar object, a timestamp).
- */
-export class ExemplarThrottle {
-  readonly #buckets: readonly number[];
-  readonly #intervalMs: number;
-  readonly #last = new Map<string, Float64Array>();
-
-  constructor(buckets: readonly number[], intervalMs: number) {
-    this.#buckets = buckets;
-    this.#intervalMs = intervalMs;
-  }
-
-  /** True when an exemplar for this series and value is due at `nowMs` (and records it). */
-  take(seriesKey: string, value: number, nowMs: number): boolean {
-    let last = this.#last.get(seriesKey);
-    if (last === undefined) {
-      // One slot per bucket plus +Inf; -Infinity so the first one is always due.
-      last = new Float64Array(this.#buckets.length + 1).fill(-Infinity);
-      this.#last.set(seriesKey, last);
-    }
-    let bucket = 0;
-    while (bucket < this.#buckets.length && value > this.#buckets[bucket]!) bucket++;
-    if (nowMs - last[bucket]! < this.#intervalMs) return false;
-    last[bucket] = nowMs;
-    return true;
-  }
-}
-
 interface ServerRequestMessage {
   readonly request: IncomingMessage;
   readonly response: ServerResponse;
@@ -139,28 +108,24 @@ interface ServerRequestMessage {
 export function startHttpServerMetrics(options: HttpServerMetricsOptions): () => void {
   const { registry, routeLabel } = options;
   const now = options.now ?? (() => performance.now());
-  // Typed with string labels: prom-client's types tie exemplar label names to the metric's
-  // label names, which trace_id/span_id are not.
-  const histogram = reuse<Histogram<string>>(registry, HTTP_DURATION_METRIC, () => {
-    const created = new Histogram<string>({
+  const found: unknown = registry.getSingleMetric(HTTP_DURATION_METRIC);
+  // Another copy of this package in the process registered it first: record into its series
+  // (by duck type, as prom-client does across copies). Anything else of that name makes
+  // registerMetric throw prom-client's "already registered" error.
+  let histogram: RequestHistogram;
+  if (isRequestHistogram(found)) {
+    histogram = found;
+  } else {
+    // Exemplars: at most one per series and bucket per interval. prom-client keeps only the
+    // last exemplar of each bucket, and a scrape every 15 s or more sees one of them at best.
+    histogram = new RequestHistogram({
       name: HTTP_DURATION_METRIC,
       help: 'Duration of HTTP server requests, from the request line received to the last byte of the response handed to the OS.',
-      labelNames: ['method', 'route', 'status_code'],
-      buckets: [...options.buckets],
-      enableExemplars: true,
-      // prom-client refuses exemplar-enabled metrics on a registry in Prometheus text
-      // format; the registry stays in that format for everyone else, and /metrics renders
-      // OpenMetrics (where exemplars exist) itself. So: create unregistered, then register.
-      registers: [],
+      buckets: options.buckets,
+      exemplarIntervalMs: options.exemplarIntervalMs ?? 1000,
     });
-    registry.registerMetric(created);
-    return created;
-  });
-
-  const throttle = new ExemplarThrottle(
-    (histogram as unknown as { upperBounds?: number[] }).upperBounds ?? options.buckets,
-    options.exemplarIntervalMs ?? 1000,
-  );
+    registry.registerMetric(histogram as unknown as Metric);
+  }
 
   const onStart = (message: unknown): void => {
     const { request, server } = message as ServerRequestMessage;
@@ -177,22 +142,11 @@ export function startHttpServerMetrics(options: HttpServerMetricsOptions): () =>
     // The server span, which finishes first, already labelled the request (one normalisation
     // per request); without tracing the histogram labels it itself.
     const route = requestRoute(request) ?? routeLabel(request, statusCode);
-    const method = methodLabel(request.method);
-    const labels = { method, route, status_code: String(statusCode) };
+    const series = histogram.series(methodLabel(request.method), route, statusCode);
+    const bucket = histogram.observe(series, value);
     const spanContext = requestSpanContext(request);
-    if (
-      spanContext !== undefined &&
-      (spanContext.traceFlags & TraceFlags.SAMPLED) !== 0 &&
-      throttle.take(`${method} ${statusCode} ${route}`, value, end)
-    ) {
-      histogram.observe({
-        labels,
-        value,
-        exemplarLabels: { trace_id: spanContext.traceId, span_id: spanContext.spanId },
-      });
-    } else {
-      histogram.observe({ labels, value });
-    }
+    if (spanContext !== undefined && (spanContext.traceFlags & TraceFlags.SAMPLED) !== 0)
+      histogram.offerExemplar(series, bucket, value, end, spanContext.traceId, spanContext.spanId);
   };
   subscribe(REQUEST_START, onStart);
   subscribe(RESPONSE_FINISH, onFinish);
@@ -200,6 +154,15 @@ export function startHttpServerMetrics(options: HttpServerMetricsOptions): () =>
     unsubscribe(REQUEST_START, onStart);
     unsubscribe(RESPONSE_FINISH, onFinish);
   };
+}
+
+function isRequestHistogram(metric: unknown): metric is RequestHistogram {
+  const m = metric as Partial<RequestHistogram> | undefined;
+  return (
+    typeof m?.series === 'function' &&
+    typeof m.observe === 'function' &&
+    typeof m.offerExemplar === 'function'
+  );
 }
 
 function reuse<T>(registry: Registry, name: string, create: () => T): T {
