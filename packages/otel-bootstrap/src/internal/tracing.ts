@@ -6,7 +6,6 @@ import { AmqplibInstrumentation } from '@opentelemetry/instrumentation-amqplib';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
-import { PinoInstrumentation } from '@opentelemetry/instrumentation-pino';
 import { defaultResource, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import type { InstrumentationOptions } from '../options.js';
@@ -16,6 +15,7 @@ import { EnterableContextManager } from './context-manager.js';
 import { startHttpServerSpans } from './http-server-spans.js';
 import { LeanTracerProvider } from './lean-tracer.js';
 import { LeanPgInstrumentation, needsUpstreamPg } from './pg-instrumentation.js';
+import { pinoInstrumentation } from './pino-instrumentation.js';
 import type { SelfMetrics } from './metrics.js';
 import type { RouteLabeler } from './route.js';
 import { warnOnce } from './warn.js';
@@ -184,6 +184,6 @@ function buildInstrumentations(
   const pino = configOf(options.pino);
   // Trace ids on every application logger's lines; with Loki configured, log sending too: the
   // lines then also become log records, which AppLogForwarder ships to Loki.
-  if (pino) list.push(new PinoInstrumentation({ disableLogSending: !shipAppLogs, ...pino }));
+  if (pino) list.push(pinoInstrumentation({ disableLogSending: !shipAppLogs, ...pino }));
   return list;
 }
