@@ -1,183 +1,228 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import amqp from 'amqplib';
+import pg from 'pg';
 import { startOtlpReceiver } from '@meskit/otel-bootstrap/testing';
 import { seedOrders } from '@meskit/reference-mes';
 import { startServices } from '@meskit/services';
 import { defineBenchmark } from '../lib/bench.js';
-import { createDatabase } from '../lib/database.js';
-import { spawnListening, spawnMes, type SpawnOptions } from '../lib/mes-process.js';
+import { createDatabase, settleAfterSeed } from '../lib/database.js';
+import { spawnMes } from '../lib/mes-process.js';
 import { round } from '../lib/stats.js';
-import { runWrk, type WrkResult } from '../lib/wrk.js';
+import {
+  measureCapacity,
+  measureFixed,
+  type FixedMeasurement,
+  type OtelRun,
+} from './otel-fixed.js';
+import {
+  otelTable,
+  requestRatios,
+  summarizeVariant,
+  type RequestRatios,
+  type Rounds,
+  type VariantSummary,
+} from './otel-report.js';
+import { runSaturated } from './otel-saturated.js';
+import {
+  REQUEST_KINDS,
+  SEEDED_ORDERS,
+  VARIANTS,
+  type RequestKind,
+  type Variant,
+} from './otel-setup.js';
 
-const TRIVIAL = fileURLToPath(new URL('../../fixtures/trivial-server.mjs', import.meta.url));
-const UPSTREAM = fileURLToPath(new URL('../../fixtures/upstream-register.mjs', import.meta.url));
-const OURS = ['--import', '@meskit/otel-bootstrap/register'];
-const SCHEDULE_DELAY_MS = 200;
+/** The fixed rate is this fraction of the bare MES's saturated capacity for the request. */
+const CAPACITY_SHARE = 5;
 
-interface Variant {
-  name: string;
-  start: () => Promise<{ url: string; stop: () => Promise<void> }>;
-  path: string;
-}
-
-/** Resolves once the receiver got no spans for a few export intervals (OTEL_BSP_SCHEDULE_DELAY). */
-async function settle(receiver: { readonly spanCount: number }): Promise<void> {
-  let last = -1;
-  while (receiver.spanCount !== last) {
-    last = receiver.spanCount;
-    await new Promise((resolve) => setTimeout(resolve, 3 * SCHEDULE_DELAY_MS));
-  }
-}
-
-/** Median of the rounds by throughput, so one noisy round does not decide the ratio. */
-function median(results: WrkResult[]): WrkResult {
-  const sorted = [...results].sort((a, b) => a.requestsPerSecond - b.requestsPerSecond);
-  return sorted[Math.floor(sorted.length / 2)]!;
+/** Spans a measured window must show per request: none bare, and the server span plus pg traced. */
+function checkSpans(kind: RequestKind, variant: Variant, m: FixedMeasurement): void {
+  const perRequest = m.spans / m.requests;
+  const ok =
+    variant === 'bare'
+      ? m.spans === 0
+      : variant === 'bootstrap-ratio'
+        ? perRequest > 0
+        : perRequest > 1;
+  if (!ok)
+    throw new Error(
+      `${kind} ${variant}: ${round(perRequest, 3)} spans per request; is it tracing (server span and pg)?`,
+    );
 }
 
 /**
- * What @meskit/otel-bootstrap costs a service, every trace sampled and exported to an OTLP
- * receiver: the MES's get-one-order (one indexed query) with and without it, and a trivial
- * endpoint bare, with it, and with a plain upstream NodeSDK + instrumentation-http. Variants
- * run in interleaved rounds under wrk; the median round of each is compared.
+ * What telemetry costs the MES, as OpenTelemetry's performance benchmarks measure it: at a
+ * fixed request rate (a fifth of the bare MES's capacity), the CPU time of the service process
+ * per request and the latency, for get-one-order (one indexed query) and the take (a
+ * transaction and an AMQP publish), each bare, with the bootstrap (every trace sampled, or one
+ * in ten), and with upstream's zero-code auto-instrumentations-node. Interleaved rounds, a
+ * fresh MES for each measurement, paired ratios (the median of the per-round ratios). The
+ * saturated wrk rows of the earlier version follow, reported, not gated.
  */
 export const otel = defineBenchmark({
   name: 'otel',
   description:
-    'telemetry overhead: MES get-one-order and a trivial endpoint, with/without the bootstrap and vs upstream NodeSDK',
-  defaults: { seconds: 5, rounds: 3, connections: 16 },
-  async run({ options: { seconds, rounds, connections }, log }) {
+    'telemetry cost at a fixed rate: MES CPU µs/request and latency, bare / bootstrap / bootstrap 10% sampled / upstream auto-instrumentations-node (rates 0 = a fifth of the measured capacity), plus saturated wrk rows',
+  defaults: {
+    seconds: 10,
+    warmup: 2,
+    rounds: 3,
+    rateGet: 0,
+    rateTake: 0,
+    capacitySeconds: 3,
+    connections: 16,
+    saturatedSeconds: 3,
+    saturatedRounds: 1,
+  },
+  async run({ options, log }) {
+    const { seconds, warmup, rounds, connections } = options;
+    const started = performance.now();
     // Counting mode: a real OTLP/HTTP JSON endpoint that checks every export and counts its
-    // spans without decoding them. The receiver runs in this process, on the same 2 cores as
-    // the server under test; decoding every span stole measurable CPU from it, and the
-    // collector's cost is not the application's.
+    // spans without decoding them. It runs in this process, so its CPU is not the service's.
     const receiver = await startOtlpReceiver({ keepSpans: false });
-    const services = await startServices({ only: ['postgres'], replica: false, log });
-    const modelDir = mkdtempSync(join(tmpdir(), 'meskit-bench-models-'));
-    // Every span sampled and exported; the batch processor sized so it keeps up rather
-    // than dropping (dropping would make telemetry look cheaper than it is).
-    const telemetryEnv: Record<string, string> = {
-      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-      OTEL_TRACES_SAMPLER: 'always_on',
-      OTEL_BSP_SCHEDULE_DELAY: String(SCHEDULE_DELAY_MS),
-      OTEL_BSP_MAX_QUEUE_SIZE: '65536',
-      OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '2048',
-      OTEL_SERVICE_NAME: 'bench',
-      MESKIT_METRICS_PORT: '0',
-    };
+    const services = await startServices({ only: ['postgres', 'rabbitmq'], replica: false, log });
+    const workDir = mkdtempSync(join(tmpdir(), 'meskit-bench-otel-'));
+    const suffix = `${process.pid}_${Date.now().toString(36)}`;
+    const exchange = `bench.otel.${suffix}`;
+    const queue = `bench.otel.${suffix}.inbox`;
+    const amqpUrl = services.urls.AMQP_URL!;
+    let db: pg.Client | undefined;
     try {
       const databaseUrl = await createDatabase(services.urls.DATABASE_URL!, 'mes_bench_otel');
-      // The same request log (one line per request) with and without the bootstrap.
-      const mesEnv = { DATABASE_URL: databaseUrl, MES_MODEL_DIR: modelDir, MES_LOG_LEVEL: 'info' };
-      // Seeds through a bare MES process (which also creates the schema).
-      const seeder = await spawnMes({ env: mesEnv });
-      await seedOrders({ databaseUrl, orders: 10_000 });
-      await seeder.stop();
-      // Logs go to a file, as in production, not to a pipe this busy process drains.
-      const stderrFile = join(modelDir, 'server.log');
-      const start = (script: string | undefined, opts: SpawnOptions) => async () => {
-        const withLog = { ...opts, stderrFile };
-        const started = script ? await spawnListening(script, withLog) : await spawnMes(withLog);
-        return { url: started.url, stop: () => started.stop() };
+      // The same request log (one line per request) in every variant; the legacy bus on a
+      // topic exchange of this run's own (the take publishes order.manufacturing_started).
+      const mesEnv = {
+        DATABASE_URL: databaseUrl,
+        MES_MODEL_DIR: join(workDir, 'models'),
+        MES_LOG_LEVEL: 'info',
+        AMQP_URL: amqpUrl,
+        MES_EXCHANGE: exchange,
+        MES_QUEUE: queue,
       };
-      const variants: Variant[] = [
-        { name: 'mes bare', path: '/api/orders/5000', start: start(undefined, { env: mesEnv }) },
-        {
-          name: 'mes with bootstrap',
-          path: '/api/orders/5000',
-          start: start(undefined, { env: { ...mesEnv, ...telemetryEnv }, execArgv: OURS }),
-        },
-        { name: 'trivial bare', path: '/health', start: start(TRIVIAL, { env: {} }) },
-        {
-          name: 'trivial with bootstrap',
-          path: '/health',
-          start: start(TRIVIAL, { env: telemetryEnv, execArgv: OURS }),
-        },
-        {
-          name: 'trivial with upstream NodeSDK',
-          path: '/health',
-          start: start(TRIVIAL, { env: telemetryEnv, execArgv: ['--import', UPSTREAM] }),
-        },
-      ];
-      const results = new Map<string, WrkResult[]>(variants.map((v) => [v.name, []]));
-      const spans = new Map<string, number>(variants.map((v) => [v.name, 0]));
-      for (let round_ = 1; round_ <= rounds; round_++) {
-        for (const variant of variants) {
-          const server = await variant.start();
-          try {
-            const url = `${server.url}${variant.path}`;
-            const probe = await fetch(url);
-            if (!probe.ok)
-              throw new Error(`${variant.name}: GET ${variant.path} answered ${probe.status}`);
-            await probe.arrayBuffer();
-            await runWrk(url, { seconds: 1, connections }); // warm-up: JIT, pools
-            // Let the warm-up's spans arrive before counting starts: spans per request then
-            // counts the measured run's spans only (flushed by the stop below).
-            await settle(receiver);
-            receiver.clear();
-            const result = await runWrk(url, { seconds, connections });
-            if (result.errors > 0)
-              throw new Error(`${variant.name}: ${result.errors} failed requests under load`);
-            results.get(variant.name)!.push(result);
-            log(
-              `round ${round_} ${variant.name}: ${Math.round(result.requestsPerSecond)} req/s, p99 ${result.p99Ms} ms`,
-            );
-          } finally {
-            await server.stop(); // flushes the spans still queued
-          }
-          spans.set(variant.name, spans.get(variant.name)! + receiver.spanCount);
+      // Seeds through a bare MES process (which also creates the schema and the operators).
+      const seeder = await spawnMes({ env: mesEnv });
+      let operatorId: number;
+      try {
+        await seedOrders({ databaseUrl, orders: SEEDED_ORDERS });
+        const operators = (await (await fetch(`${seeder.url}/api/operators`)).json()) as {
+          items: { id: number }[];
+        };
+        operatorId = operators.items[0]!.id;
+      } finally {
+        await seeder.stop();
+      }
+      await settleAfterSeed(databaseUrl);
+      db = new pg.Client({ connectionString: databaseUrl });
+      await db.connect();
+      const run: OtelRun = {
+        receiver,
+        mesEnv,
+        // Logs go to a file, as in production, not to a pipe this busy process drains.
+        stderrFile: join(workDir, 'server.log'),
+        workDir,
+        db,
+        operatorId,
+        log,
+      };
+
+      const capacity: Record<RequestKind, number | null> = { 'get-one-order': null, take: null };
+      const rates = {} as Record<RequestKind, number>;
+      for (const kind of REQUEST_KINDS) {
+        const given = kind === 'take' ? options.rateTake : options.rateGet;
+        if (given > 0) rates[kind] = given;
+        else {
+          const rps = await measureCapacity(run, kind, {
+            seconds: options.capacitySeconds,
+            connections,
+          });
+          capacity[kind] = Math.round(rps);
+          rates[kind] = Math.max(1, Math.round(rps / CAPACITY_SHARE));
+          log(`${kind}: bare capacity ${Math.round(rps)} req/s, fixed rate ${rates[kind]} req/s`);
         }
       }
-      const m = (name: string) => median(results.get(name)!);
+
+      const results = Object.fromEntries(
+        REQUEST_KINDS.map((kind) => [kind, Object.fromEntries(VARIANTS.map((v) => [v, []]))]),
+      ) as unknown as Rounds;
+      for (let r = 0; r < rounds; r++) {
+        // Rotated each round, so no variant always runs first or right after another.
+        const order = [
+          ...VARIANTS.slice(r % VARIANTS.length),
+          ...VARIANTS.slice(0, r % VARIANTS.length),
+        ];
+        for (const kind of REQUEST_KINDS)
+          for (const variant of order) {
+            const m = await measureFixed(run, kind, variant, {
+              rate: rates[kind],
+              seconds,
+              warmup,
+            });
+            checkSpans(kind, variant, m);
+            results[kind][variant].push(m);
+            log(
+              `round ${r + 1}/${rounds}, ${kind}, ${variant}: ${round(m.cpuUs, 1)} µs CPU/request (${m.cpuSource}), p50 ${m.p50Ms} ms, p99 ${m.p99Ms} ms, ${round(m.spans / m.requests, 2)} spans/request`,
+            );
+          }
+      }
+
+      const saturated = await runSaturated({
+        receiver,
+        mesEnv,
+        stderrFile: run.stderrFile,
+        seconds: options.saturatedSeconds,
+        rounds: options.saturatedRounds,
+        connections,
+        log,
+      });
+
+      const summaries = Object.fromEntries(
+        REQUEST_KINDS.map((kind) => [
+          kind,
+          Object.fromEntries(VARIANTS.map((v) => [v, summarizeVariant(results[kind][v])])),
+        ]),
+      ) as Record<RequestKind, Record<Variant, VariantSummary>>;
+      const perRequest = Object.fromEntries(
+        REQUEST_KINDS.map((kind) => [kind, requestRatios(results[kind])]),
+      ) as Record<RequestKind, RequestRatios>;
       const ratios = {
-        throughput: round(
-          m('mes with bootstrap').requestsPerSecond / m('mes bare').requestsPerSecond,
-          3,
-        ),
-        p99: round(m('mes with bootstrap').p99Ms / m('mes bare').p99Ms, 3),
-        trivialThroughput: round(
-          m('trivial with bootstrap').requestsPerSecond / m('trivial bare').requestsPerSecond,
-          3,
-        ),
-        trivialVsUpstream: round(
-          m('trivial with bootstrap').requestsPerSecond /
-            m('trivial with upstream NodeSDK').requestsPerSecond,
-          3,
-        ),
+        ...perRequest['get-one-order'],
+        take: { ...perRequest.take },
+        ...saturated.ratios,
       };
-      const perRequest = (name: string) => {
-        const requests = results.get(name)!.reduce((sum, r) => sum + r.requests, 0);
-        return requests ? round(spans.get(name)! / requests, 2) : 0;
-      };
+      const elapsedSeconds = Math.round((performance.now() - started) / 1000);
+      log(`done in ${elapsedSeconds} s`);
       return {
-        table: [
-          ['variant (median of rounds)', 'req/s', 'p50 (ms)', 'p99 (ms)', 'spans per request'],
-          ...variants.map((v) => [
-            v.name,
-            Math.round(m(v.name).requestsPerSecond),
-            m(v.name).p50Ms,
-            m(v.name).p99Ms,
-            perRequest(v.name),
-          ]),
-          ['ratios', JSON.stringify(ratios), '', '', ''],
-        ],
+        table: otelTable(summaries, perRequest, saturated, rounds),
         json: {
           bench: 'otel',
-          seconds,
-          rounds,
-          connections,
-          variants: Object.fromEntries(
-            variants.map((v) => [v.name, { ...m(v.name), spansPerRequest: perRequest(v.name) }]),
-          ),
+          options,
+          capacity,
+          rates,
+          fixedRate: summaries,
+          saturated: saturated.rows,
+          elapsedSeconds,
           ratios,
         },
       };
     } finally {
+      await db?.end().catch(() => undefined);
+      await dropBrokerObjects(amqpUrl, exchange, queue).catch(() => undefined);
       await receiver.close();
       await services.close();
-      rmSync(modelDir, { recursive: true, force: true });
+      rmSync(workDir, { recursive: true, force: true });
     }
   },
 });
+
+/** The MES declared a durable exchange and queue of this run's: gone with the run. */
+async function dropBrokerObjects(url: string, exchange: string, queue: string): Promise<void> {
+  const connection = await amqp.connect(url);
+  try {
+    const channel = await connection.createChannel();
+    await channel.deleteQueue(queue);
+    await channel.deleteExchange(exchange);
+  } finally {
+    await connection.close();
+  }
+}

@@ -2,8 +2,15 @@
 export interface BenchResult {
   /** Rows of [measure, value...]; the first row is the header. */
   table: (string | number)[][];
-  /** Machine-readable result; `ratios` holds meskit-vs-baseline ratios. */
-  json: { bench: string; ratios: Record<string, number>; [key: string]: unknown };
+  /**
+   * Machine-readable result; `ratios` holds meskit-vs-baseline ratios (grouped one level deep
+   * where a benchmark measures several requests, e.g. otel's `ratios.take`).
+   */
+  json: {
+    bench: string;
+    ratios: Record<string, number | Record<string, number>>;
+    [key: string]: unknown;
+  };
 }
 
 /** A benchmark's options: positive integers, `--name N` on the command line. */

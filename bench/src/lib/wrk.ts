@@ -58,6 +58,8 @@ export async function runWrk(
     threads?: number;
     /** wrk's per-request timeout (counted as a socket error past it). Default: wrk's own, 2 s. */
     timeoutSeconds?: number;
+    /** A Lua script (`wrk -s`), e.g. one building each request (see takeScript in otel). */
+    script?: string;
   },
 ): Promise<WrkResult> {
   if (!/^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])[:/]/.test(url)) {
@@ -71,6 +73,7 @@ export async function runWrk(
       `-c${opts.connections}`,
       `-d${opts.seconds}s`,
       ...(opts.timeoutSeconds === undefined ? [] : [`--timeout`, `${opts.timeoutSeconds}s`]),
+      ...(opts.script === undefined ? [] : ['--script', opts.script]),
       url,
     ]);
     let text = '';

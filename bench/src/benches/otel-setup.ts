@@ -1,0 +1,138 @@
+// The otel benchmark's pieces: how each variant starts the MES, the two requests, and the
+// orders the take consumes (reset with SQL before each run).
+import type pg from 'pg';
+import type { OrderStatus } from '@meskit/reference-mes';
+import type { FixedRateRequest } from '../lib/fixed-rate.js';
+
+/** The telemetry variants of the fixed-rate runs, in their first round's order. */
+export const VARIANTS = ['bare', 'bootstrap', 'bootstrap-ratio', 'upstream'] as const;
+export type Variant = (typeof VARIANTS)[number];
+
+/** get-one-order: one indexed query. take: a transaction and an AMQP publish. */
+export const REQUEST_KINDS = ['get-one-order', 'take'] as const;
+export type RequestKind = (typeof REQUEST_KINDS)[number];
+
+export const GET_PATH = '/api/orders/5000';
+/** Orders seeded; get-one-order reads one below TAKE_FIRST_ID, the take uses the rest. */
+export const SEEDED_ORDERS = 60_000;
+export const TAKE_FIRST_ID = 10_001;
+export const TAKE_ORDERS = SEEDED_ORDERS - TAKE_FIRST_ID + 1;
+/** The status the take moves an order from (the MES contract's TAKE.from). */
+const TAKEABLE: OrderStatus = 'MANUFACTURING_APPROVED';
+
+/** OTEL_BSP_SCHEDULE_DELAY: how long the batch processors hold spans before an export. */
+export const SCHEDULE_DELAY_MS = 200;
+
+const OURS = ['--import', '@meskit/otel-bootstrap/register'];
+/** Upstream's documented zero-code start (no ESM hook needed: see docs/decisions/0009). */
+const UPSTREAM = ['--import', '@opentelemetry/auto-instrumentations-node/register'];
+
+/**
+ * The exporter settings every traced variant shares: OTLP/HTTP to the receiver, every trace
+ * sampled, the batch processor sized so it keeps up rather than dropping (dropping would make
+ * telemetry look cheaper than it is).
+ */
+export function telemetryEnv(endpoint: string): Record<string, string> {
+  return {
+    OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+    OTEL_TRACES_SAMPLER: 'always_on',
+    OTEL_BSP_SCHEDULE_DELAY: String(SCHEDULE_DELAY_MS),
+    OTEL_BSP_MAX_QUEUE_SIZE: '65536',
+    OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '2048',
+    OTEL_SERVICE_NAME: 'bench',
+    MESKIT_METRICS_PORT: '0',
+  };
+}
+
+/** What a variant adds to the bare MES's command line and environment. */
+export function variantLaunch(
+  variant: Variant,
+  endpoint: string,
+): { env: Record<string, string>; execArgv: string[] } {
+  switch (variant) {
+    case 'bare':
+      return { env: {}, execArgv: [] };
+    case 'bootstrap':
+      return { env: telemetryEnv(endpoint), execArgv: OURS };
+    case 'bootstrap-ratio':
+      return {
+        env: {
+          ...telemetryEnv(endpoint),
+          OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+          OTEL_TRACES_SAMPLER_ARG: '0.1',
+        },
+        execArgv: OURS,
+      };
+    case 'upstream':
+      return {
+        env: {
+          ...telemetryEnv(endpoint),
+          OTEL_NODE_ENABLED_INSTRUMENTATIONS: 'http,pg,amqplib,pino',
+          OTEL_TRACES_EXPORTER: 'otlp',
+          // The test receiver refuses protobuf (415).
+          OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+          OTEL_METRICS_EXPORTER: 'none',
+          OTEL_LOGS_EXPORTER: 'none',
+          // Its default runs every detector, the cloud ones included, which ask metadata
+          // endpoints off the machine; these three are NodeSDK's defaults (the bootstrap's).
+          OTEL_NODE_RESOURCE_DETECTORS: 'env,host,process',
+        },
+        execArgv: UPSTREAM,
+      };
+  }
+}
+
+/** Request i of a run: the same order read each time, or a different order taken each time. */
+export function requestFor(kind: RequestKind, operatorId: number): (i: number) => FixedRateRequest {
+  if (kind === 'get-one-order') return () => ({ method: 'GET', path: GET_PATH });
+  const body = JSON.stringify({ operatorId });
+  return (i) => {
+    if (i >= TAKE_ORDERS)
+      throw new Error(
+        `the take needs more than the ${TAKE_ORDERS} orders set aside: lower the rate`,
+      );
+    return { method: 'POST', path: `/api/orders/${TAKE_FIRST_ID + i}/take`, body };
+  };
+}
+
+/**
+ * The take's orders back to MANUFACTURING_APPROVED with no operator (only those a run moved),
+ * then VACUUM, so dead rows from the last run neither slow the next one nor wake autovacuum
+ * during it.
+ */
+export async function resetTakeOrders(db: pg.Client): Promise<void> {
+  await db.query(
+    `UPDATE orders SET status = $1, operator_id = NULL, updated_at = now()
+      WHERE id BETWEEN $2 AND $3 AND (status <> $1 OR operator_id IS NOT NULL)`,
+    [TAKEABLE, TAKE_FIRST_ID, SEEDED_ORDERS],
+  );
+  await db.query('VACUUM orders, order_status_history');
+}
+
+/**
+ * A wrk script taking orders firstId, firstId + 1, ... in turn (one Lua state per wrk thread:
+ * run it with one thread, or ids repeat).
+ */
+export function takeScript(operatorId: number, firstId: number): string {
+  if (firstId < TAKE_FIRST_ID || firstId > SEEDED_ORDERS)
+    throw new RangeError(`order ${firstId} is not one of the take's`);
+  return [
+    `local id = ${firstId - 1}`,
+    `local body = '${JSON.stringify({ operatorId })}'`,
+    'local headers = { ["Content-Type"] = "application/json" }',
+    'request = function()',
+    '  id = id + 1',
+    '  return wrk.format("POST", "/api/orders/" .. id .. "/take", headers, body)',
+    'end',
+    '',
+  ].join('\n');
+}
+
+/** Resolves once the receiver got no spans for a few export intervals (OTEL_BSP_SCHEDULE_DELAY). */
+export async function settle(receiver: { readonly spanCount: number }): Promise<void> {
+  let last = -1;
+  while (receiver.spanCount !== last) {
+    last = receiver.spanCount;
+    await new Promise((resolve) => setTimeout(resolve, 3 * SCHEDULE_DELAY_MS));
+  }
+}
