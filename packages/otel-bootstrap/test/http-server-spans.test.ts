@@ -10,6 +10,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createRouteNormalizer } from '../src/index.js';
 import { EnterableContextManager } from '../src/internal/context-manager.js';
 import { startHttpServerSpans } from '../src/internal/http-server-spans.js';
+import { samplerFromEnv } from '../src/internal/sampler.js';
 
 // Ended spans, collected as they end. The server span ends on 'finish', which may come after
 // the client read the response: tests await the 'server' event instead of sleeping.
@@ -61,6 +62,8 @@ beforeAll(async () => {
     contextManager,
     routeLabel: createRouteNormalizer(),
     config: {},
+    // As in production with the built-in samplers: attributes once the span is known to record.
+    sampleBeforeAttributes: true,
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -145,5 +148,36 @@ describe('HTTP server spans from diagnostics channels', () => {
       'http.response.status_code': 503,
       'error.type': '503',
     });
+  });
+});
+
+describe('HTTP server spans that are not sampled', () => {
+  it('record nothing, and the handler still runs in their trace', async () => {
+    stop?.();
+    const unsampled = new TracerProvider({
+      spanProcessors: [collect],
+      sampler: samplerFromEnv('parentbased_traceidratio', '0').sampler,
+    });
+    const stopUnsampled = startHttpServerSpans({
+      tracer: unsampled.getTracer('server'),
+      contextManager,
+      routeLabel: createRouteNormalizer(),
+      config: {},
+      sampleBeforeAttributes: true,
+    });
+    try {
+      const callerTrace = '4bf92f3577b34da6a3ce929d0e0e4736';
+      const response = await fetch(`${url}/orders/9`, {
+        headers: { traceparent: `00-${callerTrace}-00f067aa0ba902b7-00` },
+      });
+      const seen = (await response.json()) as Seen;
+      expect(seen.traceId).toBe(callerTrace);
+      expect(seen.spanIdBeforeAwait).toMatch(/^[0-9a-f]{16}$/);
+      expect(seen.spanIdAfterAwait).toBe(seen.spanIdBeforeAwait);
+      // Neither the server span nor the handler's child (parent-based: not sampled either).
+      expect(finished).toEqual([]);
+    } finally {
+      stopUnsampled();
+    }
   });
 });

@@ -115,6 +115,33 @@ describe('pg query spans', () => {
   });
 });
 
+describe('pg queries of a trace that is not sampled', () => {
+  it('record no span, and callbacks still run in the caller context', async () => {
+    const receiver = await startOtlpReceiver();
+    try {
+      const app = spawnApp({
+        flag: '--import',
+        app: 'pg-forms.mjs',
+        env: {
+          DATABASE_URL: serviceUrls().databaseUrl,
+          OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+          OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+          OTEL_TRACES_SAMPLER_ARG: '0',
+          MESKIT_METRICS_PORT: 'off',
+        },
+      });
+      const unsampled = await app.waitForEvent<Done>('done');
+      await app.exited;
+      expect(unsampled.errorCode).toBe('42P01');
+      expect(unsampled.callback).toBe(unsampled.parentSpanId);
+      expect(unsampled.configCallback).toBe(unsampled.parentSpanId);
+      expect(receiver.spanCount).toBe(0);
+    } finally {
+      await receiver.close();
+    }
+  });
+});
+
 describe('needsUpstreamPg', () => {
   it('keeps the lean patch for the defaults and requireParentSpan', () => {
     expect(needsUpstreamPg({})).toBe(false);

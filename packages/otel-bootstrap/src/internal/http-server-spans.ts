@@ -44,6 +44,11 @@ export interface HttpServerSpansOptions {
   readonly routeLabel: RouteLabeler;
   /** The user's `instrumentations.http` configuration; its server-side hooks are honoured. */
   readonly config: HttpInstrumentationConfig;
+  /**
+   * The sampler decides without the start attributes (samplerIgnoresAttributes): they are
+   * then computed only for a span that records. Default: false.
+   */
+  readonly sampleBeforeAttributes?: boolean;
 }
 
 /** Starts server spans for every http/https server request; returns the unsubscriber. */
@@ -54,6 +59,12 @@ export function startHttpServerSpans(options: HttpServerSpansOptions): () => voi
   const requestHook = config.requestHook;
   const responseHook = config.responseHook;
   const applyCustom = config.applyCustomAttributesOnSpan;
+  // Attributes after the sampling decision, when the sampler does not read them and no hook
+  // adds to them at start.
+  const lateAttributes = options.sampleBeforeAttributes === true && startHook === undefined;
+  // The user's hooks see every span, recording or not, as upstream's do.
+  const hooksOnEnd =
+    requestHook !== undefined || responseHook !== undefined || applyCustom !== undefined;
 
   const onStart = (message: unknown): void => {
     const { request, response, server } = message as ServerRequestMessage;
@@ -63,8 +74,11 @@ export function startHttpServerSpans(options: HttpServerSpansOptions): () => voi
     try {
       if (ignore !== undefined && ignore(request)) return;
       const method = request.method ?? 'GET';
-      const attributes = requestAttributes(request, method);
-      if (startHook !== undefined) Object.assign(attributes, startHook(request));
+      let attributes: Attributes | undefined;
+      if (!lateAttributes) {
+        attributes = requestAttributes(request, method);
+        if (startHook !== undefined) Object.assign(attributes, startHook(request));
+      }
       // Parent from the traceparent header only, never from whatever context happens to be
       // active in the parser's callback.
       const parent = propagation.extract(ROOT_CONTEXT, request.headers);
@@ -73,7 +87,11 @@ export function startHttpServerSpans(options: HttpServerSpansOptions): () => voi
         { kind: SpanKind.SERVER, attributes },
         parent,
       );
+      // Not sampled, its trace still goes on: the handler's spans, logs and messages carry it.
       contextManager.enter(trace.setSpan(parent, span));
+      if (!span.isRecording() && !hooksOnEnd) return; // nothing to end; the histogram labels the route
+      if (lateAttributes && span.isRecording())
+        span.setAttributes(requestAttributes(request, method));
       setRequestSpanContext(request, span.spanContext());
       (response as WithSpan)[SPAN] = span;
       response.on('close', onResponseClose);

@@ -207,24 +207,31 @@ export class LeanPgInstrumentation extends InstrumentationBase<LeanPgConfig> {
         { kind: SpanKind.CLIENT, attributes },
         active,
       );
-      if (text !== undefined) span.setAttribute('db.query.text', text);
-      if (plan !== undefined) span.setAttribute('db.postgresql.plan', plan);
       const last = args.length - 1;
       let callback = args[last];
+      if (!span.isRecording()) {
+        // Not sampled: nothing to end or record. A callback still runs in the caller's context
+        // (its logs carry the trace id, its own spans the parent).
+        if (parent !== undefined) {
+          if (typeof callback === 'function')
+            args[last] = context.bind(active, callback as Callback);
+          else if (hasConfigCallback(first))
+            args[0] = { ...first, callback: context.bind(active, first.callback) };
+        }
+        return original.apply(this, args);
+      }
+      if (text !== undefined) span.setAttribute('db.query.text', text);
+      if (plan !== undefined) span.setAttribute('db.postgresql.plan', plan);
       if (typeof callback === 'function') {
         args[last] = endingCallback(
           span,
           callback as Callback,
           parent === undefined ? undefined : active,
         );
-      } else if (
-        typeof first === 'object' &&
-        typeof (first as { callback?: unknown }).callback === 'function' &&
-        typeof (first as { submit?: unknown }).submit !== 'function'
-      ) {
+      } else if (hasConfigCallback(first)) {
         // A query config carrying its callback: a copy with the wrapped one, the caller's object
         // left as it was.
-        callback = (first as { callback: Callback }).callback;
+        callback = first.callback;
         args[0] = {
           ...first,
           callback: endingCallback(
@@ -281,6 +288,16 @@ function mayWait(pool: unknown): boolean {
   if (!Array.isArray(p._pendingQueue) || !Array.isArray(p._idle) || typeof p._isFull !== 'function')
     return true;
   return p._pendingQueue.length > 0 || (p._idle.length === 0 && p._isFull());
+}
+
+/** A plain query config carrying its callback (not a submittable such as pg.Query). */
+function hasConfigCallback(first: unknown): first is { callback: Callback } & object {
+  return (
+    typeof first === 'object' &&
+    first !== null &&
+    typeof (first as { callback?: unknown }).callback === 'function' &&
+    typeof (first as { submit?: unknown }).submit !== 'function'
+  );
 }
 
 type Callback = (this: unknown, error: unknown, result: unknown) => unknown;

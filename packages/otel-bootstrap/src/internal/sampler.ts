@@ -64,7 +64,25 @@ export function samplerFromEnv(
   return { sampler, description, problems };
 }
 
+/** The samplers built here: none of them looks at a span's attributes. */
+const BUILT = new WeakSet<Sampler>();
+
+/**
+ * Whether `sampler` decides without looking at the attributes given at span start (the
+ * spec's built-in samplers, as built here), so a span's attributes may be computed only once
+ * it is known to record. A sampler of the user's own: assume it looks.
+ */
+export function samplerIgnoresAttributes(sampler: Sampler): boolean {
+  return BUILT.has(sampler);
+}
+
 function build(name: SamplerName, ratio: number): Sampler {
+  const sampler = create(name, ratio);
+  BUILT.add(sampler);
+  return sampler;
+}
+
+function create(name: SamplerName, ratio: number): Sampler {
   switch (name) {
     case 'always_on':
       return new AlwaysOnSampler();

@@ -16,6 +16,7 @@ import { startHttpServerSpans } from './http-server-spans.js';
 import { LeanTracerProvider } from './lean-tracer.js';
 import { LeanPgInstrumentation, needsUpstreamPg } from './pg-instrumentation.js';
 import { pinoInstrumentation } from './pino-instrumentation.js';
+import { samplerIgnoresAttributes } from './sampler.js';
 import type { SelfMetrics } from './metrics.js';
 import type { RouteLabeler } from './route.js';
 import { warnOnce } from './warn.js';
@@ -112,6 +113,7 @@ export function startTracing(config: ResolvedConfig, deps: TracingDeps): Tracing
         contextManager,
         routeLabel: deps.routeLabel,
         config: httpConfig,
+        sampleBeforeAttributes: samplerIgnoresAttributes(tracing.sampler),
       })
     : undefined;
 
