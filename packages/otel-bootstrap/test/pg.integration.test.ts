@@ -3,7 +3,7 @@
 // kind, attributes, error), parented to the caller's span, and callbacks run in the caller's
 // context. And which configurations load upstream's instrumentation instead.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { needsUpstreamPg } from '../src/internal/pg-instrumentation.js';
+import { needsUpstreamPg, operationName } from '../src/internal/pg-instrumentation.js';
 import { serviceUrls } from '@meskit/testkit';
 import { spawnApp } from './helpers.js';
 import {
@@ -139,6 +139,17 @@ describe('pg queries of a trace that is not sampled', () => {
     } finally {
       await receiver.close();
     }
+  });
+});
+
+describe('operationName', () => {
+  it('is the first word, upper case, without a trailing semicolon or whitespace', () => {
+    expect(operationName('  select $1::int AS n')).toBe('SELECT');
+    expect(operationName('SELECT\n  id\nFROM orders')).toBe('SELECT');
+    expect(operationName('\tcommit;')).toBe('COMMIT');
+    expect(operationName('BEGIN')).toBe('BEGIN');
+    expect(operationName('\u00a0update orders SET')).toBe('UPDATE');
+    expect(operationName('   ')).toBe('');
   });
 });
 

@@ -83,8 +83,12 @@ class LeanTracer implements Tracer {
     if (options.root === true) ctx = trace.deleteSpan(ctx);
     if (isTracingSuppressed(ctx)) return trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
     const parent = trace.getSpan(ctx)?.spanContext();
+    // Contexts this tracer issued are valid by construction; others (a propagated parent,
+    // another tracer's) are checked as the SDK checks them (two regular expressions).
     const validParent =
-      parent !== undefined && trace.isSpanContextValid(parent) ? parent : undefined;
+      parent !== undefined && (ISSUED.has(parent) || trace.isSpanContextValid(parent))
+        ? parent
+        : undefined;
     const traceId = validParent?.traceId ?? newId(16);
     const kind = options.kind ?? SpanKind.INTERNAL;
     const links = options.links ?? NO_LINKS;
@@ -100,6 +104,7 @@ class LeanTracer implements Tracer {
           : TraceFlags.NONE,
       traceState: result.traceState ?? validParent?.traceState,
     };
+    ISSUED.add(spanContext);
     if (result.decision === SamplingDecision.NOT_RECORD) return trace.wrapSpanContext(spanContext);
     const span = new LeanSpan(
       this.#sink,
@@ -153,3 +158,5 @@ const INVALID_SPAN_CONTEXT: SpanContext = {
   traceFlags: TraceFlags.NONE,
 };
 const NO_LINKS: Link[] = [];
+/** The span contexts this tracer created (fresh non-zero ids): no need to validate them again. */
+const ISSUED = new WeakSet<SpanContext>();

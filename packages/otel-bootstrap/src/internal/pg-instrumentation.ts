@@ -61,11 +61,26 @@ const NAME_CACHE_SIZE = 1_000;
 const VERSIONS = ['>=8.0.3 <9'];
 const POOL_VERSIONS = ['>=2.0.0 <4'];
 
-/** `SELECT` of `  select * ...`: upstream's normalised operation name. */
-function operationName(text: string): string {
-  const trimmed = text.trim();
-  const space = trimmed.indexOf(' ');
-  const verb = (space === -1 ? trimmed : trimmed.slice(0, space)).toUpperCase();
+/** Whitespace as String.prototype.trim sees it (\s). */
+function isSpace(code: number): boolean {
+  return (
+    code === 32 || (code >= 9 && code <= 13) || (code > 127 && /\s/.test(String.fromCharCode(code)))
+  );
+}
+
+/**
+ * `SELECT` of `  select * ...`: upstream's normalised operation name (the first word, upper
+ * case, without a trailing `;`), read in place: only the word is copied, never the statement.
+ * Unlike upstream, a word followed by a line break keeps no whitespace (`SELECT\n  id` gives
+ * `SELECT`, upstream `SELECT\n`).
+ */
+export function operationName(text: string): string {
+  const length = text.length;
+  let start = 0;
+  while (start < length && isSpace(text.charCodeAt(start))) start++;
+  let end = start;
+  while (end < length && !isSpace(text.charCodeAt(end))) end++;
+  const verb = text.slice(start, end).toUpperCase();
   return verb.endsWith(';') ? verb.slice(0, -1) : verb;
 }
 
@@ -85,8 +100,8 @@ function failSpan(span: Span, error: unknown): void {
 }
 
 export class LeanPgInstrumentation extends InstrumentationBase<LeanPgConfig> {
-  /** SQL text -> span name, for the texts seen most recently (bounded). */
-  readonly #names = new Map<string, string>();
+  /** Database -> operation (verb or plan) -> span name; bounded per database. */
+  readonly #names = new Map<string, Map<string, string>>();
 
   constructor(config: LeanPgConfig = {}) {
     super('@meskit/otel-bootstrap/pg', '0.1.0', config);
@@ -167,12 +182,17 @@ export class LeanPgInstrumentation extends InstrumentationBase<LeanPgConfig> {
 
   #spanName(text: string | undefined, database: string | undefined, plan: string | undefined) {
     if (text === undefined) return 'pg.query';
-    const key = plan ?? text;
-    let name = this.#names.get(key);
+    // Keyed by the verb (or plan) and the database, not by the statement: hashing a long
+    // SQL text, often built anew per call, cost more than reading its first word.
+    const operation = plan ?? operationName(text);
+    const db = database ?? '';
+    let names = this.#names.get(db);
+    if (names === undefined) this.#names.set(db, (names = new Map()));
+    let name = names.get(operation);
     if (name === undefined) {
-      name = `pg.query:${plan ?? operationName(text)}${database ? ` ${database}` : ''}`;
-      if (this.#names.size >= NAME_CACHE_SIZE) this.#names.clear();
-      this.#names.set(key, name);
+      name = `pg.query:${operation}${database ? ` ${database}` : ''}`;
+      if (names.size >= NAME_CACHE_SIZE) names.clear();
+      names.set(operation, name);
     }
     return name;
   }
