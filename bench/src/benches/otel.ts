@@ -65,9 +65,9 @@ export const otel = defineBenchmark({
   description:
     'telemetry cost at a fixed rate: MES CPU µs/request and latency, bare / bootstrap / bootstrap 10% sampled / upstream auto-instrumentations-node (rates 0 = a fifth of the measured capacity), plus saturated wrk rows',
   defaults: {
-    seconds: 10,
+    seconds: 6,
     warmup: 2,
-    rounds: 3,
+    rounds: 5,
     rateGet: 0,
     rateTake: 0,
     capacitySeconds: 3,

@@ -35,6 +35,15 @@ interface Sample {
   exemplar?: SeriesExemplar | null;
 }
 
+/** What prom-client's Registry reads from a metric. */
+interface MetricData {
+  name: string;
+  help: string;
+  type: string;
+  values: Sample[];
+  aggregator: string;
+}
+
 export interface RequestHistogramOptions {
   readonly name: string;
   readonly help: string;
@@ -118,13 +127,7 @@ export class RequestHistogram {
   }
 
   /** prom-client's Registry renders the Prometheus text from this (labels shared per series). */
-  getForPromString(): Promise<{
-    name: string;
-    help: string;
-    type: string;
-    values: Sample[];
-    aggregator: string;
-  }> {
+  getForPromString(): Promise<MetricData> {
     const values: Sample[] = [];
     const bucketName = `${this.name}_bucket`;
     for (const series of this.#all) {
@@ -164,13 +167,7 @@ export class RequestHistogram {
   }
 
   /** The same with each sample's labels whole (what prom-client's get() returns). */
-  async get(): Promise<{
-    name: string;
-    help: string;
-    type: string;
-    values: Sample[];
-    aggregator: string;
-  }> {
+  async get(): Promise<MetricData> {
     const data = await this.getForPromString();
     for (const sample of data.values) {
       sample.labels = { ...sample.labels, ...sample.sharedLabels };
