@@ -1,11 +1,13 @@
 // The span exporter's thread. It receives batches of spans already written as OTLP/JSON bytes
 // by the main thread (worker-span-processor.ts), wraps them in an ExportTraceServiceRequest
-// and POSTs them, one request at a time: HTTP, compression and retries of a slow endpoint
+// and POSTs them (node:http, one keep-alive connection), one request at a time: HTTP, compression and retries of a slow endpoint
 // stay off the application's thread.
 //
 // After every batch, delivered or not, the worker bumps a shared counter and notifies: the
 // main thread's exit handler waits on it with Atomics.wait, so a process.exit() does not lose
 // the last batch.
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { promisify } from 'node:util';
 import { parentPort, workerData } from 'node:worker_threads';
 import { gzip } from 'node:zlib';
@@ -34,28 +36,74 @@ export interface ExportOutcome {
 
 const gzipAsync = promisify(gzip);
 
+// One keep-alive connection, reused by every export: node:http's client instead of fetch,
+// whose per-request machinery (streams, a Request and a Response object, an AbortSignal timer)
+// cost the export thread a few milliseconds of CPU per POST on the test machines, whatever the
+// batch held (docs/benchmarks.md "otel").
+const agents = {
+  'http:': new HttpAgent({ keepAlive: true, maxSockets: 1 }),
+  'https:': new HttpsAgent({ keepAlive: true, maxSockets: 1 }),
+};
+
+/** POSTs `body` and resolves with the status once the answer is read (or rejects). */
+function post(
+  url: URL,
+  headers: Readonly<Record<string, string>>,
+  body: Uint8Array,
+  timeoutMs: number,
+  retry = true,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const secure = url.protocol === 'https:';
+    const request = (secure ? httpsRequest : httpRequest)(url, {
+      method: 'POST',
+      headers: { ...headers, 'content-length': String(body.length) },
+      agent: agents[secure ? 'https:' : 'http:'],
+    });
+    const timer = setTimeout(
+      () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    request.on('response', (response) => {
+      // Read to the end so the connection goes back to the agent.
+      response.resume();
+      response.on('end', () => {
+        clearTimeout(timer);
+        resolve(response.statusCode ?? 0);
+      });
+      response.on('error', (error) => {
+        clearTimeout(timer);
+        reject(error);
+      });
+    });
+    request.on('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      // The endpoint closed the idle connection just as it was reused (Node's documented
+      // race): the batch never reached it, so send it once more on a fresh connection.
+      if (retry && request.reusedSocket && error.code === 'ECONNRESET')
+        resolve(post(url, headers, body, timeoutMs, false));
+      else reject(error);
+    });
+    request.end(body);
+  });
+}
+
 async function send(data: OtlpWorkerData, message: WorkerBatch): Promise<ExportOutcome> {
   const spans = message.batch.spans;
   try {
     const json = requestBody(message.resource, message.batch);
-    const response = await fetch(data.url, {
-      method: 'POST',
-      headers: {
+    const status = await post(
+      new URL(data.url),
+      {
         ...data.headers,
         'content-type': 'application/json',
         ...(data.gzip ? { 'content-encoding': 'gzip' } : {}),
       },
-      body: data.gzip ? await gzipAsync(json) : json,
-      signal: AbortSignal.timeout(data.timeoutMs),
-    });
-    // The body is read so the connection goes back to the pool.
-    await response.arrayBuffer();
-    if (response.ok) return { spans, ok: true };
-    return {
-      spans,
-      ok: false,
-      error: `the endpoint answered ${response.status}`,
-    };
+      data.gzip ? await gzipAsync(json) : json,
+      data.timeoutMs,
+    );
+    if (status >= 200 && status < 300) return { spans, ok: true };
+    return { spans, ok: false, error: `the endpoint answered ${status}` };
   } catch (err) {
     const cause = (err as { cause?: unknown }).cause;
     const why =
