@@ -3,6 +3,7 @@
 // events, links, exceptions, and the records handed to the span processor.
 import {
   ROOT_CONTEXT,
+  SamplingDecision,
   SpanKind,
   SpanStatusCode,
   TraceFlags,
@@ -57,6 +58,50 @@ afterAll(() => {
 });
 
 describe('lean tracer: sampling', () => {
+  it('hands a child of an unsampled parent that parent itself under a parent-based sampler', () => {
+    const { tracer, records } = tracerFor('parentbased_traceidratio', '0');
+    const root = tracer.startSpan('root', {}, ROOT_CONTEXT);
+    expect(root.isRecording()).toBe(false);
+    const child = tracer.startSpan('child', {}, trace.setSpan(ROOT_CONTEXT, root));
+    expect(child).toBe(root);
+    // From a remote unsampled parent too: the trace goes on, nothing is recorded.
+    const remote = trace.setSpanContext(ROOT_CONTEXT, remoteParent(false));
+    const server = tracer.startSpan('server', {}, remote);
+    expect(server.spanContext().traceId).toBe(remoteParent(false).traceId);
+    expect(server.isRecording()).toBe(false);
+    child.end();
+    server.end();
+    expect(records).toEqual([]);
+    // A sampled parent still gets a child of its own.
+    const sampled = tracer.startSpan(
+      's',
+      {},
+      trace.setSpanContext(ROOT_CONTEXT, remoteParent(true)),
+    );
+    expect(sampled.isRecording()).toBe(true);
+    expect(sampled.spanContext().spanId).not.toBe(remoteParent(true).spanId);
+  });
+
+  it('asks a sampler of the application own about every child', () => {
+    const seen: string[] = [];
+    const provider = new LeanTracerProvider({
+      sampler: {
+        shouldSample: (_ctx, _traceId, name) => {
+          seen.push(name);
+          return { decision: SamplingDecision.NOT_RECORD };
+        },
+        toString: () => 'custom',
+      },
+      sink: { append: () => undefined },
+      spanLimits: LIMITS,
+    });
+    const tracer = provider.getTracer('custom');
+    const root = tracer.startSpan('root', {}, ROOT_CONTEXT);
+    const child = tracer.startSpan('child', {}, trace.setSpan(ROOT_CONTEXT, root));
+    expect(child).not.toBe(root);
+    expect(seen).toEqual(['root', 'child']);
+  });
+
   it('records and exports every span with always_on', () => {
     const { tracer, records } = tracerFor('always_on');
     const span = tracer.startSpan('work', {}, ROOT_CONTEXT);

@@ -31,6 +31,7 @@ import { isTracingSuppressed } from '@opentelemetry/core';
 import type { Sampler } from '@opentelemetry/sdk-trace';
 import { spanLimitsFromEnv, type SpanLimits } from './config/tracing.js';
 import { LeanSpan, type SpanSink } from './lean-span.js';
+import { samplerDropsUnsampledChildren } from './sampler.js';
 import { newId } from './span-ids.js';
 import { toEpochMs } from './span-time.js';
 
@@ -66,6 +67,7 @@ class LeanTracer implements Tracer {
   readonly #sampler: Sampler;
   readonly #sink: SpanSink;
   readonly #limits: SpanLimits;
+  readonly #dropsUnsampledChildren: boolean;
 
   constructor(
     scopeName: string,
@@ -77,18 +79,32 @@ class LeanTracer implements Tracer {
     this.#sampler = options.sampler;
     this.#sink = options.sink;
     this.#limits = options.spanLimits;
+    this.#dropsUnsampledChildren = samplerDropsUnsampledChildren(options.sampler);
   }
 
   startSpan(name: string, options: SpanOptions = {}, ctx: Context = contextApi.active()): Span {
     if (options.root === true) ctx = trace.deleteSpan(ctx);
     if (isTracingSuppressed(ctx)) return trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
-    const parent = trace.getSpan(ctx)?.spanContext();
+    const parentSpan = trace.getSpan(ctx);
+    const parent = parentSpan?.spanContext();
     // Contexts this tracer issued are valid by construction; others (a propagated parent,
     // another tracer's) are checked as the SDK checks them (two regular expressions).
     const validParent =
       parent !== undefined && (ISSUED.has(parent) || trace.isSpanContextValid(parent))
         ? parent
         : undefined;
+    // Under a parent that was not sampled, a parent-based sampler drops the child: the child
+    // is then the parent's own non-recording span (same trace, flags 0), without a sampler
+    // call, new ids or a new object. What it propagates still continues the unsampled trace.
+    if (
+      this.#dropsUnsampledChildren &&
+      validParent !== undefined &&
+      (validParent.traceFlags & TraceFlags.SAMPLED) === 0 &&
+      parentSpan !== undefined &&
+      !parentSpan.isRecording() &&
+      (options.links === undefined || options.links.length === 0)
+    )
+      return parentSpan;
     const traceId = validParent?.traceId ?? newId(16);
     const kind = options.kind ?? SpanKind.INTERNAL;
     const links = options.links ?? NO_LINKS;

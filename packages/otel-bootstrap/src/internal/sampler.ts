@@ -76,6 +76,15 @@ export function samplerIgnoresAttributes(sampler: Sampler): boolean {
   return BUILT.has(sampler);
 }
 
+/**
+ * Whether `sampler` drops every span whose parent was not sampled, local or remote (the
+ * built-in parent-based samplers with their default delegates): a span started under such a
+ * parent may then simply be that parent's non-recording span.
+ */
+export function samplerDropsUnsampledChildren(sampler: Sampler): boolean {
+  return BUILT.has(sampler) && sampler instanceof ParentBasedSampler;
+}
+
 function build(name: SamplerName, ratio: number): Sampler {
   const sampler = create(name, ratio);
   BUILT.add(sampler);
