@@ -114,3 +114,16 @@ export function resolveRouterOptions(opts: RouterOptions): ResolvedRouterOptions
     ]),
   };
 }
+
+/** A server's `host:port`, as logs, metrics and stats name it. */
+export function nameOf(config: pg.PoolConfig): string {
+  if (config.connectionString) {
+    try {
+      const url = new URL(config.connectionString);
+      return `${url.hostname}:${url.port || '5432'}`;
+    } catch {
+      return 'postgres';
+    }
+  }
+  return `${config.host ?? 'localhost'}:${config.port ?? 5432}`;
+}

@@ -15,23 +15,11 @@ import { isConnectionError } from './internal/errors.js';
 import { routerMetrics } from './internal/metrics.js';
 import { newServer, startMonitor, type ServerState } from './internal/monitor.js';
 import { formatLsn, laterLsn, parseLsn } from './lsn.js';
-import { resolveRouterOptions, type RouterOptions } from './options.js';
+import { nameOf, resolveRouterOptions, type RouterOptions } from './options.js';
 import type { Queryable, RouteDecision, Router, RouterStats, ServerStatus } from './types.js';
 
 type QueryArgs = [text: string | pg.QueryConfig, values?: unknown[]];
 type Callback = (error: unknown, ...results: unknown[]) => void;
-
-function nameOf(config: pg.PoolConfig): string {
-  if (config.connectionString) {
-    try {
-      const url = new URL(config.connectionString);
-      return `${url.hostname}:${url.port || '5432'}`;
-    } catch {
-      return 'postgres';
-    }
-  }
-  return `${config.host ?? 'localhost'}:${config.port ?? 5432}`;
-}
 
 export function createRouter(opts: RouterOptions): Router {
   const o = resolveRouterOptions(opts);
