@@ -20,8 +20,17 @@ export const TAKE_ORDERS = SEEDED_ORDERS - TAKE_FIRST_ID + 1;
 /** The status the take moves an order from (the MES contract's TAKE.from). */
 const TAKEABLE: OrderStatus = 'MANUFACTURING_APPROVED';
 
-/** OTEL_BSP_SCHEDULE_DELAY: how long the batch processors hold spans before an export. */
-export const SCHEDULE_DELAY_MS = 200;
+/**
+ * OTEL_BSP_SCHEDULE_DELAY of every traced variant: how long the batch processors hold spans
+ * before an export (`--scheduleDelayMs`; the SDK's default is 5,000). Short, so the waits for a
+ * window's spans stay short; an export's fixed cost then recurs more often than in production.
+ */
+let scheduleDelayMs = 200;
+
+/** Sets the schedule delay for the run (before any variant starts). */
+export function useScheduleDelay(ms: number): void {
+  scheduleDelayMs = ms;
+}
 
 const OURS = ['--import', '@meskit/otel-bootstrap/register'];
 /** Upstream's documented zero-code start (no ESM hook needed: see docs/decisions/0009). */
@@ -36,7 +45,7 @@ export function telemetryEnv(endpoint: string): Record<string, string> {
   return {
     OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
     OTEL_TRACES_SAMPLER: 'always_on',
-    OTEL_BSP_SCHEDULE_DELAY: String(SCHEDULE_DELAY_MS),
+    OTEL_BSP_SCHEDULE_DELAY: String(scheduleDelayMs),
     OTEL_BSP_MAX_QUEUE_SIZE: '65536',
     OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '2048',
     OTEL_SERVICE_NAME: 'bench',
@@ -133,6 +142,6 @@ export async function settle(receiver: { readonly spanCount: number }): Promise<
   let last = -1;
   while (receiver.spanCount !== last) {
     last = receiver.spanCount;
-    await new Promise((resolve) => setTimeout(resolve, 3 * SCHEDULE_DELAY_MS));
+    await new Promise((resolve) => setTimeout(resolve, 3 * scheduleDelayMs));
   }
 }

@@ -29,6 +29,7 @@ import {
   REQUEST_KINDS,
   SEEDED_ORDERS,
   VARIANTS,
+  useScheduleDelay,
   type RequestKind,
   type Variant,
 } from './otel-setup.js';
@@ -74,9 +75,11 @@ export const otel = defineBenchmark({
     connections: 16,
     saturatedSeconds: 3,
     saturatedRounds: 1,
+    scheduleDelayMs: 200,
   },
   async run({ options, log }) {
     const { seconds, warmup, rounds, connections } = options;
+    useScheduleDelay(options.scheduleDelayMs);
     const started = performance.now();
     // Counting mode: a real OTLP/HTTP JSON endpoint that checks every export and counts its
     // spans without decoding them. It runs in this process, so its CPU is not the service's.
