@@ -35,7 +35,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createReferenceMes, generateRingStl, type ReferenceMes } from '@meskit/reference-mes';
 import { attachServices } from '@meskit/services';
-import { waitFor, withClient } from '@meskit/testkit';
+import { deleteConsumerTopology, waitFor, withClient } from '@meskit/testkit';
 import amqp from 'amqplib';
 import pg from 'pg';
 import { loadMetricsDoc } from './artifacts.js';
@@ -447,18 +447,11 @@ describe('messaging dashboard and rule queries on a scraped MES with reliable me
     prometheus?.setScrapeJob({ job, targets: [] });
     if (mes) await stop(mes);
     await pool?.end();
+    await broker?.close().catch(() => undefined);
     // What the MES declared, whether or not the test got as far as connecting itself: the
-    // consumer's queue with its wait queues (the default retry delays: three) and its DLQ.
-    const connection =
-      broker ?? (await amqp.connect(services.AMQP_URL ?? '').catch(() => undefined));
-    if (connection) {
-      const channel = await connection.createChannel().catch(() => undefined);
-      for (const name of [queue, ...[1, 2, 3].map((n) => `${queue}.retry.${n}`), `${queue}.dlq`]) {
-        await channel?.deleteQueue(name).catch(() => undefined);
-      }
-      await channel?.deleteExchange(exchange).catch(() => undefined);
-      await connection.close().catch(() => undefined);
-    }
+    // consumer's queue with its wait queues and its DLQ, and the exchange.
+    if (services.AMQP_URL)
+      await deleteConsumerTopology(services.AMQP_URL, queue, exchange).catch(() => undefined);
     if (services.DATABASE_URL) {
       await withClient(services.DATABASE_URL, (c) =>
         c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`),

@@ -235,14 +235,19 @@ export const mq = defineBenchmark({
         queues: [{ name: topology.queue }],
         bindings: [{ queue: topology.queue, exchange: topology.exchange }],
       };
-      const publisher = createPublisher({
-        url: amqpUrl,
-        topology: publisherTopology,
-        registry: new Registry(),
-        connectionName: 'bench-mq-meskit',
-      });
-      closers.push(() => publisher.close());
-      await publisher.ready();
+      /** A confirming publisher on the bench topology, closed with the run. */
+      const startPublisher = async (connectionName: string) => {
+        const started = createPublisher({
+          url: amqpUrl,
+          topology: publisherTopology,
+          registry: new Registry(),
+          connectionName,
+        });
+        closers.push(() => started.close());
+        await started.ready();
+        return started;
+      };
+      const publisher = await startPublisher('bench-mq-meskit');
 
       const databaseUrl = await createDatabase(serverUrl, databaseName);
       closers.push(() => dropDatabase(serverUrl, databaseName));
@@ -250,14 +255,7 @@ export const mq = defineBenchmark({
       const pool = new pg.Pool({ connectionString: databaseUrl, max: writers + 3 });
       pool.on('error', () => undefined);
       closers.push(() => pool.end());
-      const relayPublisher = createPublisher({
-        url: amqpUrl,
-        topology: publisherTopology,
-        registry: new Registry(),
-        connectionName: 'bench-mq-outbox',
-      });
-      closers.push(() => relayPublisher.close());
-      await relayPublisher.ready();
+      const relayPublisher = await startPublisher('bench-mq-outbox');
       const outbox = createOutbox({
         pool,
         publisher: relayPublisher,
