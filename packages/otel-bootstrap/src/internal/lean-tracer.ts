@@ -90,7 +90,8 @@ class LeanTracer implements Tracer {
     // Contexts this tracer issued are valid by construction; others (a propagated parent,
     // another tracer's) are checked as the SDK checks them (two regular expressions).
     const validParent =
-      parent !== undefined && (ISSUED.has(parent) || trace.isSpanContextValid(parent))
+      parent !== undefined &&
+      (parent instanceof IssuedSpanContext || trace.isSpanContextValid(parent))
         ? parent
         : undefined;
     // Under a parent that was not sampled, a parent-based sampler drops the child: the child
@@ -111,16 +112,14 @@ class LeanTracer implements Tracer {
     // The sampler sees the attributes given at start (some samplers decide on them).
     const startAttributes = options.attributes ?? {};
     const result = this.#sampler.shouldSample(ctx, traceId, name, kind, startAttributes, links);
-    const spanContext: SpanContext = {
+    const spanContext = new IssuedSpanContext(
       traceId,
-      spanId: newId(8),
-      traceFlags:
-        result.decision === SamplingDecision.RECORD_AND_SAMPLED
-          ? TraceFlags.SAMPLED
-          : TraceFlags.NONE,
-      traceState: result.traceState ?? validParent?.traceState,
-    };
-    ISSUED.add(spanContext);
+      newId(8),
+      result.decision === SamplingDecision.RECORD_AND_SAMPLED
+        ? TraceFlags.SAMPLED
+        : TraceFlags.NONE,
+      result.traceState ?? validParent?.traceState,
+    );
     if (result.decision === SamplingDecision.NOT_RECORD) return trace.wrapSpanContext(spanContext);
     const span = new LeanSpan(
       this.#sink,
@@ -174,5 +173,28 @@ const INVALID_SPAN_CONTEXT: SpanContext = {
   traceFlags: TraceFlags.NONE,
 };
 const NO_LINKS: Link[] = [];
-/** The span contexts this tracer created (fresh non-zero ids): no need to validate them again. */
-const ISSUED = new WeakSet<SpanContext>();
+/**
+ * A span context this tracer created (fresh non-zero ids): no need to validate it again. A
+ * class rather than a WeakSet of plain objects: a WeakSet entry is an ephemeron, which every
+ * garbage collection has to process, and every request made at least one.
+ */
+class IssuedSpanContext implements SpanContext {
+  constructor(
+    readonly traceId: string,
+    readonly spanId: string,
+    readonly traceFlags: number,
+    readonly traceState: SpanContext['traceState'],
+  ) {}
+}
+
+/**
+ * Whether `span` is a non-recording, unsampled span this tracer created. Under a sampler that
+ * drops unsampled children (samplerDropsUnsampledChildren), a span started under it is `span`
+ * itself (see startSpan): an instrumentation that knows this skips building a span name and
+ * attributes that would be thrown away.
+ */
+export function isUnsampledIssued(span: Span | undefined): boolean {
+  if (span === undefined || span.isRecording()) return false;
+  const context = span.spanContext();
+  return context instanceof IssuedSpanContext && (context.traceFlags & TraceFlags.SAMPLED) === 0;
+}

@@ -12,7 +12,14 @@
 // What needs upstream's features (request/response/connection hooks, connect spans, SQL
 // commenter, enhanced reporting, trace context propagation) loads upstream's instrumentation
 // instead: see `needsUpstreamPg` and tracing.ts.
-import { SpanKind, SpanStatusCode, context, trace, type Span } from '@opentelemetry/api';
+import {
+  SpanKind,
+  SpanStatusCode,
+  context,
+  trace,
+  type Context,
+  type Span,
+} from '@opentelemetry/api';
 import {
   InstrumentationBase,
   InstrumentationNodeModuleDefinition,
@@ -21,6 +28,7 @@ import {
   type InstrumentationConfig,
 } from '@opentelemetry/instrumentation';
 import type { PgInstrumentationConfig } from '@opentelemetry/instrumentation-pg';
+import { isUnsampledIssued } from './lean-tracer.js';
 
 /** The options only upstream's instrumentation-pg implements. */
 const UPSTREAM_ONLY: readonly (keyof PgInstrumentationConfig)[] = [
@@ -41,6 +49,11 @@ export function needsUpstreamPg(config: PgInstrumentationConfig): boolean {
 export interface LeanPgConfig extends InstrumentationConfig {
   /** Only trace queries made under an active span (upstream's option of the same name). */
   requireParentSpan?: boolean;
+  /**
+   * The registered sampler drops every child of an unsampled parent (tracing.ts knows): a
+   * query under such a parent then skips the span name and attributes. Default: false.
+   */
+  parentDecides?: boolean;
 }
 
 interface PgClient {
@@ -210,6 +223,9 @@ export class LeanPgInstrumentation extends InstrumentationBase<LeanPgConfig> {
       const parent = trace.getSpan(active);
       if (parent === undefined && config().requireParentSpan === true)
         return original.apply(this, args);
+      // Under an unsampled parent whose children are dropped: the span would be that parent.
+      if (config().parentDecides === true && isUnsampledIssued(parent))
+        return original.apply(this, bindCallback(args, active));
       const first = args[0] as { text?: unknown; name?: unknown } | string | undefined;
       const text =
         typeof first === 'string'
@@ -229,17 +245,9 @@ export class LeanPgInstrumentation extends InstrumentationBase<LeanPgConfig> {
       );
       const last = args.length - 1;
       let callback = args[last];
-      if (!span.isRecording()) {
-        // Not sampled: nothing to end or record. A callback still runs in the caller's context
-        // (its logs carry the trace id, its own spans the parent).
-        if (parent !== undefined) {
-          if (typeof callback === 'function')
-            args[last] = context.bind(active, callback as Callback);
-          else if (hasConfigCallback(first))
-            args[0] = { ...first, callback: context.bind(active, first.callback) };
-        }
-        return original.apply(this, args);
-      }
+      // Not sampled: nothing to end or record.
+      if (!span.isRecording())
+        return original.apply(this, parent === undefined ? args : bindCallback(args, active));
       if (text !== undefined) span.setAttribute('db.query.text', text);
       if (plan !== undefined) span.setAttribute('db.postgresql.plan', plan);
       if (typeof callback === 'function') {
@@ -310,6 +318,20 @@ function mayWait(pool: unknown): boolean {
   return p._pendingQueue.length > 0 || (p._idle.length === 0 && p._isFull());
 }
 
+/**
+ * The query's arguments with its callback, if any, bound to the caller's context: an
+ * unsampled query's callback still runs there (its logs carry the trace id, its own spans
+ * the parent).
+ */
+function bindCallback(args: unknown[], active: Context): unknown[] {
+  const last = args.length - 1;
+  const first = args[0];
+  if (typeof args[last] === 'function') args[last] = context.bind(active, args[last] as Callback);
+  else if (hasConfigCallback(first))
+    args[0] = { ...first, callback: context.bind(active, first.callback) };
+  return args;
+}
+
 /** A plain query config carrying its callback (not a submittable such as pg.Query). */
 function hasConfigCallback(first: unknown): first is { callback: Callback } & object {
   return (
@@ -326,7 +348,7 @@ type Callback = (this: unknown, error: unknown, result: unknown) => unknown;
 function endingCallback(
   span: Span,
   callback: Callback,
-  bindTo: ReturnType<typeof context.active> | undefined,
+  bindTo: Context | undefined,
 ): Callback {
   const done = function (this: unknown, error: unknown, result: unknown) {
     if (error) failSpan(span, error);

@@ -16,7 +16,7 @@ import { startHttpServerSpans } from './http-server-spans.js';
 import { LeanTracerProvider } from './lean-tracer.js';
 import { LeanPgInstrumentation, needsUpstreamPg } from './pg-instrumentation.js';
 import { pinoInstrumentation } from './pino-instrumentation.js';
-import { samplerIgnoresAttributes } from './sampler.js';
+import { samplerDropsUnsampledChildren, samplerIgnoresAttributes } from './sampler.js';
 import type { SelfMetrics } from './metrics.js';
 import type { RouteLabeler } from './route.js';
 import { warnOnce } from './warn.js';
@@ -92,7 +92,11 @@ export function startTracing(config: ResolvedConfig, deps: TracingDeps): Tracing
     // the instrumentations.
     spanProcessors: [],
     instrumentations: [
-      ...buildInstrumentations(tracing.instrumentations, shipAppLogs),
+      ...buildInstrumentations(
+        tracing.instrumentations,
+        shipAppLogs,
+        samplerDropsUnsampledChildren(tracing.sampler),
+      ),
       ...tracing.extraInstrumentations,
     ],
     // Metrics are prom-client's job: an empty list stops the SDK from setting up its default
@@ -154,6 +158,7 @@ function foreignTracerProviderRegistered(): boolean {
 function buildInstrumentations(
   options: InstrumentationOptions,
   shipAppLogs: boolean,
+  parentDecides: boolean,
 ): Instrumentation[] {
   const list: Instrumentation[] = [];
   const http = configOf(options.http);
@@ -177,6 +182,7 @@ function buildInstrumentations(
             ...(pg.requireParentSpan !== undefined
               ? { requireParentSpan: pg.requireParentSpan }
               : {}),
+            parentDecides,
           }),
     );
   const amqplib = configOf(options.amqplib);
