@@ -47,8 +47,8 @@ export interface FixedMeasurement {
   cpuSource: CpuSpent['source'];
   p50Ms: number;
   p99Ms: number;
-  /** Spans the receiver got for the measured window (flushed before counting). */
-  spans: number;
+  /** Spans per request: all the process's spans over all its requests (probe and warm-up included). */
+  spansPerRequest: number;
   /** Requests completed (2xx) in the measured window. */
   requests: number;
   errors: number;
@@ -126,9 +126,11 @@ export async function measureCapacity(
 }
 
 /**
- * A fresh MES in `variant`: probed, `warmup` s at `rate`, the receiver drained, then `seconds`
- * at `rate` with the MES's CPU time read before and, once the window's spans have arrived,
- * after. Throws on any failed or late request.
+ * A fresh MES in `variant`: probed, `warmup` s at `rate`, then `seconds` at `rate` with the
+ * MES's CPU time read at the window's start and end. Spans per request: every span the
+ * receiver got from this process (the last ones awaited), over every request it served. The
+ * CPU window holds whatever exports fall in it, as a production window does: with the
+ * default 5 s schedule delay, one or two. Throws on any failed or late request.
  */
 export async function measureFixed(
   run: OtelRun,
@@ -137,6 +139,8 @@ export async function measureFixed(
   opts: { rate: number; seconds: number; warmup: number },
 ): Promise<FixedMeasurement> {
   if (kind === 'take') await resetTakeOrders(run.db);
+  // The last measurement's spans have all arrived (settled before its MES stopped).
+  run.receiver.clear();
   const mes = await spawnVariant(run, variant);
   let generator: FixedRateGenerator | undefined;
   try {
@@ -147,17 +151,15 @@ export async function measureFixed(
     const warm = await generator.run({ rate: opts.rate, seconds: opts.warmup, request });
     checkRun(warm, `${kind} ${variant} warm-up`, true);
     if (warm.late > 0) run.log(`${kind} ${variant}: ${warm.late} late requests in the warm-up`);
-    // The warm-up's spans in before counting starts; the take goes on with fresh orders.
-    await settle(run.receiver);
-    run.receiver.clear();
     const before = sampleCpu(pid);
     const result = await generator.run({
       rate: opts.rate,
       seconds: opts.seconds,
+      // The take goes on with fresh orders.
       request: (i) => request(warm.scheduled + i),
     });
-    await settle(run.receiver);
     const cpu = cpuBetween(before, sampleCpu(pid));
+    if (variant !== 'bare') await settle(run.receiver);
     checkRun(result, `${kind} ${variant}`);
     if (run.receiver.rejected > 0)
       throw new Error(`${kind} ${variant}: the receiver refused ${run.receiver.rejected} exports`);
@@ -167,7 +169,8 @@ export async function measureFixed(
       cpuSource: cpu.source,
       p50Ms: result.latency.p50Ms,
       p99Ms: result.latency.p99Ms,
-      spans: run.receiver.spanCount,
+      // The probe is one request more (a read, for the take too): off by under 1 in 1,000.
+      spansPerRequest: run.receiver.spanCount / (1 + warm.completed + result.completed),
       requests: result.completed,
       errors: result.errors,
     };

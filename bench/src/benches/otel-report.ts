@@ -18,7 +18,7 @@ export interface VariantSummary {
   /** Medians over the rounds. */
   p50Ms: number;
   p99Ms: number;
-  /** All the rounds' spans over all their requests. */
+  /** The rounds' mean of spans per request. */
   spansPerRequest: number;
   /** Completed requests and errors in the measured windows, all rounds. */
   requests: number;
@@ -43,7 +43,6 @@ export function median(values: readonly number[]): number {
 
 export function summarizeVariant(runs: readonly FixedMeasurement[]): VariantSummary {
   const requests = runs.reduce((sum, r) => sum + r.requests, 0);
-  const spans = runs.reduce((sum, r) => sum + r.spans, 0);
   return {
     rate: runs[0]!.rate,
     cpuUsPerRequest: {
@@ -53,7 +52,7 @@ export function summarizeVariant(runs: readonly FixedMeasurement[]): VariantSumm
     cpuSources: runs.map((r) => r.cpuSource),
     p50Ms: round(median(runs.map((r) => r.p50Ms))),
     p99Ms: round(median(runs.map((r) => r.p99Ms))),
-    spansPerRequest: requests ? round(spans / requests, 3) : 0,
+    spansPerRequest: round(runs.reduce((sum, r) => sum + r.spansPerRequest, 0) / runs.length, 3),
     requests,
     errors: runs.reduce((sum, r) => sum + r.errors, 0),
   };

@@ -22,10 +22,11 @@ const TAKEABLE: OrderStatus = 'MANUFACTURING_APPROVED';
 
 /**
  * OTEL_BSP_SCHEDULE_DELAY of every traced variant: how long the batch processors hold spans
- * before an export (`--scheduleDelayMs`; the SDK's default is 5,000). Short, so the waits for a
- * window's spans stay short; an export's fixed cost then recurs more often than in production.
+ * before an export (`--scheduleDelayMs`). Default: the SDK's own, 5,000, what a production
+ * service runs with. A shorter delay makes an export's fixed cost recur more often than it
+ * does in production (docs/benchmarks.md "otel").
  */
-let scheduleDelayMs = 200;
+let scheduleDelayMs = 5_000;
 
 /** Sets the schedule delay for the run (before any variant starts). */
 export function useScheduleDelay(ms: number): void {
@@ -137,11 +138,19 @@ export function takeScript(operatorId: number, firstId: number): string {
   ].join('\n');
 }
 
-/** Resolves once the receiver got no spans for a few export intervals (OTEL_BSP_SCHEDULE_DELAY). */
+/**
+ * Resolves once the receiver got no span for longer than an export interval
+ * (OTEL_BSP_SCHEDULE_DELAY) and a second: every span ended before the call has then arrived.
+ */
 export async function settle(receiver: { readonly spanCount: number }): Promise<void> {
-  let last = -1;
-  while (receiver.spanCount !== last) {
-    last = receiver.spanCount;
-    await new Promise((resolve) => setTimeout(resolve, 3 * scheduleDelayMs));
+  const quietMs = scheduleDelayMs + 1_000;
+  let last = receiver.spanCount;
+  let since = performance.now();
+  while (performance.now() - since < quietMs) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    if (receiver.spanCount !== last) {
+      last = receiver.spanCount;
+      since = performance.now();
+    }
   }
 }
