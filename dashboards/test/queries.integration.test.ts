@@ -1,4 +1,5 @@
-// Every dashboard and rule query, evaluated by the real Prometheus of the test run.
+// Every dashboard and rule query, evaluated by the real Prometheus of the test run, and by its
+// real VictoriaMetrics, which scrapes the same targets (every data check runs on both).
 //
 // Always on: each query is valid for that Prometheus (the version the services library
 // installs), with dashboard variables substituted as Grafana would.
@@ -75,6 +76,8 @@ const isDbQuery = readsFrom(DB_FILES);
 
 const services = inject('services');
 const prometheusUrl = services.PROMETHEUS_URL ?? '';
+// Scrapes the same targets as Prometheus: every data check below runs on both.
+const victoriaMetricsUrl = services.VICTORIA_METRICS_URL ?? '';
 
 describe('dashboard and rule queries on the real Prometheus', () => {
   it('are all valid', async () => {
@@ -82,6 +85,13 @@ describe('dashboard and rule queries on the real Prometheus', () => {
     const report = await evaluateAll(prometheusUrl, { requireData: false });
     expect(report.outcomes.length).toBe(collectQueries().length);
     expect(report.outcomes.length).toBeGreaterThan(20);
+    expect(report.problems).toEqual([]);
+  });
+
+  it('are all valid MetricsQL for the real VictoriaMetrics too', async () => {
+    expect(victoriaMetricsUrl, 'the test run has no VictoriaMetrics').not.toBe('');
+    const report = await evaluateAll(victoriaMetricsUrl, { requireData: false });
+    expect(report.outcomes.length).toBe(collectQueries().length);
     expect(report.problems).toEqual([]);
   });
 
@@ -159,7 +169,13 @@ describe('dashboard and rule queries on a scraped, instrumented MES', () => {
         !isDbQuery(query),
     );
     expect(queries.length).toBeGreaterThan(20);
-    expect(await evaluateUntilData(queries, job)).toEqual([]);
+    const pageAndHealth = async () => {
+      await (
+        await fetch(`${mesUrl}/api/orders?status=MANUFACTURING_APPROVED&page=1&pageSize=20`)
+      ).arrayBuffer();
+      await (await fetch(`${mesUrl}/health`)).arrayBuffer();
+    };
+    expect(await evaluateUntilData(queries, job, pageAndHealth)).toEqual([]);
 
     // And the other way round: every metric family the instrumented MES exposes is listed in
     // docs/metrics.md with its type, so the page cannot fall behind the code.
@@ -223,7 +239,19 @@ describe('pricing dashboard and rule queries on scraped pricing sidecars', () =>
     // The dashboard's variables and panels, and the five alerts.
     expect(queries.length).toBeGreaterThan(20);
     expect(queries.filter((query) => query.kind === 'alert')).toHaveLength(5);
-    expect(await evaluateUntilData(queries, job)).toEqual([]);
+    // Quotes keep coming: a model not seen before (computed), then the same again (a cache hit).
+    const quotes = async () => {
+      const model = generateRingStl({ triangles: 500, innerDiameterMm: 15 + Math.random() * 5 });
+      for (let i = 0; i < 2; i++) {
+        const response = await fetch(`${urls[0]}/v1/quotes`, {
+          method: 'POST',
+          body: model,
+          headers: { 'content-type': 'application/octet-stream' },
+        });
+        await response.arrayBuffer();
+      }
+    };
+    expect(await evaluateUntilData(queries, job, quotes)).toEqual([]);
 
     for (const url of urls) {
       expect(
@@ -418,7 +446,13 @@ describe('cache-proxy dashboard and rule queries on scraped cache sidecars', () 
     // The dashboard's variables and panels, and the five alerts.
     expect(queries.length).toBeGreaterThan(20);
     expect(queries.filter((query) => query.kind === 'alert')).toHaveLength(5);
-    expect(await evaluateUntilData(queries, job)).toEqual([]);
+    // Fills keep happening: every cached list dropped, then the page read twice (a fill, a hit).
+    const fills = async () => {
+      await (await admin(redisAdmin, '/rebuild', 'POST')).arrayBuffer();
+      await list(redisProxy);
+      await list(redisProxy);
+    };
+    expect(await evaluateUntilData(queries, job, fills)).toEqual([]);
 
     for (const { metricsPort } of started) {
       expect(
@@ -579,7 +613,11 @@ describe('messaging dashboard and rule queries on a scraped MES with reliable me
     // The dashboard's variables and panels, and the five alerts.
     expect(queries.length).toBeGreaterThan(20);
     expect(queries.filter((query) => query.kind === 'alert')).toHaveLength(5);
-    expect(await evaluateUntilData(queries, job)).toEqual([]);
+    // The handler keeps running: approvals of an order that does not exist, each dead-lettered.
+    let unknown = 0;
+    const approvals = () =>
+      publish(JSON.stringify({ orderId: 999_999 }), `dash-mq-unknown-${run}-${++unknown}`);
+    expect(await evaluateUntilData(queries, job, approvals)).toEqual([]);
 
     expect(
       undocumentedFamilies(await exposition()),
@@ -700,7 +738,7 @@ describe('database routing dashboard and rule queries on a scraped MES with a re
     // The dashboard's variables and panels, and the three alerts.
     expect(queries.length).toBeGreaterThan(12);
     expect(queries.filter((query) => query.kind === 'alert')).toHaveLength(3);
-    expect(await evaluateUntilData(queries, job)).toEqual([]);
+    expect(await evaluateUntilData(queries, job, () => list())).toEqual([]);
 
     expect(
       undocumentedFamilies(await exposition()),
@@ -772,17 +810,46 @@ async function spawnCacheProxy(
 }
 
 /**
- * Series appear as Prometheus scrapes them (every second); on a loaded machine some need a few
- * more scrapes. Re-evaluates until every query has data for the job, and returns what is
- * still missing after 30 s.
+ * Series appear as Prometheus and VictoriaMetrics scrape them (every second, from the same
+ * target files); on a loaded machine some need a few more scrapes. Re-evaluates on each until
+ * every query has data for the job, and returns what is still missing after 30 s, prefixed with
+ * the backend's name.
+ *
+ * `traffic`, when given, runs every 250 ms meanwhile: counters that keep moving across scrapes.
+ * VictoriaMetrics drops the NaN a histogram_quantile() or a ratio of zero rates gives (where
+ * Prometheus keeps it as a value), so a panel over a burst that ended before the first scrape
+ * shows no data there.
  */
-async function evaluateUntilData(queries: readonly ShippedQuery[], job: string): Promise<string[]> {
-  let report = await evaluateAll(prometheusUrl, { requireData: true, job, queries });
-  for (let attempt = 0; report.problems.length > 0 && attempt < 30; attempt++) {
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
-    report = await evaluateAll(prometheusUrl, { requireData: true, job, queries });
+async function evaluateUntilData(
+  queries: readonly ShippedQuery[],
+  job: string,
+  traffic?: () => Promise<unknown>,
+): Promise<string[]> {
+  expect(victoriaMetricsUrl, 'the test run has no VictoriaMetrics').not.toBe('');
+  const backends = { Prometheus: prometheusUrl, VictoriaMetrics: victoriaMetricsUrl };
+  let done = false;
+  const flowing = (async () => {
+    while (traffic && !done) {
+      await traffic();
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  })();
+  try {
+    const missing = await Promise.all(
+      Object.entries(backends).map(async ([backend, url]) => {
+        let report = await evaluateAll(url, { requireData: true, job, queries });
+        for (let attempt = 0; report.problems.length > 0 && attempt < 30; attempt++) {
+          await new Promise((resolve) => setTimeout(resolve, 1_000));
+          report = await evaluateAll(url, { requireData: true, job, queries });
+        }
+        return report.problems.map((problem) => `${backend}: ${problem}`);
+      }),
+    );
+    return missing.flat();
+  } finally {
+    done = true;
+    await flowing;
   }
-  return report.problems;
 }
 
 /** Metric families in a Prometheus exposition that docs/metrics.md lacks (or types otherwise). */

@@ -5,6 +5,8 @@
 export const DEFAULTS = {
   /** OTLP/HTTP traces URL when neither an option nor OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set. */
   otlpTracesUrl: 'http://localhost:4318/v1/traces',
+  /** Zipkin v2 spans URL when neither an option nor OTEL_EXPORTER_ZIPKIN_ENDPOINT is set (the spec's default). */
+  zipkinUrl: 'http://localhost:9411/api/v2/spans',
   /** Span queue of the batch processor; beyond it spans are dropped and counted (OTEL_BSP_MAX_QUEUE_SIZE). */
   maxQueueSize: 2048,
   /** Spans per export request (OTEL_BSP_MAX_EXPORT_BATCH_SIZE). */
@@ -27,6 +29,8 @@ export const DEFAULTS = {
   ] as readonly number[],
   /** pino level of the root logger (MESKIT_LOG_LEVEL). */
   logLevel: 'info',
+  /** Shape of the root logger's lines (MESKIT_LOG_FORMAT): pino's JSON; `ecs` for Elastic Common Schema. */
+  logFormat: 'pino' as 'pino' | 'ecs',
   /** How often batched log lines are pushed to Loki, ms (MESKIT_LOKI_BATCH_INTERVAL_MS). */
   lokiBatchIntervalMs: 1_000,
   /** Log lines buffered for Loki; beyond it the oldest are dropped (pino-loki's policy). */

@@ -14,6 +14,9 @@ import type { Registry } from 'prom-client';
  * `undefined` to fall back to the built-in normaliser for this request. Whatever it returns,
  * at most `maxRoutes` distinct values are kept; later ones are reported as `other`.
  */
+/** A span exporter this package implements (OTEL_TRACES_EXPORTER's values, less `none`). */
+export type TracesExporterName = 'otlp' | 'zipkin';
+
 export type NormalizeRoute = (path: string, request: IncomingMessage) => string | undefined;
 
 /**
@@ -49,6 +52,10 @@ export interface TelemetryOptions {
   otlpTracesUrl?: string;
   /** Headers of every export request (auth of a managed backend), over env OTEL_EXPORTER_OTLP_(TRACES_)HEADERS. Default: none. */
   otlpHeaders?: Readonly<Record<string, string>>;
+  /** Where spans go: `otlp`, `zipkin`, or both. Default: env OTEL_TRACES_EXPORTER (a comma-separated list), else `otlp`. */
+  tracesExporter?: TracesExporterName | readonly TracesExporterName[];
+  /** Zipkin v2 spans URL (`http://zipkin:9411/api/v2/spans`), used when Zipkin is an exporter. Default: env OTEL_EXPORTER_ZIPKIN_ENDPOINT, else `http://localhost:9411/api/v2/spans`. */
+  zipkinUrl?: string;
   /** Sampler. Default: from env OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG, else `parentbased_always_on`. */
   sampler?: Sampler;
   /** Spans buffered for export; beyond it spans are dropped and counted. Default: env OTEL_BSP_MAX_QUEUE_SIZE, else 2048. */
@@ -81,9 +88,11 @@ export interface TelemetryOptions {
 
   /** Level of the root logger. Default: env MESKIT_LOG_LEVEL, else `info`. */
   logLevel?: string;
+  /** Shape of the root logger's lines: `pino` (pino's JSON: `level`, `time`, `msg`, `trace_id`) or `ecs` (Elastic Common Schema for Filebeat: `@timestamp`, `log.level`, `message`, `trace.id`, `error.*`). The application's own pino loggers are not reformatted. Default: env MESKIT_LOG_FORMAT, else `pino`. */
+  logFormat?: 'pino' | 'ecs';
   /** Write log lines as JSON to stdout. Default: env MESKIT_LOG_STDOUT, else true unless Loki is configured. */
   logStdout?: boolean;
-  /** Loki base URL (`http://loki:3100`) or full push URL; user:password in it becomes basic auth; `false` turns Loki off. Default: env MESKIT_LOKI_URL, else off. */
+  /** Loki base URL (`http://loki:3100`) or full push URL (VictoriaLogs: `http://victorialogs:9428/insert/loki/api/v1/push`, query string kept); user:password in it becomes basic auth; `false` turns Loki off. Default: env MESKIT_LOKI_URL, else off. */
   lokiUrl?: string | false;
   /** Headers of every Loki push (e.g. `X-Scope-OrgID`). Default: env MESKIT_LOKI_HEADERS (`k=v,k2=v2`), else none. */
   lokiHeaders?: Readonly<Record<string, string>>;

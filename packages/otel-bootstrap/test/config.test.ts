@@ -98,7 +98,7 @@ describe('resolveConfig: traces', () => {
 
   it('reports settings it cannot honour and carries on', () => {
     const { config, problems } = resolve({
-      OTEL_TRACES_EXPORTER: 'zipkin',
+      OTEL_TRACES_EXPORTER: 'jaeger',
       OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
       OTEL_EXPORTER_OTLP_HEADERS: 'authorization',
       OTEL_BSP_MAX_QUEUE_SIZE: 'lots',
@@ -111,6 +111,42 @@ describe('resolveConfig: traces', () => {
       'OTEL_EXPORTER_OTLP_HEADERS',
       'OTEL_BSP_MAX_QUEUE_SIZE',
     ]);
+  });
+
+  it('exports to Zipkin, OTLP or both as OTEL_TRACES_EXPORTER or the option says', () => {
+    expect(resolve({}).config.tracing.exporters).toEqual(['otlp']);
+    const zipkin = resolve({
+      OTEL_TRACES_EXPORTER: 'zipkin',
+      OTEL_EXPORTER_ZIPKIN_ENDPOINT: 'http://zipkin:9411/api/v2/spans',
+    });
+    expect(zipkin.config.tracing).toMatchObject({
+      enabled: true,
+      exporters: ['zipkin'],
+      zipkinUrl: 'http://zipkin:9411/api/v2/spans',
+    });
+    expect(zipkin.problems).toEqual([]);
+    expect(resolve({}).config.tracing.zipkinUrl).toBe(DEFAULTS.zipkinUrl);
+    expect(resolve({ OTEL_TRACES_EXPORTER: 'otlp, zipkin' }).config.tracing.exporters).toEqual([
+      'otlp',
+      'zipkin',
+    ]);
+    // An unknown name beside a known one: reported, the known one kept.
+    const mixed = resolve({ OTEL_TRACES_EXPORTER: 'zipkin,jaeger' });
+    expect(mixed.config.tracing.exporters).toEqual(['zipkin']);
+    expect(mixed.problems.map((p) => p.variable)).toEqual(['OTEL_TRACES_EXPORTER']);
+    expect(
+      resolve({ OTEL_TRACES_EXPORTER: 'otlp' }, { tracesExporter: 'zipkin' }).config.tracing
+        .exporters,
+    ).toEqual(['zipkin']);
+    expect(() => resolve({}, { tracesExporter: 'jaeger' as never })).toThrow(/tracesExporter/);
+    expect(() => resolve({}, { zipkinUrl: 'zipkin:9411' })).toThrow(/zipkinUrl/);
+    // A Zipkin URL that is no URL, with Zipkin chosen: reported, and nothing exported.
+    const bad = resolve({
+      OTEL_TRACES_EXPORTER: 'zipkin',
+      OTEL_EXPORTER_ZIPKIN_ENDPOINT: 'zipkin',
+    });
+    expect(bad.config.tracing.enabled).toBe(false);
+    expect(bad.problems.map((p) => p.variable)).toEqual(['OTEL_EXPORTER_ZIPKIN_ENDPOINT']);
   });
 
   it('bounds the export queue from OTEL_BSP_* and keeps the batch within the queue', () => {

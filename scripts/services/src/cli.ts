@@ -31,7 +31,7 @@ const currentFile = () => join(tmpdir(), 'meskit-services.current');
 function usage(message?: string): never {
   if (message) process.stderr.write(`services: ${message}\n`);
   process.stderr.write(
-    'usage: services up|start|env|status|stop [--only postgres,redis,rabbitmq,prometheus] [--no-replica] [--json]\n',
+    'usage: services up|start|env|status|stop [--only postgres,redis,rabbitmq,prometheus,victoriametrics] [--no-replica] [--json]\n',
   );
   process.exit(2);
 }
@@ -57,6 +57,11 @@ async function status(services: Services): Promise<Record<string, boolean>> {
   if (services.rabbitmq) result['rabbitmq'] = await amqpReachable(services.rabbitmq.url);
   if (services.prometheus)
     result['prometheus'] = await fetch(`${services.prometheus.url}/-/ready`).then(
+      (r) => r.ok,
+      () => false,
+    );
+  if (services.victoriametrics)
+    result['victoriametrics'] = await fetch(`${services.victoriametrics.url}/health`).then(
       (r) => r.ok,
       () => false,
     );

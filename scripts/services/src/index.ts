@@ -9,7 +9,8 @@ export { RabbitMqServer, amqpReachable, rabbitNodeName, startRabbitMq } from './
 export type { RabbitNodeOptions, RabbitPorts } from './rabbitmq.js';
 export { RabbitMqCluster, startRabbitCluster } from './rabbitmq-cluster.js';
 export { PrometheusServer, startPrometheus } from './prometheus.js';
-export type { ScrapeJob } from './prometheus.js';
+export type { ScrapeJob } from './scrape-targets.js';
+export { VictoriaMetricsServer, startVictoriaMetrics } from './victoria-metrics.js';
 export { REQUIREMENTS, ensureInstalled, locate } from './internal/install.js';
 export type { Requirement } from './internal/install.js';
 export { freePort } from './internal/proc.js';

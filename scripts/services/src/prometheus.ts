@@ -1,26 +1,26 @@
-import { closeSync, mkdirSync, openSync, writeFileSync, renameSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { locate } from './internal/install.js';
 import { freePort, isAlive, spawnServer, waitUntil, stopGroup, tailFile } from './internal/proc.js';
+import { fileSdConfig, writeScrapeJob, type ScrapeJob } from './scrape-targets.js';
 
-/** One scrape job: Prometheus scrapes `targets` (host:port) at `metricsPath`. */
-export interface ScrapeJob {
-  job: string;
-  targets: string[];
-  metricsPath?: string;
-}
-
-/** Prometheus on loopback; scrape targets are file-discovered, so they can change while it runs. */
+/**
+ * Prometheus on loopback; scrape targets are file-discovered (scrape-targets.ts), so they can
+ * change while it runs. A run's VictoriaMetrics reads the same target files.
+ */
 export class PrometheusServer {
   readonly port: number;
   readonly url: string;
   readonly #dir: string;
+  readonly #targetsDir: string;
   #pid: number | undefined;
 
-  constructor(port: number, dir: string, pid?: number) {
+  /** `targetsDir`: the scrape target files. Default: `<dir>/targets`. */
+  constructor(port: number, dir: string, pid?: number, targetsDir = join(dir, 'targets')) {
     this.port = port;
     this.url = `http://127.0.0.1:${port}`;
     this.#dir = dir;
+    this.#targetsDir = targetsDir;
     this.#pid = pid;
   }
 
@@ -28,22 +28,20 @@ export class PrometheusServer {
     return this.#pid !== undefined && isAlive(this.#pid) ? this.#pid : undefined;
   }
 
-  /** Adds or replaces a scrape job; Prometheus picks the file up within about a second. */
+  /**
+   * Adds or replaces a scrape job; Prometheus (and a VictoriaMetrics reading the same target
+   * files) picks the file up within about a second.
+   */
   setScrapeJob(job: ScrapeJob): void {
-    const targetsDir = join(this.#dir, 'targets');
-    mkdirSync(targetsDir, { recursive: true });
-    const labels: Record<string, string> = { job: job.job };
-    if (job.metricsPath) labels['__metrics_path__'] = job.metricsPath;
-    const file = join(targetsDir, `${job.job.replace(/[^\w-]/g, '_')}.json`);
-    writeFileSync(`${file}.tmp`, JSON.stringify([{ targets: job.targets, labels }], null, 2));
-    renameSync(`${file}.tmp`, file);
+    writeScrapeJob(this.#targetsDir, job);
   }
 
   async start(
     opts: { scrapeIntervalSeconds?: number; ruleFiles?: string[]; onSpawn?: () => void } = {},
   ): Promise<void> {
     if (this.pid !== undefined) return;
-    mkdirSync(join(this.#dir, 'targets'), { recursive: true });
+    mkdirSync(this.#dir, { recursive: true });
+    mkdirSync(this.#targetsDir, { recursive: true });
     const interval = `${opts.scrapeIntervalSeconds ?? 1}s`;
     writeFileSync(
       join(this.#dir, 'prometheus.yml'),
@@ -54,11 +52,7 @@ export class PrometheusServer {
         ...(opts.ruleFiles?.length
           ? ['rule_files:', ...opts.ruleFiles.map((f) => `  - ${JSON.stringify(f)}`)]
           : []),
-        'scrape_configs:',
-        '  - job_name: file_sd',
-        '    file_sd_configs:',
-        `      - files: [${JSON.stringify(join(this.#dir, 'targets', '*.json'))}]`,
-        '        refresh_interval: 1s',
+        ...fileSdConfig(this.#targetsDir, { refreshInterval: '1s' }),
         '',
       ].join('\n'),
     );
@@ -100,13 +94,20 @@ export class PrometheusServer {
 
 export async function startPrometheus(opts: {
   dir: string;
+  /** The scrape target files. Default: `<dir>/prometheus/targets`. */
+  targetsDir?: string;
   jobs?: ScrapeJob[];
   scrapeIntervalSeconds?: number;
   ruleFiles?: string[];
   track?: (server: PrometheusServer) => void;
   onSpawn?: () => void;
 }): Promise<PrometheusServer> {
-  const server = new PrometheusServer(await freePort(), join(opts.dir, 'prometheus'));
+  const server = new PrometheusServer(
+    await freePort(),
+    join(opts.dir, 'prometheus'),
+    undefined,
+    opts.targetsDir,
+  );
   opts.track?.(server);
   for (const job of opts.jobs ?? []) server.setScrapeJob(job);
   try {

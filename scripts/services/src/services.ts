@@ -15,21 +15,29 @@ import { ServicesError } from './errors.js';
 import { ensureInstalled, postgresBinDir, type Requirement } from './internal/install.js';
 import { isAlive, onProcessEnd, signalGroup, systemUser } from './internal/proc.js';
 import { PgNode, PostgresPair, startPostgres } from './postgres.js';
-import { PrometheusServer, startPrometheus, type ScrapeJob } from './prometheus.js';
+import { PrometheusServer, startPrometheus } from './prometheus.js';
 import { RabbitMqServer, startRabbitMq } from './rabbitmq.js';
 import { RedisServer, startRedis } from './redis.js';
+import { writeScrapeJob, type ScrapeJob } from './scrape-targets.js';
+import { VictoriaMetricsServer, startVictoriaMetrics } from './victoria-metrics.js';
 
-export type ServiceName = 'postgres' | 'redis' | 'rabbitmq' | 'prometheus';
-export const ALL_SERVICES: readonly ServiceName[] = ['postgres', 'redis', 'rabbitmq', 'prometheus'];
+export type ServiceName = 'postgres' | 'redis' | 'rabbitmq' | 'prometheus' | 'victoriametrics';
+export const ALL_SERVICES: readonly ServiceName[] = [
+  'postgres',
+  'redis',
+  'rabbitmq',
+  'prometheus',
+  'victoriametrics',
+];
 
 export interface StartServicesOptions {
-  /** Which servers to start. Default: all four. */
+  /** Which servers to start. Default: all of them. */
   only?: readonly ServiceName[];
   /** Start the PostgreSQL streaming replica. Default: true. */
   replica?: boolean;
   /** Parent folder of the run's data folder. Default: the OS temp folder. */
   baseDir?: string;
-  /** Initial Prometheus scrape jobs. Default: none. */
+  /** Initial scrape jobs of Prometheus and VictoriaMetrics. Default: none. */
   scrapeJobs?: ScrapeJob[];
   /** Prometheus rule files to load. Default: none. */
   ruleFiles?: string[];
@@ -49,6 +57,7 @@ export interface ServiceUrls {
   REDIS_URL?: string;
   AMQP_URL?: string;
   PROMETHEUS_URL?: string;
+  VICTORIA_METRICS_URL?: string;
   MESKIT_SERVICES_DIR: string;
 }
 
@@ -64,9 +73,12 @@ interface RunState {
     epmdPid?: number;
   };
   prometheus?: { port: number; pid?: number };
+  victoriametrics?: { port: number; pid?: number };
 }
 
 const PREFIX = 'meskit-services-';
+/** The scrape target files of the run, read by its Prometheus and its VictoriaMetrics. */
+const TARGETS = 'scrape-targets';
 
 /** The running servers of one run, with the handles fault tests drive. */
 export class Services {
@@ -75,6 +87,7 @@ export class Services {
   readonly redis: RedisServer | undefined;
   readonly rabbitmq: RabbitMqServer | undefined;
   readonly prometheus: PrometheusServer | undefined;
+  readonly victoriametrics: VictoriaMetricsServer | undefined;
   #closed: Promise<void> | undefined;
   readonly #unhook: () => void;
 
@@ -84,6 +97,7 @@ export class Services {
     this.redis = parts.redis;
     this.rabbitmq = parts.rabbitmq;
     this.prometheus = parts.prometheus;
+    this.victoriametrics = parts.victoriametrics;
     // Servers die with the process that started them, on exit and on SIGINT/SIGTERM/SIGHUP.
     this.#unhook = detached ? () => {} : onProcessEnd(() => this.killNow());
   }
@@ -95,6 +109,7 @@ export class Services {
     if (this.redis) urls.REDIS_URL = this.redis.url;
     if (this.rabbitmq) urls.AMQP_URL = this.rabbitmq.url;
     if (this.prometheus) urls.PROMETHEUS_URL = this.prometheus.url;
+    if (this.victoriametrics) urls.VICTORIA_METRICS_URL = this.victoriametrics.url;
     return urls;
   }
 
@@ -117,6 +132,7 @@ export class Services {
         this.redis?.stop(),
         this.rabbitmq?.close(),
         this.prometheus?.stop(),
+        this.victoriametrics?.stop(),
       ]);
       rmSync(this.dir, { recursive: true, force: true });
       const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -137,6 +153,7 @@ export class Services {
       this.rabbitmq?.pid,
       this.rabbitmq?.epmdPid,
       this.prometheus?.pid,
+      this.victoriametrics?.pid,
     ];
     for (const pid of pids) if (pid !== undefined) signalGroup(pid, 'SIGKILL');
     for (const node of [...(this.postgres?.replicas ?? []), this.postgres?.primary]) {
@@ -158,6 +175,7 @@ type Parts = {
   redis?: RedisServer | undefined;
   rabbitmq?: RabbitMqServer | undefined;
   prometheus?: PrometheusServer | undefined;
+  victoriametrics?: VictoriaMetricsServer | undefined;
 };
 
 /**
@@ -182,6 +200,11 @@ function writeState(dir: string, self: Parts, detached: boolean): void {
       port: self.prometheus.port,
       ...(self.prometheus.pid ? { pid: self.prometheus.pid } : {}),
     };
+  if (self.victoriametrics)
+    state.victoriametrics = {
+      port: self.victoriametrics.port,
+      ...(self.victoriametrics.pid ? { pid: self.victoriametrics.pid } : {}),
+    };
   writeFileSync(join(dir, 'state.json.tmp'), JSON.stringify(state, null, 2));
   renameSync(join(dir, 'state.json.tmp'), join(dir, 'state.json'));
 }
@@ -191,6 +214,7 @@ const REQUIREMENT_OF: Record<ServiceName, Requirement> = {
   redis: 'redis',
   rabbitmq: 'rabbitmq',
   prometheus: 'prometheus',
+  victoriametrics: 'victoriametrics',
 };
 
 /**
@@ -247,11 +271,22 @@ export async function startServices(opts: StartServicesOptions = {}): Promise<Se
       tasks.push(
         startPrometheus({
           dir,
+          targetsDir: join(dir, TARGETS),
           jobs: opts.scrapeJobs ?? [],
           ruleFiles: opts.ruleFiles ?? [],
           track,
           onSpawn: record,
         }),
+      );
+    }
+    if (only.includes('victoriametrics')) {
+      const track = (server: VictoriaMetricsServer) =>
+        void ((parts.victoriametrics = server), record());
+      // Without Prometheus in the run, the initial jobs are written here.
+      if (!only.includes('prometheus'))
+        for (const job of opts.scrapeJobs ?? []) writeScrapeJob(join(dir, TARGETS), job);
+      tasks.push(
+        startVictoriaMetrics({ dir, targetsDir: join(dir, TARGETS), track, onSpawn: record }),
       );
     }
     const results = await Promise.allSettled(tasks);
@@ -317,6 +352,14 @@ export function attachServices(dir: string): Services {
       state.prometheus.port,
       join(dir, 'prometheus'),
       state.prometheus.pid,
+      join(dir, TARGETS),
+    );
+  if (state.victoriametrics)
+    parts.victoriametrics = new VictoriaMetricsServer(
+      state.victoriametrics.port,
+      join(dir, 'victoria-metrics'),
+      join(dir, TARGETS),
+      state.victoriametrics.pid,
     );
   return new Services(dir, parts, true);
 }

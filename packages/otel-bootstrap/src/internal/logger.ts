@@ -1,34 +1,43 @@
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { describeError } from '@meskit/kernel';
-import { context, isSpanContextValid, trace } from '@opentelemetry/api';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { EnvReader } from './config/env.js';
-import { logLevelFromEnv, type LokiConfig } from './config/logs.js';
+import {
+  logFormatFromEnv,
+  logIdentityFromEnv,
+  logLevelFromEnv,
+  type LogFormat,
+  type LokiConfig,
+} from './config/logs.js';
+import {
+  ecsLineForLoki,
+  rootLoggerOptions,
+  traceMixin,
+  type LineIdentity,
+  type LineSettings,
+} from './log-format.js';
 import { PUSH_EVENT, type LokiWorkerOptions, type PushOutcome } from './loki-worker.js';
 import type { SelfMetrics } from './metrics.js';
-import { createRedactor, type Redactor } from './redact.js';
+import { createRedactor } from './redact.js';
 import { warn, warnOnce } from './warn.js';
 
 // The root logger is process-wide (every copy of the package hands out the same one), like
 // the metrics registry.
 const ROOT_KEY = Symbol.for('meskit.otel-bootstrap.rootLogger');
 
-// Returned by the mixin outside any span. pino merges mixin output into the line with
-// Object.assign(mixinResult, logObject); our merge strategy returns the log object untouched
-// for this marker, so lines outside spans cost no allocation.
-const NO_TRACE: Record<string, never> = Object.freeze({}) as Record<string, never>;
-
 interface RootLogging {
   readonly logger: Logger;
   readonly destination: FanOut;
   /** Read on every line, so startTelemetry() can add the configured keys later. */
-  readonly settings: { redactor: Redactor };
+  readonly settings: LineSettings;
   /**
-   * The fields that open every root logger line (pid, host, then service and env once
-   * telemetry starts), put on the application's lines shipped to Loki too.
+   * The fields that open every pino-format root logger line (pid, host, then service and env
+   * once telemetry starts), put on the application's lines shipped to Loki too.
    */
   readonly identity: Record<string, unknown>;
+  /** The shape of the root logger's lines (MESKIT_LOG_FORMAT, then the `logFormat` option). */
+  format: LogFormat;
 }
 
 /**
@@ -38,10 +47,12 @@ interface RootLogging {
 class FanOut implements DestinationStream {
   stdout: DestinationStream | undefined;
   loki: DestinationStream | undefined;
+  /** How a line is adapted for pino-loki (ECS lines: see ecsLineForLoki). */
+  lokiLine: ((line: string) => string) | undefined;
 
   write(line: string): void {
     this.stdout?.write(line);
-    this.loki?.write(line);
+    if (this.loki !== undefined) this.loki.write(this.lokiLine ? this.lokiLine(line) : line);
   }
 }
 
@@ -61,59 +72,66 @@ function createRootLogging(): RootLogging {
   // Synchronous stdout (pino's default destination): a line written just before a crash or
   // a process.exit() is not lost.
   destination.stdout = pino.destination({ dest: 1, sync: true });
-  const settings = { redactor: createRedactor() };
+  const settings: LineSettings = { redactor: createRedactor() };
   const identity: Record<string, unknown> = { pid: process.pid, host: hostname() };
-  // Before startTelemetry() the level comes from the environment; it validates and warns.
-  const level = logLevelFromEnv(new EnvReader(process.env));
-  const logger = pino(
-    {
-      level,
-      // `host`, not pino's `hostname`: pino-loki turns a `hostname` field into a Loki label.
-      base: { ...identity },
-      mixin: traceFields,
-      mixinMergeStrategy: (logObject: object, mixinObject: object) =>
-        mixinObject === NO_TRACE ? logObject : Object.assign(mixinObject, logObject),
-      formatters: {
-        log: (object: Record<string, unknown>) => settings.redactor.value(object),
-        bindings: (bindings: pino.Bindings) => settings.redactor.value(bindings),
-      },
-      serializers: {
-        err: (err: Error) => settings.redactor.value(pino.stdSerializers.err(err)),
-        req: (req: Parameters<typeof pino.stdSerializers.req>[0]) =>
-          settings.redactor.value(pino.stdSerializers.req(req)),
-        res: (res: Parameters<typeof pino.stdSerializers.res>[0]) =>
-          settings.redactor.value(pino.stdSerializers.res(res)),
-      },
-      hooks: {
-        streamWrite: (line: string) => settings.redactor.line(line),
-      },
-    },
+  // Before startTelemetry() level and format come from the environment; it validates and warns.
+  const env = new EnvReader(process.env);
+  const format = logFormatFromEnv(env);
+  const logger = createPinoLogger(
+    format,
+    logLevelFromEnv(env),
+    settings,
     destination,
+    // pino lines get service and env when telemetry starts (setBindings); ECS lines are built
+    // with service.name and service.environment, the names resolveConfig() will find.
+    format === 'ecs' ? logIdentityFromEnv(env) : {},
   );
+  destination.lokiLine = format === 'ecs' ? ecsLineForLoki : undefined;
+  return { logger, destination, settings, identity, format };
+}
+
+function createPinoLogger(
+  format: LogFormat,
+  level: string,
+  settings: LineSettings,
+  destination: FanOut,
+  lineIdentity: LineIdentity,
+): Logger {
+  const logger = pino({ ...rootLoggerOptions(format, settings, lineIdentity), level }, destination);
   // With Loki configured, instrumentation-pino gives the loggers that a patched pino()
   // creates a second stream feeding the Logs API, whose records are shipped to Loki as the
-  // application's lines (shipAppLogLine). Our own import of pino is normally loaded before the
-  // instrumentation and stays unpatched, but a copy of this package loaded later (a library
-  // importing `@meskit/otel-bootstrap/logger`) may create the root logger through a patched
-  // one. The root logger ships its own lines: keep its stream ours, or each would go twice.
+  // application's lines (shipAppLogLine), and its own trace mixin. Our own import of pino is
+  // normally loaded before the instrumentation and stays unpatched, but a copy of this package
+  // loaded later (a library importing `@meskit/otel-bootstrap/logger`) may create the root
+  // logger through a patched one. The root logger ships its own lines: keep its stream ours,
+  // or each would go twice; and its mixin, or ECS lines would get `trace_id` beside `trace.id`.
   const loggerFields = logger as unknown as Record<symbol, unknown>;
   if (loggerFields[pino.symbols.streamSym] !== destination) {
     loggerFields[pino.symbols.streamSym] = destination;
   }
-  return { logger, destination, settings, identity };
+  const mixin = traceMixin(format);
+  if (loggerFields[pino.symbols.mixinSym] !== mixin) loggerFields[pino.symbols.mixinSym] = mixin;
+  return logger;
 }
 
-/** trace_id, span_id and trace_flags of the active span, the field names instrumentation-pino uses. */
-function traceFields(): Record<string, string> {
-  const span = trace.getSpan(context.active());
-  if (span === undefined) return NO_TRACE;
-  const spanContext = span.spanContext();
-  if (!isSpanContextValid(spanContext)) return NO_TRACE;
-  return {
-    trace_id: spanContext.traceId,
-    span_id: spanContext.spanId,
-    trace_flags: spanContext.traceFlags.toString(16).padStart(2, '0'),
-  };
+/**
+ * Gives the root logger another format (or ECS lines another service name) in place: the
+ * application may hold it already (getLogger() before startTelemetry()), and `level`, the
+ * message key and the rendered base bindings are fixed when a pino logger is built. A fresh
+ * logger is built and its own fields moved onto the existing object. Children created earlier
+ * keep the bindings they were built with, as they do for service and env in pino format.
+ */
+function rebuildRootLogger(root: RootLogging, format: LogFormat, identity: LineIdentity): void {
+  const fresh = createPinoLogger(
+    format,
+    root.logger.level,
+    root.settings,
+    root.destination,
+    identity,
+  );
+  Object.defineProperties(root.logger, Object.getOwnPropertyDescriptors(fresh));
+  root.format = format;
+  root.destination.lokiLine = format === 'ecs' ? ecsLineForLoki : undefined;
 }
 
 /** True while lines are being shipped to Loki (telemetry started with Loki, not yet closed). */
@@ -149,6 +167,7 @@ function jsonSafe(_key: string, value: unknown): unknown {
 
 export interface LoggingConfig {
   readonly level: string;
+  readonly format: LogFormat;
   readonly stdout: boolean;
   readonly loki: LokiConfig | undefined;
   readonly redactKeys: readonly (string | RegExp)[];
@@ -167,7 +186,15 @@ export function startLogging(config: LoggingConfig, metrics: SelfMetrics): Loggi
   const root = rootLogging();
   root.settings.redactor = createRedactor(config.redactKeys);
   root.logger.level = config.level;
-  root.logger.setBindings({ service: config.serviceName, env: config.environment });
+  if (config.format === 'pino' && root.format === 'pino') {
+    root.logger.setBindings({ service: config.serviceName, env: config.environment });
+  } else {
+    // ECS lines are always rebuilt: service.name and service.environment are set when built.
+    rebuildRootLogger(root, config.format, {
+      serviceName: config.serviceName,
+      environment: config.environment,
+    });
+  }
   root.identity['service'] = config.serviceName;
   root.identity['env'] = config.environment;
 
@@ -283,8 +310,10 @@ function startLokiShipper(
           return;
         }
         // Ending the stream makes pino-loki push what it still buffers, then the worker exits.
+        // The timer stays referenced: the transport's worker is not, so without it a process
+        // awaiting this close with nothing else to do would exit before the last push (a
+        // top-level await left unsettled, exit code 13). It is bounded and cleared on close.
         const timer = setTimeout(resolve, timeoutMs);
-        timer.unref();
         transport.once('close', () => {
           clearTimeout(timer);
           resolve();

@@ -345,11 +345,7 @@ function hasConfigCallback(first: unknown): first is { callback: Callback } & ob
 type Callback = (this: unknown, error: unknown, result: unknown) => unknown;
 
 /** The callback that ends the span first; bound to the caller's context when it had a span. */
-function endingCallback(
-  span: Span,
-  callback: Callback,
-  bindTo: Context | undefined,
-): Callback {
+function endingCallback(span: Span, callback: Callback, bindTo: Context | undefined): Callback {
   const done = function (this: unknown, error: unknown, result: unknown) {
     if (error) failSpan(span, error);
     else span.end();

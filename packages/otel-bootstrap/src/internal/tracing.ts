@@ -20,7 +20,9 @@ import { samplerDropsUnsampledChildren, samplerIgnoresAttributes } from './sampl
 import type { SelfMetrics } from './metrics.js';
 import type { RouteLabeler } from './route.js';
 import { warnOnce } from './warn.js';
+import type { SpanSink } from './lean-span.js';
 import { WorkerSpanProcessor } from './worker-span-processor.js';
+import { ZipkinSink } from './zipkin-sink.js';
 
 export interface Tracing {
   /** True when spans are exported. */
@@ -56,22 +58,43 @@ export function startTracing(config: ResolvedConfig, deps: TracingDeps): Tracing
     return INACTIVE;
   }
 
-  // An ended span is written as OTLP/JSON bytes on this thread (otlp-json.ts); batches of
-  // those bytes are transferred to a worker that wraps them in the request and POSTs it
-  // (worker-span-processor.ts, otlp-worker.ts). HTTP, compression and a slow endpoint stay
-  // off the application's thread, without the SDK's BatchSpanProcessor and OTLP exporter.
-  const processor = new WorkerSpanProcessor({
-    url: tracing.url,
-    headers: tracing.headers ?? {},
+  // OTLP: an ended span is written as OTLP/JSON bytes on this thread (otlp-json.ts); batches
+  // of those bytes are transferred to a worker that wraps them in the request and POSTs it
+  // (worker-span-processor.ts, otlp-worker.ts). HTTP, compression and a slow endpoint stay off
+  // the application's thread, without the SDK's BatchSpanProcessor and OTLP exporter.
+  // Zipkin: upstream's exporter behind upstream's batch processor (zipkin-sink.ts).
+  const sinks: (SpanSink & { forceFlush(): Promise<void>; shutdown(): Promise<void> })[] = [];
+  const batch = {
     maxQueueSize: tracing.maxQueueSize,
     maxExportBatchSize: tracing.maxExportBatchSize,
     scheduledDelayMs: tracing.scheduledDelayMs,
-    exportTimeoutMs: tracing.requestTimeoutMs,
-    gzip: tracing.gzip,
-    exitWaitMs: Math.min(tracing.exportTimeoutMs, config.shutdownTimeoutMs),
     metrics: deps.selfMetrics,
-    resource: () => resourceOf(sdk).attributes as Record<string, unknown>,
-  });
+  };
+  if (tracing.exporters.includes('otlp'))
+    sinks.push(
+      new WorkerSpanProcessor({
+        ...batch,
+        url: tracing.url,
+        headers: tracing.headers ?? {},
+        exportTimeoutMs: tracing.requestTimeoutMs,
+        gzip: tracing.gzip,
+        exitWaitMs: Math.min(tracing.exportTimeoutMs, config.shutdownTimeoutMs),
+        resource: () => resourceOf(sdk).attributes as Record<string, unknown>,
+      }),
+    );
+  if (tracing.exporters.includes('zipkin'))
+    sinks.push(
+      new ZipkinSink({
+        ...batch,
+        url: tracing.zipkinUrl,
+        exportTimeoutMs: tracing.exportTimeoutMs,
+        resource: () => resourceOf(sdk),
+      }),
+    );
+  const sink: SpanSink =
+    sinks.length === 1
+      ? sinks[0]!
+      : { append: (record) => sinks.forEach((each) => each.append(record)) };
 
   // The application's own pino lines go to Loki with ours (README "Logs"); without Loki
   // there is nowhere to ship them, and their loggers get no extra stream at all.
@@ -106,9 +129,7 @@ export function startTracing(config: ResolvedConfig, deps: TracingDeps): Tracing
     logRecordProcessors: shipAppLogs ? [new AppLogForwarder()] : [],
   });
   sdk.start();
-  trace.setGlobalTracerProvider(
-    new LeanTracerProvider({ sampler: tracing.sampler, sink: processor }),
-  );
+  trace.setGlobalTracerProvider(new LeanTracerProvider({ sampler: tracing.sampler, sink }));
   // Server spans come from Node's http diagnostics channels (http-server-spans.ts); the
   // instrumentation above only traces outgoing requests.
   const stopServerSpans = httpConfig
@@ -124,10 +145,12 @@ export function startTracing(config: ResolvedConfig, deps: TracingDeps): Tracing
   let shutdown: Promise<void> | undefined;
   return {
     active: true,
-    forceFlush: () => processor.forceFlush(),
+    forceFlush: () => Promise.all(sinks.map((each) => each.forceFlush())).then(() => undefined),
     shutdown() {
       stopServerSpans?.();
-      shutdown ??= Promise.all([sdk.shutdown(), processor.shutdown()]).then(() => undefined);
+      shutdown ??= Promise.all([sdk.shutdown(), ...sinks.map((each) => each.shutdown())]).then(
+        () => undefined,
+      );
       return shutdown;
     },
   };

@@ -59,6 +59,16 @@ export const REQUIREMENTS = {
     pkg: 'prometheus',
     locate: () => firstExisting(['/usr/bin/promtool']),
   },
+  victoriametrics: {
+    name: 'VictoriaMetrics',
+    pkg: 'victoria-metrics',
+    locate: () => firstExisting(['/usr/bin/victoria-metrics']),
+  },
+  vmalert: {
+    name: 'vmalert',
+    pkg: 'victoria-metrics',
+    locate: () => firstExisting(['/usr/bin/vmalert']),
+  },
   wrk: { name: 'wrk', pkg: 'wrk', locate: () => firstExisting(['/usr/bin/wrk']) },
   nginx: { name: 'nginx', pkg: 'nginx', locate: () => firstExisting(['/usr/sbin/nginx']) },
   admesh: { name: 'admesh', pkg: 'admesh', locate: () => firstExisting(['/usr/bin/admesh']) },

@@ -1,5 +1,5 @@
-// Logs settings: the root logger's level, stdout, Loki (push URL, credentials, headers,
-// batching) and the extra keys to redact.
+// Logs settings: the root logger's level and line format, stdout, Loki (push URL, credentials,
+// headers, batching) and the extra keys to redact.
 import { DEFAULTS } from '../../defaults.js';
 import type { TelemetryOptions } from '../../options.js';
 import { redactText } from '../redact.js';
@@ -11,7 +11,7 @@ import {
   optionalString,
   stringRecord,
 } from './checks.js';
-import { safeDecode, type EnvReader } from './env.js';
+import { parseKeyValueList, safeDecode, type EnvReader } from './env.js';
 
 export interface LokiConfig {
   /** Full push URL, without credentials (fetch refuses URLs that carry them). */
@@ -23,8 +23,12 @@ export interface LokiConfig {
   readonly timeoutMs: number;
 }
 
+/** The shape of the root logger's lines: pino's JSON, or Elastic Common Schema for Filebeat. */
+export type LogFormat = 'pino' | 'ecs';
+
 export interface LogsConfig {
   readonly level: string;
+  readonly format: LogFormat;
   readonly stdout: boolean;
   readonly loki: LokiConfig | undefined;
   readonly redactKeys: readonly (string | RegExp)[];
@@ -40,7 +44,10 @@ const LOG_LEVELS: readonly string[] = [
   'trace',
   'silent',
 ];
+const LOG_FORMATS: readonly LogFormat[] = ['pino', 'ecs'];
 const LOKI_PUSH_PATH = 'loki/api/v1/push';
+// VictoriaLogs serves Loki's push API under its own prefix: /insert/loki/api/v1/push.
+const VICTORIALOGS_LOKI_BASE = '/insert/loki';
 
 /**
  * The root logger's level from MESKIT_LOG_LEVEL alone, for the logger handed out before
@@ -48,6 +55,33 @@ const LOKI_PUSH_PATH = 'loki/api/v1/push';
  */
 export function logLevelFromEnv(env: EnvReader): string {
   return env.oneOf('MESKIT_LOG_LEVEL', LOG_LEVELS, DEFAULTS.logLevel);
+}
+
+/** The root logger's line format from MESKIT_LOG_FORMAT alone (see logLevelFromEnv). */
+export function logFormatFromEnv(env: EnvReader): LogFormat {
+  return env.oneOf('MESKIT_LOG_FORMAT', LOG_FORMATS, DEFAULTS.logFormat) as LogFormat;
+}
+
+/**
+ * `service` and `env` of lines written before startTelemetry() (the ECS lines carry them as
+ * `service.name` and `service.environment`), in resolveConfig()'s order of precedence;
+ * startTelemetry() replaces them with its resolved values.
+ */
+export function logIdentityFromEnv(env: EnvReader): {
+  readonly serviceName: string;
+  readonly environment: string;
+} {
+  const attributes = parseKeyValueList(env.string('OTEL_RESOURCE_ATTRIBUTES'));
+  return {
+    serviceName:
+      env.string('OTEL_SERVICE_NAME') ?? attributes['service.name'] ?? 'unknown_service:node',
+    environment:
+      env.string('MESKIT_ENV') ??
+      attributes['deployment.environment.name'] ??
+      attributes['deployment.environment'] ??
+      env.string('NODE_ENV') ??
+      DEFAULTS.environment,
+  };
 }
 
 export function resolveLogs(options: TelemetryOptions, env: EnvReader): LogsConfig {
@@ -60,6 +94,12 @@ export function resolveLogs(options: TelemetryOptions, env: EnvReader): LogsConf
   } else {
     level = logLevelFromEnv(env);
   }
+
+  const formatOption: unknown = options.logFormat;
+  if (formatOption !== undefined && !LOG_FORMATS.includes(formatOption as LogFormat)) {
+    throw invalid('logFormat', `one of ${LOG_FORMATS.join(', ')}`, formatOption);
+  }
+  const format = (formatOption as LogFormat | undefined) ?? logFormatFromEnv(env);
 
   const loki = resolveLoki(options, env);
 
@@ -82,7 +122,7 @@ export function resolveLogs(options: TelemetryOptions, env: EnvReader): LogsConf
   ) {
     throw invalid('redactKeys', 'an array of strings or regular expressions', redactKeys);
   }
-  return { level, stdout, loki, redactKeys };
+  return { level, format, stdout, loki, redactKeys };
 }
 
 function resolveLoki(options: TelemetryOptions, env: EnvReader): LokiConfig | undefined {
@@ -133,10 +173,15 @@ function splitLokiUrl(raw: string): Pick<LokiConfig, 'pushUrl' | 'basicAuth'> {
       : undefined;
   url.username = '';
   url.password = '';
-  // A base URL (`http://loki:3100`, or a gateway prefix) gets the push path; a full push
-  // URL is used as given.
-  if (!url.pathname.replace(/\/+$/, '').endsWith(LOKI_PUSH_PATH)) {
-    url.pathname = `${url.pathname.replace(/\/+$/, '')}/${LOKI_PUSH_PATH}`;
+  // A base URL (`http://loki:3100`, or a gateway prefix) gets the push path; VictoriaLogs'
+  // base (`http://victorialogs:9428/insert/loki`) gets `api/v1/push`; a full push URL is used
+  // as given. The query string is kept either way (VictoriaLogs reads `_msg_field`,
+  // `_stream_fields` and others from it).
+  const path = url.pathname.replace(/\/+$/, '');
+  if (path.endsWith(VICTORIALOGS_LOKI_BASE)) {
+    url.pathname = `${path}/api/v1/push`;
+  } else if (!path.endsWith(LOKI_PUSH_PATH)) {
+    url.pathname = `${path}/${LOKI_PUSH_PATH}`;
   }
   return { pushUrl: url.href, basicAuth };
 }

@@ -4,7 +4,11 @@ import { getNumberFromEnv } from '@opentelemetry/core';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
 import type { Sampler } from '@opentelemetry/sdk-trace';
 import { DEFAULTS } from '../../defaults.js';
-import type { InstrumentationOptions, TelemetryOptions } from '../../options.js';
+import type {
+  InstrumentationOptions,
+  TelemetryOptions,
+  TracesExporterName,
+} from '../../options.js';
 import { redactText } from '../redact.js';
 import { samplerFromEnv } from '../sampler.js';
 import {
@@ -22,7 +26,12 @@ export interface TracingConfig {
   readonly enabled: boolean;
   /** Why tracing is off, for the handle and the docs; undefined when on. */
   readonly disabledBy: string | undefined;
+  /** Where spans go: one or both, never empty. */
+  readonly exporters: readonly TracesExporterName[];
+  /** The OTLP/HTTP traces URL. */
   readonly url: string;
+  /** The Zipkin v2 spans URL. */
+  readonly zipkinUrl: string;
   readonly headers: Readonly<Record<string, string>> | undefined;
   readonly sampler: Sampler;
   readonly samplerDescription: string;
@@ -39,6 +48,11 @@ export interface TracingConfig {
 }
 
 const INSTRUMENTATION_NAMES = ['http', 'pg', 'amqplib', 'ioredis', 'pino'] as const;
+const EXPORTERS: readonly TracesExporterName[] = ['otlp', 'zipkin'];
+
+function isExporterName(name: unknown): name is TracesExporterName {
+  return (EXPORTERS as readonly unknown[]).includes(name);
+}
 
 export function resolveTracing(options: TelemetryOptions, env: EnvReader): TracingConfig {
   const tracingOption = optionalBoolean(options, 'tracing');
@@ -49,15 +63,51 @@ export function resolveTracing(options: TelemetryOptions, env: EnvReader): Traci
     disabledBy = 'OTEL_SDK_DISABLED=true';
   }
   if (disabledBy === undefined && tracingOption === false) disabledBy = 'the tracing option';
-  const exporters = env.string('OTEL_TRACES_EXPORTER');
-  if (disabledBy === undefined && tracingOption === undefined && exporters !== undefined) {
-    const names = exporters.split(',').map((name) => name.trim().toLowerCase());
-    if (names.includes('none')) disabledBy = 'OTEL_TRACES_EXPORTER=none';
-    else if (names.some((name) => name !== 'otlp')) {
-      env.report(
-        'OTEL_TRACES_EXPORTER',
-        `OTEL_TRACES_EXPORTER="${exporters}": only otlp (over HTTP) and none are supported; exporting with otlp`,
+  const exporterNames = env.string('OTEL_TRACES_EXPORTER');
+  let exporters: TracesExporterName[] = ['otlp'];
+  const exporterOption = options.tracesExporter;
+  if (exporterOption !== undefined) {
+    const given: unknown[] = Array.isArray(exporterOption) ? exporterOption : [exporterOption];
+    if (given.length === 0 || !given.every(isExporterName))
+      throw invalid(
+        'tracesExporter',
+        `one of ${EXPORTERS.join(', ')}, or a non-empty list of them`,
+        exporterOption,
       );
+    exporters = [...new Set(given as TracesExporterName[])];
+  } else if (exporterNames !== undefined && exporterNames.trim() !== '') {
+    const names = exporterNames.split(',').map((name) => name.trim().toLowerCase());
+    if (names.includes('none')) {
+      if (disabledBy === undefined && tracingOption === undefined)
+        disabledBy = 'OTEL_TRACES_EXPORTER=none';
+    } else {
+      const known = [...new Set(names.filter(isExporterName))];
+      if (known.length < names.length)
+        env.report(
+          'OTEL_TRACES_EXPORTER',
+          `OTEL_TRACES_EXPORTER="${exporterNames}": only ${EXPORTERS.join(', ')} and none are supported; exporting with ${known.length > 0 ? known.join(', ') : 'otlp'}`,
+        );
+      if (known.length > 0) exporters = known;
+    }
+  }
+
+  let zipkinUrl: string = DEFAULTS.zipkinUrl;
+  const zipkinOption = optionalString(options, 'zipkinUrl');
+  if (zipkinOption !== undefined) {
+    if (!isHttpUrl(zipkinOption))
+      throw invalid('zipkinUrl', 'an http:// or https:// URL', redactText(zipkinOption));
+    zipkinUrl = zipkinOption;
+  } else {
+    const fromEnv = env.string('OTEL_EXPORTER_ZIPKIN_ENDPOINT');
+    if (fromEnv !== undefined) {
+      if (isHttpUrl(fromEnv)) zipkinUrl = fromEnv;
+      else if (exporters.includes('zipkin')) {
+        env.report(
+          'OTEL_EXPORTER_ZIPKIN_ENDPOINT',
+          `OTEL_EXPORTER_ZIPKIN_ENDPOINT="${redactText(fromEnv)}" is not an http(s) URL; spans are not exported (fix the variable, e.g. http://zipkin:9411/api/v2/spans)`,
+        );
+        if (disabledBy === undefined) disabledBy = 'an invalid OTEL_EXPORTER_ZIPKIN_ENDPOINT';
+      }
     }
   }
 
@@ -93,7 +143,8 @@ export function resolveTracing(options: TelemetryOptions, env: EnvReader): Traci
           variable,
           `${variable}="${redactText(specific ?? general ?? '')}" is not an http(s) URL; spans are not exported (fix the variable, e.g. http://collector:4318)`,
         );
-        if (disabledBy === undefined) disabledBy = `an invalid ${variable}`;
+        if (disabledBy === undefined && exporters.includes('otlp'))
+          disabledBy = `an invalid ${variable}`;
       }
     }
   }
@@ -182,7 +233,9 @@ export function resolveTracing(options: TelemetryOptions, env: EnvReader): Traci
   return {
     enabled: disabledBy === undefined,
     disabledBy,
+    exporters,
     url,
+    zipkinUrl,
     headers,
     sampler,
     samplerDescription,
