@@ -18,8 +18,17 @@ export interface OtlpWorkerData {
   readonly headers: Readonly<Record<string, string>>;
   readonly timeoutMs: number;
   readonly gzip: boolean;
+  /** PEM of the CA, client certificate and key for an https endpoint (OTEL_EXPORTER_OTLP_*CERTIFICATE, *_CLIENT_KEY). */
+  readonly tls: OtlpTls;
   /** Int32Array[0]: batches finished (delivered or failed). */
   readonly finished: SharedArrayBuffer;
+}
+
+/** TLS material for an https endpoint, as PEM text; absent fields use Node's defaults. */
+export interface OtlpTls {
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
 }
 
 /** What the main thread posts: one batch (its byte buffers transferred). */
@@ -40,9 +49,15 @@ const gzipAsync = promisify(gzip);
 // whose per-request machinery (streams, a Request and a Response object, an AbortSignal timer)
 // cost the export thread a few milliseconds of CPU per POST on the test machines, whatever the
 // batch held (docs/benchmarks.md "otel").
+// The https agent verifies the endpoint's certificate (Node's default), against the CA of
+// OTEL_EXPORTER_OTLP_CERTIFICATE when one is given.
 const agents = {
   'http:': new HttpAgent({ keepAlive: true, maxSockets: 1 }),
-  'https:': new HttpsAgent({ keepAlive: true, maxSockets: 1 }),
+  'https:': new HttpsAgent({
+    keepAlive: true,
+    maxSockets: 1,
+    ...(workerData as OtlpWorkerData | null)?.tls,
+  }),
 };
 
 /** POSTs `body` and resolves with the status once the answer is read (or rejects). */

@@ -78,6 +78,7 @@ export function startTracing(config: ResolvedConfig, deps: TracingDeps): Tracing
         headers: tracing.headers ?? {},
         exportTimeoutMs: tracing.requestTimeoutMs,
         gzip: tracing.gzip,
+        tls: tracing.tls,
         exitWaitMs: Math.min(tracing.exportTimeoutMs, config.shutdownTimeoutMs),
         resource: () => resourceOf(sdk).attributes as Record<string, unknown>,
       }),

@@ -7,7 +7,7 @@
 import { Worker } from 'node:worker_threads';
 import type { SpanSink } from './lean-span.js';
 import { OtlpBatchEncoder, type SpanRecord } from './otlp-json.js';
-import type { ExportOutcome, OtlpWorkerData, WorkerBatch } from './otlp-worker.js';
+import type { ExportOutcome, OtlpTls, OtlpWorkerData, WorkerBatch } from './otlp-worker.js';
 import type { SelfMetrics } from './metrics.js';
 import { redactText } from './redact.js';
 import { warn, warnOnce } from './warn.js';
@@ -20,6 +20,7 @@ export interface WorkerSpanProcessorOptions {
   readonly scheduledDelayMs: number;
   readonly exportTimeoutMs: number;
   readonly gzip: boolean;
+  readonly tls: OtlpTls;
   /** Longest the exit handler blocks for the batches still in flight. */
   readonly exitWaitMs: number;
   readonly metrics: SelfMetrics;
@@ -57,6 +58,7 @@ export class WorkerSpanProcessor implements SpanSink {
       headers: { ...options.headers },
       timeoutMs: options.exportTimeoutMs,
       gzip: options.gzip,
+      tls: options.tls,
       finished,
     };
     this.#worker = new Worker(new URL('./otlp-worker.js', import.meta.url), {

@@ -1,6 +1,7 @@
 // What both test peers share: a loopback HTTP server on a free port, body reading (with
 // gzip), and waiters that resolve when the collected data satisfies a predicate.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 
@@ -13,10 +14,17 @@ export interface StartedPeer {
   close(): Promise<void>;
 }
 
+/** A server certificate and key (PEM): the peer then speaks HTTPS. */
+export interface PeerTls {
+  readonly cert: string;
+  readonly key: string;
+}
+
 export async function listenOnLoopback(
   handler: (request: IncomingMessage, response: ServerResponse) => void,
+  tls?: PeerTls,
 ): Promise<StartedPeer> {
-  const server = createServer(handler);
+  const server: Server = tls ? createTlsServer(tls, handler) : createServer(handler);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
@@ -28,7 +36,7 @@ export async function listenOnLoopback(
   let closing: Promise<void> | undefined;
   return {
     server,
-    url: `http://127.0.0.1:${port}`,
+    url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     close() {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -16,3 +16,4 @@ export { startVictoriaLogsReceiver } from './victorialogs-receiver.js';
 export type { VictoriaLogsReceiver } from './victorialogs-receiver.js';
 export { decodeSpans as decodeZipkinSpans, startZipkinReceiver } from './zipkin-receiver.js';
 export type { ZipkinReceiver, ZipkinSpan } from './zipkin-receiver.js';
+export type { PeerTls } from './http-peer.js';

@@ -2,7 +2,7 @@
 // It speaks the JSON encoding @opentelemetry/exporter-trace-otlp-http sends, collects the
 // spans flattened, and answers protobuf with 415 so a misconfigured exporter fails loudly.
 import type { IncomingHttpHeaders } from 'node:http';
-import { listenOnLoopback, readBody, reply, Waiters } from './http-peer.js';
+import { listenOnLoopback, readBody, reply, Waiters, type PeerTls } from './http-peer.js';
 
 /** An attribute value after decoding OTLP/JSON's AnyValue. */
 export type AttributeValue =
@@ -95,6 +95,8 @@ export interface OtlpReceiverOptions {
    * from the service under test. Default: true.
    */
   keepSpans?: boolean;
+  /** Serve HTTPS with this certificate and key (an endpoint of a managed service). Default: HTTP. */
+  tls?: PeerTls;
 }
 
 /** Starts a receiver on 127.0.0.1 and a free port. */
@@ -167,7 +169,7 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
       reply(response, 200, '{"partialSuccess":{}}', 'application/json');
       waiters.notify();
     })();
-  });
+  }, options.tls);
 
   const describeState = (): string =>
     `received ${spans.length} span(s)${spans.length ? `: ${[...new Set(spans.map((s) => s.name))].slice(0, 20).join(', ')}` : ''} in ${exports.length} export(s), ${rejected} rejected`;

@@ -1,5 +1,6 @@
 // Tracing settings: export on or off, where to, how (headers, compression, timeouts), the
 // sampler, the batch bounds, the instrumentations, and the span limits of the lean tracer.
+import { readFileSync } from 'node:fs';
 import { getNumberFromEnv } from '@opentelemetry/core';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
 import type { Sampler } from '@opentelemetry/sdk-trace';
@@ -9,6 +10,7 @@ import type {
   TelemetryOptions,
   TracesExporterName,
 } from '../../options.js';
+import type { OtlpTls } from '../otlp-worker.js';
 import { redactText } from '../redact.js';
 import { samplerFromEnv } from '../sampler.js';
 import {
@@ -43,12 +45,48 @@ export interface TracingConfig {
   readonly requestTimeoutMs: number;
   /** OTEL_EXPORTER_OTLP_(TRACES_)COMPRESSION: `gzip` or none. */
   readonly gzip: boolean;
+  /** The CA, client certificate and key of an https OTLP endpoint, read from their files. */
+  readonly tls: OtlpTls;
   readonly instrumentations: InstrumentationOptions;
   readonly extraInstrumentations: readonly Instrumentation[];
 }
 
 const INSTRUMENTATION_NAMES = ['http', 'pg', 'amqplib', 'ioredis', 'pino'] as const;
 const EXPORTERS: readonly TracesExporterName[] = ['otlp', 'zipkin'];
+
+/** The spec's certificate variables: the traces one wins over the general one. */
+const TLS_FILES = [
+  ['ca', 'CERTIFICATE'],
+  ['cert', 'CLIENT_CERTIFICATE'],
+  ['key', 'CLIENT_KEY'],
+] as const;
+
+/**
+ * PEM files of OTEL_EXPORTER_OTLP_(TRACES_)CERTIFICATE, ..._CLIENT_CERTIFICATE and
+ * ..._CLIENT_KEY, read once at start. One that cannot be read is reported and left out: the
+ * endpoint's certificate is then checked against Node's CAs (NODE_EXTRA_CA_CERTS included),
+ * and an export to a private CA fails with the verification error, counted and warned.
+ */
+function resolveOtlpTls(env: EnvReader): OtlpTls {
+  const tls: { ca?: string; cert?: string; key?: string } = {};
+  for (const [field, suffix] of TLS_FILES) {
+    const variable =
+      env.string(`OTEL_EXPORTER_OTLP_TRACES_${suffix}`) !== undefined
+        ? `OTEL_EXPORTER_OTLP_TRACES_${suffix}`
+        : `OTEL_EXPORTER_OTLP_${suffix}`;
+    const file = env.string(variable);
+    if (file === undefined || file.trim() === '') continue;
+    try {
+      tls[field] = readFileSync(file, 'utf8');
+    } catch (err) {
+      env.report(
+        variable,
+        `${variable}="${file}" cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)}); exporting without it`,
+      );
+    }
+  }
+  return tls;
+}
 
 function isExporterName(name: unknown): name is TracesExporterName {
   return (EXPORTERS as readonly unknown[]).includes(name);
@@ -245,6 +283,7 @@ export function resolveTracing(options: TelemetryOptions, env: EnvReader): Traci
     exportTimeoutMs,
     requestTimeoutMs,
     gzip: compression === 'gzip',
+    tls: resolveOtlpTls(env),
     instrumentations: resolveInstrumentations(options),
     extraInstrumentations: resolveExtraInstrumentations(options),
   };
