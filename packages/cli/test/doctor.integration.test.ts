@@ -171,8 +171,11 @@ describe('meskit doctor against the running services', () => {
     });
     expect(byId(report, 'redis').message).toMatch(/^Redis \d+\.\d+\.\d+ at /);
     expect(byId(report, 'rabbitmq').message).toMatch(
-      /^RabbitMQ \d+\.\d+\.\d+ at .*channel opened$/,
+      /^RabbitMQ \d+\.\d+\.\d+ at .*channel opened; not encrypted$/,
     );
+    // Each connection says whether it is encrypted (the shared test servers' plain listeners).
+    for (const id of ['postgres.primary', 'postgres.replica', 'redis', 'rabbitmq'])
+      expect(byId(report, id).details, id).toMatchObject({ tls: { encrypted: false } });
     // The AMQP URL carries guest:guest; the report must not.
     expect(result.stdout).not.toContain('guest:guest');
   });

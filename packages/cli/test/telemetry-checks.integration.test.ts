@@ -1,8 +1,11 @@
 // The doctor checks for @meskit/otel-bootstrap's backends, through the real binary: the OTLP
 // collector (against the OTLP test receiver), a service's /metrics (served by otel-bootstrap
 // itself) and Loki (against the Loki test receiver and a stand-in without /ready).
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startTelemetry, type Telemetry } from '@meskit/otel-bootstrap';
 import {
   startLokiReceiver,
@@ -10,6 +13,7 @@ import {
   type LokiReceiver,
   type OtlpReceiver,
 } from '@meskit/otel-bootstrap/testing';
+import { createTestCa } from '@meskit/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CheckResult, DoctorReport } from '../src/index.js';
 import { closedPort, LINGERING, runMeskit, STACK_TRACE, type BinResult } from './helpers.js';
@@ -20,6 +24,8 @@ const UNSET = {
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '',
   OTEL_EXPORTER_OTLP_HEADERS: '',
   OTEL_EXPORTER_OTLP_TRACES_HEADERS: '',
+  OTEL_EXPORTER_OTLP_CERTIFICATE: '',
+  OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE: '',
   MESKIT_METRICS_URL: '',
   MESKIT_LOKI_URL: '',
   MESKIT_LOKI_HEADERS: '',
@@ -90,13 +96,42 @@ describe('meskit doctor: telemetry checks', () => {
       const check = byId(report, 'otel.collector');
       expect(check.status).toBe('pass');
       expect(check.message).toBe(
-        `OTLP/HTTP endpoint ${new URL(otlp.url).host}/v1/traces accepted an empty trace export (200 OK)`,
+        `OTLP/HTTP endpoint ${new URL(otlp.url).host}/v1/traces accepted an empty trace export (200 OK); not encrypted`,
       );
       expect(otlp.exports.at(-1)).toMatchObject({
         spanCount: 0,
         headers: { 'x-api-key': 's3cret-key-value' },
       });
       expect(result.stdout).not.toContain('s3cret-key-value');
+    });
+
+    it('verifies an https endpoint against OTEL_EXPORTER_OTLP_CERTIFICATE and reports its certificate', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'meskit-doctor-tls-'));
+      const ca = createTestCa(dir, 'collector');
+      const leaf = ca.issue('collector', 'DNS:localhost,IP:127.0.0.1', { days: 90 });
+      const secure = await startOtlpReceiver({ tls: { cert: leaf.cert.pem, key: leaf.key.pem } });
+      try {
+        const trusted = await doctor({
+          OTEL_EXPORTER_OTLP_ENDPOINT: secure.url,
+          OTEL_EXPORTER_OTLP_CERTIFICATE: ca.ca.file,
+        });
+        const check = byId(trusted.report, 'otel.collector');
+        expect(check.status).toBe('pass');
+        expect(check.message).toMatch(
+          /accepted an empty trace export \(200 OK\); TLS \(TLSv1\.[23]\), certificate valid until \d{4}-\d\d-\d\d \(8\d days left\)$/,
+        );
+        expect(check.details).toMatchObject({
+          tls: { encrypted: true, certificateSubject: 'collector' },
+        });
+        // Without the CA the endpoint's certificate is not trusted: a failure that says why.
+        const untrusted = await doctor({ OTEL_EXPORTER_OTLP_ENDPOINT: secure.url });
+        const failed = byId(untrusted.report, 'otel.collector');
+        expect(failed.status).toBe('fail');
+        expect(failed.message).toMatch(/certificate/i);
+      } finally {
+        await secure.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it('fails with a hint when the receiver does not take JSON', async () => {
@@ -172,7 +207,7 @@ describe('meskit doctor: telemetry checks', () => {
       const { result, report } = await doctor({ MESKIT_LOKI_URL: loki.url });
       expect(result.code).toBe(0);
       expect(byId(report, 'loki').message).toBe(
-        `Loki at ${new URL(loki.url).host} is ready (GET /ready answered 200 OK)`,
+        `Loki at ${new URL(loki.url).host} is ready (GET /ready answered 200 OK); not encrypted`,
       );
     });
 
@@ -195,7 +230,7 @@ describe('meskit doctor: telemetry checks', () => {
         });
         expect(result.code).toBe(0);
         expect(byId(report, 'loki').message).toMatch(
-          /^Loki push API at 127\.0\.0\.1:\d+ accepted an empty push \(204 No Content; it has no \/ready\)$/,
+          /^Loki push API at 127\.0\.0\.1:\d+ accepted an empty push \(204 No Content; it has no \/ready\); not encrypted$/,
         );
         const push = seen.find((req) => req.method === 'POST');
         expect(push?.headers['authorization']).toBe(

@@ -9,3 +9,5 @@ export { deadPort, startRelay } from './relay.js';
 export type { FaultRelay } from './relay.js';
 export { manualClock, waitFor } from './wait.js';
 export type { ManualClock, WaitOptions } from './wait.js';
+export { createTestCa } from './tls.js';
+export type { IssuedCertificate, PemFile, TestCa } from './tls.js';

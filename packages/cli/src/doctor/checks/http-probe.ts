@@ -7,6 +7,7 @@ import {
 import { request as httpsRequest } from 'node:https';
 import { redactUrl } from '../../internal/redact.js';
 import { describeError } from '../describe-error.js';
+import { tlsFactsOf, type TlsFacts } from '../tls-facts.js';
 import type { CheckContext } from '../types.js';
 
 // Enough of a body to say what answered, not enough to flood a terminal or hold memory.
@@ -20,6 +21,8 @@ export interface ProbeResponse {
   readonly headers: IncomingHttpHeaders;
   /** At most the first `maxBodyBytes`. */
   readonly body: string;
+  /** The connection's encryption (read before the socket closes). */
+  readonly tls: TlsFacts;
 }
 
 export interface ProbeRequest {
@@ -29,6 +32,8 @@ export interface ProbeRequest {
   readonly signal: AbortSignal;
   /** Body bytes kept. Default: 64 KiB. */
   readonly maxBodyBytes?: number;
+  /** PEM CA to verify an https endpoint against (OTEL_EXPORTER_OTLP_CERTIFICATE). Default: Node's. */
+  readonly ca?: string;
 }
 
 /**
@@ -44,6 +49,7 @@ export function probe(url: URL, options: ProbeRequest): Promise<ProbeResponse> {
       method: options.method,
       agent: false,
       signal: options.signal,
+      ...(options.ca !== undefined ? { ca: options.ca } : {}),
       headers: {
         connection: 'close',
         ...(options.body !== undefined
@@ -57,6 +63,7 @@ export function probe(url: URL, options: ProbeRequest): Promise<ProbeResponse> {
       const chunks: Buffer[] = [];
       let size = 0;
       let settled = false;
+      const tls = tlsFactsOf(res.socket);
       const finish = (): void => {
         if (settled) return;
         settled = true;
@@ -68,6 +75,7 @@ export function probe(url: URL, options: ProbeRequest): Promise<ProbeResponse> {
           contentType: String(res.headers['content-type'] ?? ''),
           headers: res.headers,
           body: Buffer.concat(chunks).toString('utf8'),
+          tls,
         });
       };
       res.on('data', (chunk: Buffer) => {

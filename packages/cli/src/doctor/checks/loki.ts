@@ -1,5 +1,6 @@
 // `loki`: the Loki that @meskit/otel-bootstrap ships log lines to (MESKIT_LOKI_URL).
 import { describeError } from '../describe-error.js';
+import { withTls } from '../tls-facts.js';
 import type { CheckContext, DoctorCheck } from '../types.js';
 import {
   envValue,
@@ -46,11 +47,14 @@ export const lokiCheck: DoctorCheck = {
 
     const ready = await request(ctx, new URL(`${basePath}/ready`, url), 'GET', headers);
     if (ready.statusCode >= 200 && ready.statusCode < 300) {
-      return {
-        status: 'pass',
-        message: `Loki at ${at} is ready (GET /ready answered ${ready.statusText})`,
-        details: { statusCode: ready.statusCode },
-      };
+      return withTls(
+        {
+          status: 'pass',
+          message: `Loki at ${at} is ready (GET /ready answered ${ready.statusText})`,
+          details: { statusCode: ready.statusCode },
+        },
+        ready.tls,
+      );
     }
     if (ready.statusCode !== 404) return failure(`GET ${at}${basePath}/ready`, ready);
 
@@ -59,11 +63,14 @@ export const lokiCheck: DoctorCheck = {
       'content-type': 'application/json',
     });
     if (push.statusCode >= 200 && push.statusCode < 300) {
-      return {
-        status: 'pass',
-        message: `Loki push API at ${at} accepted an empty push (${push.statusText}; it has no /ready)`,
-        details: { statusCode: push.statusCode },
-      };
+      return withTls(
+        {
+          status: 'pass',
+          message: `Loki push API at ${at} accepted an empty push (${push.statusText}; it has no /ready)`,
+          details: { statusCode: push.statusCode },
+        },
+        push.tls,
+      );
     }
     return failure(`POST ${at}${basePath}/${PUSH_PATH}`, push);
   },

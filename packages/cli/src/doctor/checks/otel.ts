@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 // Checks for what @meskit/otel-bootstrap sends to and serves: the OTLP/HTTP collector its
 // spans go to, and the /metrics endpoint of an instrumented service.
 import { describeError, oneLine } from '../describe-error.js';
+import { withTls } from '../tls-facts.js';
 import type { CheckOutcome, DoctorCheck } from '../types.js';
 import { envValue, hostPort, httpUrl, parseHeaderList, probe } from './http-probe.js';
 
@@ -39,11 +41,13 @@ export const otelCollectorCheck: DoctorCheck = {
     ctx.step(`waiting for POST ${endpoint}`);
     let response;
     try {
+      const ca = readCa(env);
       response = await probe(url, {
         method: 'POST',
         headers,
         body: EMPTY_EXPORT,
         signal: ctx.signal,
+        ...(ca !== undefined ? { ca } : {}),
       });
     } catch (err) {
       throw new Error(`cannot reach the OTLP endpoint ${endpoint}: ${describeError(err)}`, {
@@ -52,11 +56,14 @@ export const otelCollectorCheck: DoctorCheck = {
     }
     const details = { endpoint, statusCode: response.statusCode };
     if (response.statusCode >= 200 && response.statusCode < 300) {
-      return {
-        status: 'pass',
-        message: `OTLP/HTTP endpoint ${endpoint} accepted an empty trace export (${response.statusText})`,
-        details,
-      };
+      return withTls(
+        {
+          status: 'pass',
+          message: `OTLP/HTTP endpoint ${endpoint} accepted an empty trace export (${response.statusText})`,
+          details,
+        },
+        response.tls,
+      );
     }
     return {
       status: 'fail',
@@ -65,6 +72,24 @@ export const otelCollectorCheck: DoctorCheck = {
     };
   },
 };
+
+/**
+ * The PEM of OTEL_EXPORTER_OTLP_(TRACES_)CERTIFICATE, as the exporter reads it; a file that
+ * cannot be read is an error naming it (the exporter would export without it and fail).
+ */
+function readCa(env: Readonly<Record<string, string | undefined>>): string | undefined {
+  const variable =
+    envValue(env, 'OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE') !== undefined
+      ? 'OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE'
+      : 'OTEL_EXPORTER_OTLP_CERTIFICATE';
+  const file = envValue(env, variable);
+  if (file === undefined) return undefined;
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`${variable}=${file} cannot be read: ${describeError(err)}`, { cause: err });
+  }
+}
 
 function collectorFailure(endpoint: string, statusCode: number, statusText: string): string {
   const prefix = `POST ${endpoint} answered ${statusText}, expected 2xx`;

@@ -8,6 +8,7 @@ import {
   pause,
 } from '../../internal/check-helpers.js';
 import { describeError } from '../describe-error.js';
+import { tlsFactsOf, withTls, type TlsFacts } from '../tls-facts.js';
 import type { CheckContext, CheckOutcome, DoctorCheck } from '../types.js';
 
 const DEFAULT_PORT = 5432;
@@ -25,7 +26,9 @@ export const postgresPrimaryCheck: DoctorCheck = urlCheck({
   setting: 'databaseUrl',
   async run(ctx, url) {
     const endpoint = endpointOf(url, DEFAULT_PORT);
+    let tls: TlsFacts = { encrypted: false };
     const row = await withClient(url, 'primary', ctx, ctx.timeoutMs, async (client) => {
+      tls = tlsOf(client);
       const result = await client.query<{
         version: string;
         version_num: string;
@@ -43,24 +46,33 @@ export const postgresPrimaryCheck: DoctorCheck = urlCheck({
     const version = shortVersion(row.version);
     const details = { endpoint, version: row.version, versionNum: Number(row.version_num) };
     if (row.in_recovery) {
-      return {
-        status: 'fail',
-        message: `${endpoint} is a standby (in recovery), not a primary: point --database-url / DATABASE_URL at the primary`,
-        details: { ...details, inRecovery: true },
-      };
+      return withTls(
+        {
+          status: 'fail',
+          message: `${endpoint} is a standby (in recovery), not a primary: point --database-url / DATABASE_URL at the primary`,
+          details: { ...details, inRecovery: true },
+        },
+        tls,
+      );
     }
     if (row.read_only === 'on') {
-      return {
-        status: 'warn',
-        message: `PostgreSQL ${version} at ${endpoint} is a primary, but default_transaction_read_only is on: writes will fail unless sessions turn it off`,
-        details: { ...details, inRecovery: false, defaultTransactionReadOnly: true },
-      };
+      return withTls(
+        {
+          status: 'warn',
+          message: `PostgreSQL ${version} at ${endpoint} is a primary, but default_transaction_read_only is on: writes will fail unless sessions turn it off`,
+          details: { ...details, inRecovery: false, defaultTransactionReadOnly: true },
+        },
+        tls,
+      );
     }
-    return {
-      status: 'pass',
-      message: `PostgreSQL ${version} at ${endpoint}, primary (accepting writes)`,
-      details: { ...details, inRecovery: false },
-    };
+    return withTls(
+      {
+        status: 'pass',
+        message: `PostgreSQL ${version} at ${endpoint}, primary (accepting writes)`,
+        details: { ...details, inRecovery: false },
+      },
+      tls,
+    );
   },
 });
 
@@ -93,7 +105,10 @@ export const postgresReplicaCheck: DoctorCheck = urlCheck({
     // Started before touching the replica: the primary's position must be read no later
     // than the replica's replay position, or a busy primary would show as "ahead of itself".
     const primaryPosition = readPrimaryPosition(ctx);
-    return withClient(url, 'replica', ctx, ctx.timeoutMs, async (client) => {
+    return withClient(url, 'replica', ctx, ctx.timeoutMs, async (client) =>
+      withTls(await inspectReplica(client), tlsOf(client)),
+    );
+    async function inspectReplica(client: pg.Client): Promise<CheckOutcome> {
       const { rows } = await client.query<ReplicaRow>(
         `SELECT current_setting('server_version') AS version,
                 pg_is_in_recovery() AS in_recovery,
@@ -129,7 +144,7 @@ export const postgresReplicaCheck: DoctorCheck = urlCheck({
         if ((await bytesBehind(client, primary.lsn)) === 0) lagBytes = 0;
       }
       return replicaOutcome(endpoint, row, lagBytes, primary, ctx.config.maxLagSeconds);
-    });
+    }
   },
 });
 
@@ -315,4 +330,11 @@ function destroySocket(client: pg.Client): void {
 /** "15.18 (Debian 15.18-0+deb12u1)" -> "15.18". */
 function shortVersion(version: string): string {
   return version.split(' ')[0] ?? version;
+}
+
+/** The encryption of a connected client's socket (pg keeps it as connection.stream). */
+function tlsOf(client: pg.Client): TlsFacts {
+  return tlsFactsOf(
+    (client as unknown as { connection?: { stream?: unknown } }).connection?.stream,
+  );
 }

@@ -1,6 +1,7 @@
 import { connect, type ChannelModel } from 'amqplib';
 import { endpointOf, urlCheck, onAbort } from '../../internal/check-helpers.js';
 import { describeError } from '../describe-error.js';
+import { tlsFactsOf, withTls } from '../tls-facts.js';
 import type { DoctorCheck } from '../types.js';
 
 /** `rabbitmq`: opens an AMQP connection and a channel; reports the broker's product and version. */
@@ -51,11 +52,15 @@ export const rabbitmqCheck: DoctorCheck = urlCheck({
         );
       }
       const platform = server.platform ? `, ${server.platform}` : '';
-      return {
-        status: 'pass',
-        message: `${product} ${version} at ${endpoint}${platform}, channel opened`,
-        details: { endpoint, product, version, platform: server.platform ?? null },
-      };
+      return withTls(
+        {
+          status: 'pass',
+          message: `${product} ${version} at ${endpoint}${platform}, channel opened`,
+          details: { endpoint, product, version, platform: server.platform ?? null },
+        },
+        // amqplib keeps the socket as connection.stream (a TLSSocket for amqps://).
+        tlsFactsOf((connection.connection as unknown as { stream?: unknown }).stream),
+      );
     } finally {
       detach();
       await connection?.close().catch(() => {});

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { endpointOf, urlCheck, onAbort } from '../../internal/check-helpers.js';
 import { describeError } from '../describe-error.js';
+import { tlsFactsOf, withTls } from '../tls-facts.js';
 import type { DoctorCheck } from '../types.js';
 
 const DEFAULT_PORT = 6379;
@@ -57,11 +58,15 @@ export const redisCheck: DoctorCheck = urlCheck({
         const mode = info.get('redis_mode') ?? 'unknown';
         // Valkey answers as Redis (redis_version) and names itself in server_name.
         const product = info.get('server_name') === 'valkey' ? 'Valkey' : 'Redis';
-        return {
-          status: 'pass',
-          message: `${product} ${version} at ${endpoint} (${mode}), PING answered ${pong}`,
-          details: { endpoint, version, mode, product },
-        };
+        return withTls(
+          {
+            status: 'pass',
+            message: `${product} ${version} at ${endpoint} (${mode}), PING answered ${pong}`,
+            details: { endpoint, version, mode, product },
+          },
+          // ioredis keeps the socket as `stream` (a TLSSocket for rediss://).
+          tlsFactsOf((redis as unknown as { stream?: unknown }).stream),
+        );
       } catch (err) {
         throw new Error(`Redis at ${endpoint} did not answer: ${describeError(err)}`, {
           cause: err,
