@@ -1,36 +1,15 @@
 // The rule files as Prometheus itself reads them: `promtool check rules` (syntax, PromQL,
 // templates) and `promtool test rules` (the alerts fire, and stay quiet, when they should).
-import { execFile } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { promisify } from 'node:util';
 import { ensureInstalled, locate } from '@meskit/services';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoPath, ruleFilePaths, ruleTestFilePaths } from './artifacts.js';
+import { runTool, type ToolResult } from './run-tool.js';
 
-const run = promisify(execFile);
-
-interface Result {
-  code: number;
-  output: string;
-}
-
-async function promtool(args: string[], cwd?: string): Promise<Result> {
-  try {
-    const { stdout, stderr } = await run(locate('promtool'), args, {
-      cwd,
-      timeout: 120_000,
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    return { code: 0, output: stdout + stderr };
-  } catch (err) {
-    const failed = err as { code?: number; stdout?: string; stderr?: string };
-    return {
-      code: typeof failed.code === 'number' ? failed.code : -1,
-      output: `${failed.stdout ?? ''}${failed.stderr ?? ''}`,
-    };
-  }
+function promtool(args: string[], cwd?: string): Promise<ToolResult> {
+  return runTool(locate('promtool'), args, { ...(cwd ? { cwd } : {}), timeoutMs: 120_000 });
 }
 
 describe('promtool', () => {

@@ -2,35 +2,24 @@
 // group and expression (MetricsQL), and a vmalert running against the test run's real
 // VictoriaMetrics evaluates every rule without an error. vmalert comes in Debian's
 // victoria-metrics package, with VictoriaMetrics itself.
-import { spawn, execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { ensureInstalled, locate } from '@meskit/services';
 import { waitFor } from '@meskit/testkit';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadRuleFiles, ruleFilePaths } from './artifacts.js';
+import { runTool, type ToolResult } from './run-tool.js';
 
-const run = promisify(execFile);
-
-async function dryRun(paths: readonly string[]): Promise<{ code: number; output: string }> {
-  try {
-    const { stdout, stderr } = await run(
-      locate('vmalert'),
-      ['-dryRun', '-loggerLevel=ERROR', ...paths.map((path) => `-rule=${path}`)],
-      { timeout: 60_000 },
-    );
-    return { code: 0, output: stdout + stderr };
-  } catch (err) {
-    const failed = err as { code?: number; stdout?: string; stderr?: string };
-    return {
-      code: typeof failed.code === 'number' ? failed.code : -1,
-      output: `${failed.stdout ?? ''}${failed.stderr ?? ''}`,
-    };
-  }
+function dryRun(paths: readonly string[]): Promise<ToolResult> {
+  return runTool(
+    locate('vmalert'),
+    ['-dryRun', '-loggerLevel=ERROR', ...paths.map((path) => `-rule=${path}`)],
+    { timeoutMs: 60_000 },
+  );
 }
 
 interface RuleState {
