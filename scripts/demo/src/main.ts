@@ -2,8 +2,8 @@
 /**
  * npm run demo [-- --once] [--orders N] [--simulate-seconds S] [--pricing-triangles N]
  *
- * Starts real PostgreSQL (primary + replica), Redis, RabbitMQ and Prometheus on loopback,
- * runs the reference MES beside them, seeds orders, drives shop, CRM, B2B and operator
+ * Starts real PostgreSQL (primary + replica), Redis, RabbitMQ, Prometheus and VictoriaMetrics
+ * on loopback, runs the reference MES beside them, seeds orders, drives shop, CRM, B2B and operator
  * traffic, and prints the legacy baseline table that meskit's parts are measured against.
  * The operators' first page is measured direct and through @meskit/cache-proxy (in this
  * process, its index in the demo's Redis, fed by the MES's events on RabbitMQ).
@@ -237,7 +237,9 @@ async function main(): Promise<void> {
       publishedUnconfirmed: number;
     };
 
-    const scraped = await prometheusUp(urls.PROMETHEUS_URL!, 'mes');
+    const scraped = await scrapedUp(urls.PROMETHEUS_URL!, 'mes');
+    // VictoriaMetrics reads the same scrape targets: the brief's other metrics backend.
+    const scrapedByVm = await scrapedUp(urls.VICTORIA_METRICS_URL!, 'mes');
     const rows: (string | number)[][] = [
       ['measure', 'legacy MES', 'with meskit'],
       [
@@ -311,6 +313,7 @@ async function main(): Promise<void> {
         loki ? loki.lines.length : 'to your Loki',
       ],
       ['Prometheus scrapes the MES', 'no metrics', scraped ? 'up' : 'not yet'],
+      ['VictoriaMetrics scrapes the MES', 'no metrics', scrapedByVm ? 'up' : 'not yet'],
     );
     process.stdout.write('\nmeskit demo: the legacy MES and what meskit changes so far\n\n');
     process.stdout.write(`${formatTable(rows)}\n\n`);
@@ -327,6 +330,7 @@ async function main(): Promise<void> {
         `export REDIS_URL='${urls.REDIS_URL!}'`,
         `export AMQP_URL='${urls.AMQP_URL!}'`,
         `export PROMETHEUS_URL='${urls.PROMETHEUS_URL!}'`,
+        `export VICTORIA_METRICS_URL='${urls.VICTORIA_METRICS_URL!}'`,
         `export MESKIT_MES_URL='${mes.url}'`,
         `export MESKIT_METRICS_URL='${metricsUrl}'`,
         `export OTEL_EXPORTER_OTLP_ENDPOINT='${otlpEndpoint}'`,
@@ -426,8 +430,8 @@ async function takeAndCount(
   return stats;
 }
 
-/** Whether Prometheus reports the job's target up (it scrapes every second). */
-async function prometheusUp(prometheusUrl: string, job: string): Promise<boolean> {
+/** Whether Prometheus (or VictoriaMetrics) reports the job's target up (every second scrapes). */
+async function scrapedUp(prometheusUrl: string, job: string): Promise<boolean> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const response = await fetch(
       `${prometheusUrl}/api/v1/query?query=${encodeURIComponent(`up{job="${job}"}`)}`,
