@@ -162,7 +162,7 @@ export async function stop(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-export function spawnInstrumentedMes(env: Record<string, string>): {
+export function spawnInstrumentedMes(env: Record<string, string | undefined>): {
   child: ChildProcess;
   listening: Promise<string>;
 } {
@@ -173,7 +173,10 @@ export function spawnInstrumentedMes(env: Record<string, string>): {
       '@meskit/otel-bootstrap/register',
       join(REPO_ROOT, 'examples', 'reference-mes', 'dist', 'main.js'),
     ],
-    { MES_PORT: '0', ...env },
+    // Not the run's DATABASE_REPLICA_URL, which this process inherits from the global setup:
+    // it names the run's own database on the replica, not the test's, and would route the
+    // MES's reads there. A test that wants a replica passes its own.
+    { MES_PORT: '0', DATABASE_REPLICA_URL: undefined, ...env },
   );
 }
 
