@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import amqp from 'amqplib';
 import type { Channel, ChannelModel } from 'amqplib';
 import { MesError } from './errors.js';
-import { InvalidOptionError } from '@meskit/kernel';
+import { amqpTls, InvalidOptionError, tlsFailure } from '@meskit/kernel';
 import { generateRingStl } from './models.js';
 
 export interface SimulationOptions {
@@ -306,11 +306,13 @@ interface Crm {
 async function connectCrm(config: Config, tag: string, counters: Counters): Promise<Crm> {
   let connection: ChannelModel;
   try {
-    connection = await amqp.connect(config.amqpUrl, { timeout: 10_000 });
+    const tls = amqpTls(config.amqpUrl);
+    connection = await amqp.connect(tls.url, { ...tls.options, timeout: 10_000 });
   } catch (err) {
+    const reason = tlsFailure(err, config.amqpUrl) ?? err;
     throw new MesError(
       'BROKER_UNREACHABLE',
-      `simulateTraffic: cannot connect to RabbitMQ: ${err instanceof Error ? err.message : String(err)}`,
+      `simulateTraffic: cannot connect to RabbitMQ: ${reason instanceof Error ? reason.message : String(reason)}`,
       { cause: err },
     );
   }

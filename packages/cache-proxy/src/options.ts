@@ -3,7 +3,7 @@
 // the kernel's InvalidOptionError naming it, as every meskit factory does.
 import type { Cluster, Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
-import { optionChecks, ORDER_EVENTS_EXCHANGE, TAKE } from '@meskit/kernel';
+import { amqpTls, optionChecks, ORDER_EVENTS_EXCHANGE, redisTls, TAKE } from '@meskit/kernel';
 import type { TEST_HOOKS, TestHooks } from './internal/hooks.js';
 
 /** Options of `createCacheProxy`. Only `upstream` is required. */
@@ -16,9 +16,10 @@ export interface CacheProxyOptions {
   port?: number;
   /**
    * Where the indexes live: an ioredis client (yours: `close()` leaves it open) or a
-   * `redis://` / `rediss://` URL (the proxy creates the client and closes it). Several proxy
-   * instances sharing one Redis share the indexes. Default: none, an in-memory store in this
-   * process with the same semantics.
+   * `redis://` / `rediss://` URL (the proxy creates the client and closes it; TLS parameters
+   * `ssl_ca_certs`, `ssl_certfile`, `ssl_keyfile`, `ssl_cert_reqs`, `ssl_check_hostname`, read
+   * by the kernel's `redisTls`). Several proxy instances sharing one Redis share the indexes.
+   * Default: none, an in-memory store in this process with the same semantics.
    */
   redis?: Redis | Cluster | string;
   /** Prefix of every Redis key. Default: `'meskit:cache:'`. */
@@ -232,6 +233,10 @@ export function resolveOptions(opts: CacheProxyOptions): Resolved {
   if (typeof opts.redis === 'string' && !/^rediss?:\/\//.test(opts.redis)) {
     throw bad('redis', 'must be a redis:// or rediss:// URL');
   }
+  // TLS parameters checked and their files read now: a TlsError at construction, not a
+  // Redis that never connects.
+  if (typeof opts.redis === 'string') redisTls(opts.redis);
+  if (opts.amqpUrl !== undefined) amqpTls(opts.amqpUrl);
   if (opts.sharedAuthorization !== undefined) {
     check.boolean('sharedAuthorization', opts.sharedAuthorization);
   }

@@ -3,6 +3,10 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTestCa } from '@meskit/testkit';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { CheckResult, DoctorReport } from '../src/index.js';
 import {
@@ -178,6 +182,61 @@ describe('meskit doctor against the running services', () => {
       expect(byId(report, id).details, id).toMatchObject({ tls: { encrypted: false } });
     // The AMQP URL carries guest:guest; the report must not.
     expect(result.stdout).not.toContain('guest:guest');
+  });
+
+  it('connects over TLS with the run CA and reports each connection encrypted, with its certificate expiry', async () => {
+    const tls = {
+      database: process.env['DATABASE_TLS_URL'],
+      replica: process.env['DATABASE_REPLICA_TLS_URL'],
+      redis: process.env['REDIS_TLS_URL'],
+      amqp: process.env['AMQP_TLS_URL'],
+    };
+    expect(Object.values(tls).every(Boolean), 'the services run has no TLS listeners').toBe(true);
+    const result = await runMeskit([
+      'doctor',
+      '--json',
+      '--only',
+      'postgres.primary,postgres.replica,redis,rabbitmq',
+      '--database-url',
+      tls.database!,
+      '--replica-url',
+      tls.replica!,
+      '--redis-url',
+      tls.redis!,
+      '--amqp-url',
+      tls.amqp!,
+    ]);
+    expectCleanExit(result);
+    const report = parseReport(result);
+    for (const id of ['postgres.primary', 'postgres.replica', 'redis', 'rabbitmq']) {
+      const check = byId(report, id);
+      // The run's certificates live 30 days: outside the 14-day warning window.
+      expect(check.status, `${id}: ${check.message}`).toBe('pass');
+      expect(check.message).toMatch(
+        /TLS \(TLSv1\.[23]\), certificate valid until \d{4}-\d\d-\d\d \(\d+ days left\)$/,
+      );
+      expect(check.details, id).toMatchObject({
+        tls: { encrypted: true, certificateExpires: expect.any(String) },
+      });
+    }
+    // A CA that did not sign the servers' certificates: the connection is refused, saying why.
+    const dir = mkdtempSync(join(tmpdir(), 'meskit-doctor-ca-'));
+    try {
+      const otherCa = createTestCa(dir, 'other').ca.file;
+      const refused = await runMeskit([
+        'doctor',
+        '--json',
+        '--only',
+        'redis',
+        '--redis-url',
+        tls.redis!.replace(/ssl_ca_certs=[^&]+/, `ssl_ca_certs=${encodeURIComponent(otherCa)}`),
+      ]);
+      const redis = byId(parseReport(refused), 'redis');
+      expect(redis.status).toBe('fail');
+      expect(redis.message).toMatch(/certificate/i);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('fails the mes check when /health answers 503, and exits 1', async () => {

@@ -1,5 +1,5 @@
 // The options of createRouter: types, defaults and validation.
-import { optionChecks } from '@meskit/kernel';
+import { optionChecks, postgresTls } from '@meskit/kernel';
 import type pg from 'pg';
 import type { Registry } from 'prom-client';
 import type { RouteDecision } from './types.js';
@@ -7,7 +7,10 @@ import type { RouteDecision } from './types.js';
 export type ServerConfig = string | pg.PoolConfig;
 
 export interface RouterOptions {
-  /** The primary: a `postgres://` URL or a pg.PoolConfig. Required. */
+  /**
+   * The primary: a `postgres://` URL or a pg.PoolConfig. Required. TLS: `sslmode=verify-full`
+   * and `sslrootcert=<CA file>` in the URL (read by pg; see the kernel's `postgresTls`).
+   */
   primary: ServerConfig;
   /** Streaming replicas, same forms. Default: none (everything on the primary). */
   replicas?: readonly ServerConfig[];
@@ -61,9 +64,17 @@ function serverConfig(option: string, value: unknown): pg.PoolConfig {
   if (typeof value === 'string') {
     if (!/^postgres(ql)?:\/\//.test(value))
       throw check.invalid(option, 'must be a postgres:// URL or a pg.PoolConfig');
+    // pg reads sslmode, sslrootcert, sslcert and sslkey from the URL itself (kept whole);
+    // checked here so that a bad value or an unreadable file is a TlsError now.
+    postgresTls(value);
     return { connectionString: value };
   }
-  if (typeof value === 'object' && value !== null) return { ...(value as pg.PoolConfig) };
+  if (typeof value === 'object' && value !== null) {
+    const config = { ...(value as pg.PoolConfig) };
+    const url = config.connectionString;
+    if (typeof url === 'string' && /^postgres(ql)?:\/\//.test(url)) postgresTls(url);
+    return config;
+  }
   throw check.invalid(option, 'must be a postgres:// URL or a pg.PoolConfig');
 }
 

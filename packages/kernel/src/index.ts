@@ -29,3 +29,13 @@ export {
 export type { OrderEvent, OrderStatus } from './mes-contract.js';
 export { createTokenTracker, formatLsn, laterLsn, parseLsn } from './lsn.js';
 export type { TokenTracker } from './lsn.js';
+export { certificateExpiry, TlsError, tlsFailure, warnOnTlsFailure } from './tls.js';
+export type {
+  CertificateExpiry,
+  ClientTlsOptions,
+  ErrorEmitter,
+  TlsErrorCode,
+  TlsServer,
+  TlsSettings,
+} from './tls.js';
+export { amqpTls, postgresTls, redisTls, tlsSettings } from './tls-urls.js';

@@ -409,7 +409,8 @@ export function createPublisher(opts: PublisherOptions): Publisher {
           readyWaiters.delete(done);
           reject(
             new Error(
-              `no RabbitMQ channel within ${timeoutMs} ms (${o.urls.map((u) => redactUrl(u)).join(', ')})`,
+              `no RabbitMQ channel within ${timeoutMs} ms (${o.urls.map((u) => redactUrl(u)).join(', ')})${kept.lastError ? `; last failure: ${describeError(kept.lastError)}` : ''}`,
+              { cause: kept.lastError },
             ),
           );
         }, timeoutMs);

@@ -2,8 +2,8 @@
 /**
  * services: start, inspect and stop the real servers that tests and the demo use.
  *
- *   services up [--only a,b] [--no-replica]   start, print exports, stop on Ctrl-C
- *   services start [--only a,b] [--no-replica] start in the background, print exports
+ *   services up [--only a,b] [--no-replica] [--no-tls]    start, print exports, stop on Ctrl-C
+ *   services start [--only a,b] [--no-replica] [--no-tls] start in the background, print exports
  *   services env                               print the exports of the background run
  *   services status [--json]                   is each server of that run up?
  *   services stop                              stop that run and remove its data
@@ -31,7 +31,7 @@ const currentFile = () => join(tmpdir(), 'meskit-services.current');
 function usage(message?: string): never {
   if (message) process.stderr.write(`services: ${message}\n`);
   process.stderr.write(
-    'usage: services up|start|env|status|stop [--only postgres,redis,rabbitmq,prometheus,victoriametrics] [--no-replica] [--json]\n',
+    'usage: services up|start|env|status|stop [--only postgres,redis,rabbitmq,prometheus,victoriametrics] [--no-replica] [--no-tls] [--json]\n',
   );
   process.exit(2);
 }
@@ -54,7 +54,15 @@ async function status(services: Services): Promise<Record<string, boolean>> {
       result['postgres.replica'] = services.postgres.replica.isRunning();
   }
   if (services.redis) result['redis'] = await redisPing(services.redis.port);
+  if (services.redis?.tls)
+    result['redis.tls'] = await redisPing(
+      services.redis.tls.port,
+      1_000,
+      services.redis.tls.files.caFile,
+    );
   if (services.rabbitmq) result['rabbitmq'] = await amqpReachable(services.rabbitmq.url);
+  if (services.rabbitmq?.tlsUrl && services.tls)
+    result['rabbitmq.amqps'] = await amqpReachable(services.rabbitmq.tlsUrl, services.tls.caFile);
   if (services.prometheus)
     result['prometheus'] = await fetch(`${services.prometheus.url}/-/ready`).then(
       (r) => r.ok,
@@ -74,6 +82,7 @@ async function main(): Promise<void> {
     options: {
       only: { type: 'string' },
       'no-replica': { type: 'boolean', default: false },
+      'no-tls': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -90,6 +99,7 @@ async function main(): Promise<void> {
       const services = await startServices({
         ...(only ? { only } : {}),
         replica: !values['no-replica'],
+        tls: !values['no-tls'],
         log,
       });
       process.stdout.write(`${services.exports()}\n`);
@@ -109,6 +119,7 @@ async function main(): Promise<void> {
       const services = await startServices({
         ...(only ? { only } : {}),
         replica: !values['no-replica'],
+        tls: !values['no-tls'],
         detached: true,
         log,
       });

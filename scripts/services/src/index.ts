@@ -5,6 +5,9 @@ export type { ServiceName, ServiceUrls, StartServicesOptions } from './services.
 export { PgNode, PostgresPair, startPostgres } from './postgres.js';
 export type { PgStopMode, PostgresPairOptions } from './postgres.js';
 export { RedisServer, redisPing, startRedis } from './redis.js';
+export type { RedisTls } from './redis.js';
+export { createTlsFiles, DEFAULT_SUBJECT_ALT_NAME } from './tls.js';
+export type { CreateTlsFilesOptions, TlsFiles } from './tls.js';
 export { RabbitMqServer, amqpReachable, rabbitNodeName, startRabbitMq } from './rabbitmq.js';
 export type { RabbitNodeOptions, RabbitPorts } from './rabbitmq.js';
 export { RabbitMqCluster, startRabbitCluster } from './rabbitmq-cluster.js';

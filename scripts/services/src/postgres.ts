@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { ServicesError } from './errors.js';
 import { postgresBinDir } from './internal/install.js';
+import { fileParam, privateKeyCopy, type TlsFiles } from './tls.js';
 import {
   freePort,
   isAlive,
@@ -25,6 +26,11 @@ export class PgNode {
   readonly port: number;
   readonly dataDir: string;
   readonly url: string;
+  /**
+   * The same server over TLS, verified against the run's CA (`sslmode=verify-full`); undefined
+   * when the node was started without TLS.
+   */
+  readonly tlsUrl: string | undefined;
   readonly #bin: string;
   readonly #runAs: RunAs | undefined;
 
@@ -35,6 +41,8 @@ export class PgNode {
     dataDir: string;
     bin: string;
     runAs: RunAs | undefined;
+    /** The CA that signed the server's certificate, when TLS is on. */
+    caFile?: string | undefined;
   }) {
     this.role = opts.role;
     this.name = opts.name ?? opts.role;
@@ -43,6 +51,10 @@ export class PgNode {
     this.#bin = opts.bin;
     this.#runAs = opts.runAs;
     this.url = `postgres://postgres@127.0.0.1:${opts.port}/postgres`;
+    this.tlsUrl =
+      opts.caFile === undefined
+        ? undefined
+        : `${this.url}?sslmode=verify-full&${fileParam('sslrootcert', opts.caFile)}`;
   }
 
   /** The postmaster's pid, read from postmaster.pid; undefined when not running. */
@@ -138,6 +150,11 @@ export interface PostgresPairOptions {
   replica?: boolean | number;
   /** Sees the pair's handle before its servers start. Default: none. */
   track?: (pair: PostgresPair) => void;
+  /**
+   * Certificates for TLS (`ssl = on` on the same port; plain connections stay allowed).
+   * Default: none, no TLS.
+   */
+  tls?: TlsFiles;
 }
 
 /** A primary and its streaming replicas (pg_basebackup -R), on loopback. */
@@ -245,6 +262,13 @@ log_min_messages = warning
 log_line_prefix = '%m [%p] '
 `;
 
+/** TLS on the same port: clients ask for it (sslmode), plain connections still work. */
+const TLS_CONF = (certFile: string, keyFile: string) => `
+ssl = on
+ssl_cert_file = '${certFile}'
+ssl_key_file = '${keyFile}'
+`;
+
 const HBA = `
 local all all trust
 host all all 127.0.0.1/32 trust
@@ -286,6 +310,7 @@ export async function startPostgres(opts: PostgresPairOptions): Promise<Postgres
     dataDir: primaryDir,
     bin,
     runAs,
+    caFile: opts.tls?.caFile,
   });
   const replicas: PgNode[] = [];
   for (let i = 0; i < count; i++) {
@@ -298,13 +323,14 @@ export async function startPostgres(opts: PostgresPairOptions): Promise<Postgres
         dataDir: join(base, name),
         bin,
         runAs,
+        caFile: opts.tls?.caFile,
       }),
     );
   }
   const pair = new PostgresPair(primary, replicas);
   opts.track?.(pair);
   try {
-    await initPair(pair, bin, runAs, base);
+    await initPair(pair, bin, runAs, base, opts.tls);
   } catch (error) {
     await pair.stop();
     throw error;
@@ -317,6 +343,7 @@ async function initPair(
   bin: string,
   runAs: RunAs | undefined,
   base: string,
+  tls: TlsFiles | undefined,
 ): Promise<void> {
   const { primary, replicas } = pair;
   const primaryDir = primary.dataDir;
@@ -326,6 +353,11 @@ async function initPair(
     { runAs },
   );
   appendFileSync(join(primaryDir, 'postgresql.conf'), PRIMARY_CONF(primary.port, base));
+  // Outside the data folders, so that the replicas' copied settings point at the same files.
+  if (tls) {
+    const keyFile = privateKeyCopy(tls, join(base, 'server.key'), runAs);
+    appendFileSync(join(primaryDir, 'postgresql.conf'), TLS_CONF(tls.certFile, keyFile));
+  }
   appendFileSync(join(primaryDir, 'pg_hba.conf'), HBA);
   await primary.start();
   for (const replica of replicas) {

@@ -24,11 +24,20 @@ import {
   type RunAs,
   stopGroup,
 } from './internal/proc.js';
+import { fileParam, privateKeyCopy, type TlsFiles } from './tls.js';
 
-/** Opens and closes an AMQP connection: true when the broker serves clients. */
-export async function amqpReachable(url: string): Promise<boolean> {
+/**
+ * Opens and closes an AMQP connection: true when the broker serves clients. With `caFile`,
+ * an `amqps://` URL's chain is verified against that CA (not the host name).
+ */
+export async function amqpReachable(url: string, caFile?: string): Promise<boolean> {
   try {
-    const connection = await amqp.connect(url, { timeout: 2_000 });
+    const connection = await amqp.connect(url, {
+      timeout: 2_000,
+      ...(caFile === undefined
+        ? {}
+        : { ca: readFileSync(caFile, 'utf8'), checkServerIdentity: () => undefined }),
+    });
     connection.on('error', () => {});
     await connection.close();
     return true;
@@ -41,10 +50,17 @@ export interface RabbitPorts {
   amqp: number;
   dist: number;
   epmd: number;
+  /** The AMQPS (TLS) listener, when the node has certificates (`RabbitNodeOptions.tls`). */
+  amqps?: number;
 }
 
-/** How a node takes part in a cluster; a standalone node needs none of it. */
+/**
+ * How a node takes part in a cluster, and its TLS listener; a plain standalone node needs none
+ * of it.
+ */
 export interface RabbitNodeOptions {
+  /** Certificates of the AMQPS listener on `ports.amqps`. Default: none, no TLS. */
+  tls?: TlsFiles;
   /** Start (and stop) an epmd of its own on `ports.epmd`. Default: true. */
   ownEpmd?: boolean;
   /** The Erlang cookie, written to `$HOME/.erlang.cookie`. Default: one Erlang makes up. */
@@ -65,6 +81,11 @@ export function rabbitNodeName(amqpPort: number): string {
 export class RabbitMqServer {
   readonly ports: RabbitPorts;
   readonly url: string;
+  /**
+   * `amqps://` on the TLS listener, with the run's CA as `cacertfile` (read by the kernel's
+   * `amqpTls`); undefined without TLS.
+   */
+  readonly tlsUrl: string | undefined;
   readonly nodeName: string;
   readonly #dir: string;
   readonly #runAs: RunAs | undefined;
@@ -80,6 +101,10 @@ export class RabbitMqServer {
   ) {
     this.ports = ports;
     this.url = `amqp://guest:guest@127.0.0.1:${ports.amqp}`;
+    this.tlsUrl =
+      options.tls && ports.amqps !== undefined
+        ? `amqps://guest:guest@127.0.0.1:${ports.amqps}?${fileParam('cacertfile', options.tls.caFile)}`
+        : undefined;
     this.nodeName = rabbitNodeName(ports.amqp);
     this.#dir = dir;
     this.#runAs = systemUser('rabbitmq');
@@ -145,10 +170,22 @@ export class RabbitMqServer {
     writeFileSync(join(this.#dir, 'enabled_plugins'), '[].\n');
     writeFileSync(join(this.#dir, 'advanced.config'), '[].\n');
     const peers = this.#options.clusterNodes ?? [];
+    const tls = this.#tlsListener();
     writeFileSync(
       join(this.#dir, 'rabbitmq.conf'),
       [
         `listeners.tcp.1 = 127.0.0.1:${this.ports.amqp}`,
+        ...(tls
+          ? [
+              `listeners.ssl.default = 127.0.0.1:${tls.port}`,
+              `ssl_options.cacertfile = ${tls.files.caFile}`,
+              `ssl_options.certfile = ${tls.files.certFile}`,
+              `ssl_options.keyfile = ${tls.keyFile}`,
+              // The server does not ask clients for certificates of their own.
+              'ssl_options.verify = verify_none',
+              'ssl_options.fail_if_no_peer_cert = false',
+            ]
+          : []),
         'disk_free_limit.absolute = 50MB',
         'log.console = false',
         'log.file.level = warning',
@@ -197,6 +234,22 @@ export class RabbitMqServer {
       intervalMs: 250,
       hint: () => this.logTail(),
     });
+    const tlsUrl = this.tlsUrl;
+    if (tls && tlsUrl)
+      await waitUntil(
+        `RabbitMQ AMQPS on port ${tls.port}`,
+        () => amqpReachable(tlsUrl, tls.files.caFile),
+        { timeoutMs: 30_000, intervalMs: 250, hint: () => this.logTail() },
+      );
+  }
+
+  /** The TLS listener's port and files; its key copied for the rabbitmq user (chowned later). */
+  #tlsListener(): { port: number; files: TlsFiles; keyFile: string } | undefined {
+    const files = this.#options.tls;
+    const port = this.ports.amqps;
+    if (!files || port === undefined) return undefined;
+    const keyFile = privateKeyCopy(files, join(this.#dir, 'tls-server.key'), undefined);
+    return { port, files, keyFile };
   }
 
   /** Graceful stop: the start script traps SIGTERM and stops the node. */
@@ -282,9 +335,21 @@ export async function startRabbitMq(opts: {
   dir: string;
   track?: (server: RabbitMqServer) => void;
   onSpawn?: () => void;
+  /** Certificates for an AMQPS listener beside the plain one. Default: none, no TLS. */
+  tls?: TlsFiles;
 }): Promise<RabbitMqServer> {
-  const ports = { amqp: await freePort(), dist: await freePort(), epmd: await freePort() };
-  const server = new RabbitMqServer(ports, join(opts.dir, 'rabbitmq'));
+  const ports: RabbitPorts = {
+    amqp: await freePort(),
+    dist: await freePort(),
+    epmd: await freePort(),
+    ...(opts.tls ? { amqps: await freePort() } : {}),
+  };
+  const server = new RabbitMqServer(
+    ports,
+    join(opts.dir, 'rabbitmq'),
+    {},
+    opts.tls ? { tls: opts.tls } : {},
+  );
   opts.track?.(server);
   try {
     await server.start(opts.onSpawn);

@@ -1,6 +1,7 @@
-import { mkdirSync, openSync, closeSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { locate } from './internal/install.js';
 import {
   freePort,
@@ -12,32 +13,63 @@ import {
   stopGroup,
   tailFile,
 } from './internal/proc.js';
+import { fileParam, type TlsFiles } from './tls.js';
 
-/** Sends PING over a raw socket: no client library, so it also works to detect "down". */
-export function redisPing(port: number, timeoutMs = 1_000): Promise<boolean> {
+/**
+ * Sends PING over a raw socket: no client library, so it also works to detect "down". With
+ * `caFile`, over TLS with the chain verified against that CA (the TLS port; not the host
+ * name: a test may serve a certificate for another name on purpose).
+ */
+export function redisPing(port: number, timeoutMs = 1_000, caFile?: string): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = new Socket();
+    const socket =
+      caFile === undefined
+        ? new Socket()
+        : tlsConnect({
+            port,
+            host: '127.0.0.1',
+            ca: readFileSync(caFile, 'utf8'),
+            checkServerIdentity: () => undefined,
+          });
     const done = (ok: boolean) => {
       socket.destroy();
       resolve(ok);
     };
     socket.setTimeout(timeoutMs, () => done(false));
     socket.once('error', () => done(false));
-    socket.connect(port, '127.0.0.1', () => socket.write('PING\r\n'));
+    if (caFile === undefined) socket.connect(port, '127.0.0.1', () => socket.write('PING\r\n'));
+    else socket.once('secureConnect', () => socket.write('PING\r\n'));
     socket.on('data', (data) => done(data.toString().startsWith('+PONG')));
   });
 }
 
-/** A Redis server on loopback, without persistence. */
+/** A TLS port beside the plain one, and the certificates it serves. */
+export interface RedisTls {
+  port: number;
+  files: TlsFiles;
+}
+
+/** A Redis server on loopback, without persistence; with TLS, a `tls-port` beside the plain one. */
 export class RedisServer {
   readonly port: number;
   readonly url: string;
+  /** The TLS listener, when started with certificates. */
+  readonly tls: RedisTls | undefined;
+  /**
+   * `rediss://` on the TLS port, with the run's CA as `ssl_ca_certs` (read by the kernel's
+   * `redisTls`); undefined without TLS.
+   */
+  readonly tlsUrl: string | undefined;
   readonly #dir: string;
   #pid: number | undefined;
 
-  constructor(port: number, dir: string, pid?: number) {
+  constructor(port: number, dir: string, pid?: number, tls?: RedisTls) {
     this.port = port;
     this.url = `redis://127.0.0.1:${port}`;
+    this.tls = tls;
+    this.tlsUrl = tls
+      ? `rediss://127.0.0.1:${tls.port}?${fileParam('ssl_ca_certs', tls.files.caFile)}`
+      : undefined;
     this.#dir = dir;
     this.#pid = pid;
   }
@@ -73,6 +105,21 @@ export class RedisServer {
           this.#dir,
           '--daemonize',
           'no',
+          ...(this.tls
+            ? [
+                '--tls-port',
+                String(this.tls.port),
+                '--tls-cert-file',
+                this.tls.files.certFile,
+                '--tls-key-file',
+                this.tls.files.keyFile,
+                '--tls-ca-cert-file',
+                this.tls.files.caFile,
+                // Clients are not asked for certificates of their own.
+                '--tls-auth-clients',
+                'no',
+              ]
+            : []),
         ],
         { logFile: log },
       );
@@ -84,6 +131,13 @@ export class RedisServer {
       timeoutMs: 20_000,
       hint: () => this.logTail(),
     });
+    const tls = this.tls;
+    if (tls)
+      await waitUntil(
+        `Redis TLS on port ${tls.port}`,
+        () => redisPing(tls.port, 1_000, tls.files.caFile),
+        { timeoutMs: 20_000, hint: () => this.logTail() },
+      );
   }
 
   /** Graceful stop (SIGTERM, no save). */
@@ -112,8 +166,12 @@ export async function startRedis(opts: {
   dir: string;
   track?: (server: RedisServer) => void;
   onSpawn?: () => void;
+  /** Certificates for a TLS port beside the plain one. Default: none, no TLS. */
+  tls?: TlsFiles;
 }): Promise<RedisServer> {
-  const server = new RedisServer(await freePort(), join(opts.dir, 'redis'));
+  const port = await freePort();
+  const tls = opts.tls ? { port: await freePort(), files: opts.tls } : undefined;
+  const server = new RedisServer(port, join(opts.dir, 'redis'), undefined, tls);
   opts.track?.(server);
   try {
     await server.start(opts.onSpawn);

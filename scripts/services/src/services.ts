@@ -6,19 +6,19 @@ import {
   readdirSync,
   rmSync,
   chmodSync,
-  renameSync,
-  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ServicesError } from './errors.js';
 import { ensureInstalled, postgresBinDir, type Requirement } from './internal/install.js';
 import { isAlive, onProcessEnd, signalGroup, systemUser } from './internal/proc.js';
+import { readState, writeState, type Parts } from './internal/run-state.js';
 import { PgNode, PostgresPair, startPostgres } from './postgres.js';
 import { PrometheusServer, startPrometheus } from './prometheus.js';
 import { RabbitMqServer, startRabbitMq } from './rabbitmq.js';
 import { RedisServer, startRedis } from './redis.js';
 import { writeScrapeJob, type ScrapeJob } from './scrape-targets.js';
+import { createTlsFiles, type TlsFiles } from './tls.js';
 import { VictoriaMetricsServer, startVictoriaMetrics } from './victoria-metrics.js';
 
 export type ServiceName = 'postgres' | 'redis' | 'rabbitmq' | 'prometheus' | 'victoriametrics';
@@ -46,6 +46,11 @@ export interface StartServicesOptions {
    * so the servers die with the process that started them, even on a crash.
    */
   detached?: boolean;
+  /**
+   * TLS listeners beside the plain ones, with a CA made for the run: PostgreSQL `ssl = on` (same
+   * port), a Redis `tls-port`, a RabbitMQ AMQPS listener. Default: true.
+   */
+  tls?: boolean;
   /** Progress lines. Default: silent. */
   log?: (line: string) => void;
 }
@@ -58,22 +63,17 @@ export interface ServiceUrls {
   AMQP_URL?: string;
   PROMETHEUS_URL?: string;
   VICTORIA_METRICS_URL?: string;
+  /** The primary over TLS: `sslmode=verify-full&sslrootcert=<the run's CA>`. */
+  DATABASE_TLS_URL?: string;
+  /** The replica over TLS, the same way. */
+  DATABASE_REPLICA_TLS_URL?: string;
+  /** `rediss://` on Redis's TLS port, `ssl_ca_certs=<the run's CA>`. */
+  REDIS_TLS_URL?: string;
+  /** `amqps://` on RabbitMQ's TLS listener, `cacertfile=<the run's CA>`. */
+  AMQP_TLS_URL?: string;
+  /** The run's CA certificate (PEM), which signed every server's certificate. */
+  MESKIT_TEST_CA_FILE?: string;
   MESKIT_SERVICES_DIR: string;
-}
-
-/** What a run writes to `<dir>/state.json`, so another process can stop or inspect it. */
-interface RunState {
-  ownerPid: number;
-  detached: boolean;
-  postgres?: { primaryPort: number; replicaPort?: number };
-  redis?: { port: number; pid?: number };
-  rabbitmq?: {
-    ports: { amqp: number; dist: number; epmd: number };
-    pid?: number;
-    epmdPid?: number;
-  };
-  prometheus?: { port: number; pid?: number };
-  victoriametrics?: { port: number; pid?: number };
 }
 
 const PREFIX = 'meskit-services-';
@@ -88,11 +88,14 @@ export class Services {
   readonly rabbitmq: RabbitMqServer | undefined;
   readonly prometheus: PrometheusServer | undefined;
   readonly victoriametrics: VictoriaMetricsServer | undefined;
+  /** The run's CA and server certificate; undefined when started without TLS. */
+  readonly tls: TlsFiles | undefined;
   #closed: Promise<void> | undefined;
   readonly #unhook: () => void;
 
-  constructor(dir: string, parts: Parts, detached: boolean) {
+  constructor(dir: string, parts: Parts, detached: boolean, tls?: TlsFiles) {
     this.dir = dir;
+    this.tls = tls;
     this.postgres = parts.postgres;
     this.redis = parts.redis;
     this.rabbitmq = parts.rabbitmq;
@@ -110,6 +113,12 @@ export class Services {
     if (this.rabbitmq) urls.AMQP_URL = this.rabbitmq.url;
     if (this.prometheus) urls.PROMETHEUS_URL = this.prometheus.url;
     if (this.victoriametrics) urls.VICTORIA_METRICS_URL = this.victoriametrics.url;
+    if (this.postgres?.primary.tlsUrl) urls.DATABASE_TLS_URL = this.postgres.primary.tlsUrl;
+    if (this.postgres?.replica?.tlsUrl)
+      urls.DATABASE_REPLICA_TLS_URL = this.postgres.replica.tlsUrl;
+    if (this.redis?.tlsUrl) urls.REDIS_TLS_URL = this.redis.tlsUrl;
+    if (this.rabbitmq?.tlsUrl) urls.AMQP_TLS_URL = this.rabbitmq.tlsUrl;
+    if (this.tls) urls.MESKIT_TEST_CA_FILE = this.tls.caFile;
     return urls;
   }
 
@@ -170,45 +179,6 @@ export class Services {
   }
 }
 
-type Parts = {
-  postgres?: PostgresPair | undefined;
-  redis?: RedisServer | undefined;
-  rabbitmq?: RabbitMqServer | undefined;
-  prometheus?: PrometheusServer | undefined;
-  victoriametrics?: VictoriaMetricsServer | undefined;
-};
-
-/**
- * Records the owner and every server started so far. Written as soon as the folder exists
- * and after each server starts, so that a run killed part-way can still be cleaned up.
- */
-function writeState(dir: string, self: Parts, detached: boolean): void {
-  const state: RunState = { ownerPid: process.pid, detached };
-  if (self.postgres) {
-    state.postgres = { primaryPort: self.postgres.primary.port };
-    if (self.postgres.replica) state.postgres.replicaPort = self.postgres.replica.port;
-  }
-  if (self.redis)
-    state.redis = { port: self.redis.port, ...(self.redis.pid ? { pid: self.redis.pid } : {}) };
-  if (self.rabbitmq) {
-    state.rabbitmq = { ports: self.rabbitmq.ports };
-    if (self.rabbitmq.pid) state.rabbitmq.pid = self.rabbitmq.pid;
-    if (self.rabbitmq.epmdPid) state.rabbitmq.epmdPid = self.rabbitmq.epmdPid;
-  }
-  if (self.prometheus)
-    state.prometheus = {
-      port: self.prometheus.port,
-      ...(self.prometheus.pid ? { pid: self.prometheus.pid } : {}),
-    };
-  if (self.victoriametrics)
-    state.victoriametrics = {
-      port: self.victoriametrics.port,
-      ...(self.victoriametrics.pid ? { pid: self.victoriametrics.pid } : {}),
-    };
-  writeFileSync(join(dir, 'state.json.tmp'), JSON.stringify(state, null, 2));
-  renameSync(join(dir, 'state.json.tmp'), join(dir, 'state.json'));
-}
-
 const REQUIREMENT_OF: Record<ServiceName, Requirement> = {
   postgres: 'postgres',
   redis: 'redis',
@@ -245,26 +215,30 @@ export async function startServices(opts: StartServicesOptions = {}): Promise<Se
   chmodSync(dir, 0o755);
   const parts: Parts = {};
   const detached = opts.detached ?? false;
+  // One CA for the whole run: every server's certificate names localhost and 127.0.0.1.
+  const tls = opts.tls === false ? undefined : createTlsFiles({ dir: join(dir, 'tls') });
   // Recorded from the first moment and after every spawn, so that whatever happens next
   // (a failed start, Ctrl-C, SIGKILL) the servers can be found and stopped.
-  const record = () => writeState(dir, parts, detached);
+  const record = () => writeState(dir, parts, detached, tls);
   record();
-  const partial = () => new Services(dir, parts, true);
+  const partial = () => new Services(dir, parts, true, tls);
   const unhook = detached ? () => {} : onProcessEnd(() => partial().killNow());
   const started = Date.now();
   try {
     const tasks: Promise<unknown>[] = [];
     if (only.includes('postgres')) {
       const track = (pair: PostgresPair) => void ((parts.postgres = pair), record());
-      tasks.push(startPostgres({ dir, replica: opts.replica ?? true, track }));
+      tasks.push(
+        startPostgres({ dir, replica: opts.replica ?? true, track, ...(tls ? { tls } : {}) }),
+      );
     }
     if (only.includes('rabbitmq')) {
       const track = (server: RabbitMqServer) => void ((parts.rabbitmq = server), record());
-      tasks.push(startRabbitMq({ dir, track, onSpawn: record }));
+      tasks.push(startRabbitMq({ dir, track, onSpawn: record, ...(tls ? { tls } : {}) }));
     }
     if (only.includes('redis')) {
       const track = (server: RedisServer) => void ((parts.redis = server), record());
-      tasks.push(startRedis({ dir, track, onSpawn: record }));
+      tasks.push(startRedis({ dir, track, onSpawn: record, ...(tls ? { tls } : {}) }));
     }
     if (only.includes('prometheus')) {
       const track = (server: PrometheusServer) => void ((parts.prometheus = server), record());
@@ -303,19 +277,17 @@ export async function startServices(opts: StartServicesOptions = {}): Promise<Se
   }
   unhook();
   record();
-  const services = new Services(dir, parts, detached);
+  const services = new Services(dir, parts, detached, tls);
   log(
-    `services ready in ${((Date.now() - started) / 1000).toFixed(1)} s (${only.join(', ')}) under ${dir}`,
+    `services ready in ${((Date.now() - started) / 1000).toFixed(1)} s (${only.join(', ')}${tls ? ', with TLS' : ''}) under ${dir}`,
   );
   return services;
 }
 
 /** Reattaches to a run started by another process (for `services stop|status|env`). */
 export function attachServices(dir: string): Services {
-  const file = join(dir, 'state.json');
-  if (!existsSync(file))
-    throw new ServicesError('BAD_OPTIONS', `no services run in ${dir} (state.json missing)`);
-  const state = JSON.parse(readFileSync(file, 'utf8')) as RunState;
+  const state = readState(dir);
+  const tls = state.tls;
   const parts: Parts = {};
   if (state.postgres) {
     const bin = postgresBinDir() ?? '/usr/lib/postgresql/15/bin';
@@ -327,6 +299,7 @@ export function attachServices(dir: string): Services {
       dataDir: join(base, 'primary'),
       bin,
       runAs,
+      caFile: tls?.caFile,
     });
     const replica = state.postgres.replicaPort
       ? new PgNode({
@@ -335,17 +308,24 @@ export function attachServices(dir: string): Services {
           dataDir: join(base, 'replica'),
           bin,
           runAs,
+          caFile: tls?.caFile,
         })
       : undefined;
     parts.postgres = new PostgresPair(primary, replica ? [replica] : []);
   }
   if (state.redis)
-    parts.redis = new RedisServer(state.redis.port, join(dir, 'redis'), state.redis.pid);
+    parts.redis = new RedisServer(
+      state.redis.port,
+      join(dir, 'redis'),
+      state.redis.pid,
+      tls && state.redis.tlsPort ? { port: state.redis.tlsPort, files: tls } : undefined,
+    );
   if (state.rabbitmq)
     parts.rabbitmq = new RabbitMqServer(
       state.rabbitmq.ports,
       join(dir, 'rabbitmq'),
       state.rabbitmq,
+      tls ? { tls } : {},
     );
   if (state.prometheus)
     parts.prometheus = new PrometheusServer(
@@ -361,7 +341,7 @@ export function attachServices(dir: string): Services {
       join(dir, TARGETS),
       state.victoriametrics.pid,
     );
-  return new Services(dir, parts, true);
+  return new Services(dir, parts, true, tls);
 }
 
 /** Runs whose owner died without cleaning up (SIGKILL, a crashed runner): stop and remove. */
@@ -371,7 +351,7 @@ function reapStale(baseDir: string, log: (line: string) => void): void {
     if (!entry.startsWith(PREFIX)) continue;
     const dir = join(baseDir, entry);
     try {
-      const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as RunState;
+      const state = readState(dir);
       if (state.detached || isAlive(state.ownerPid)) continue;
       log(`removing servers left behind by process ${state.ownerPid} in ${dir}`);
       attachServices(dir).killNow();

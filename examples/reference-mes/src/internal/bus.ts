@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import amqp from 'amqplib';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { MesError } from '../errors.js';
-import { MESSAGE_HEADERS } from '@meskit/kernel';
+import { amqpTls, MESSAGE_HEADERS, tlsFailure } from '@meskit/kernel';
 import { CONSUMED_ROUTING_KEYS, routingKeyFor, type OrderEvent } from '../events.js';
 import { redactUrl } from './db.js';
 import type { Db } from './orders.js';
@@ -92,11 +92,14 @@ export class LegacyBus {
   static async connect(opts: LegacyBusOptions): Promise<LegacyBus> {
     let connection: ChannelModel;
     try {
-      connection = await amqp.connect(opts.url, { timeout: CONNECT_TIMEOUT_MS });
+      // amqps:// with cacertfile=... (the kernel's reading of RabbitMQ's URI parameters).
+      const tls = amqpTls(opts.url);
+      connection = await amqp.connect(tls.url, { ...tls.options, timeout: CONNECT_TIMEOUT_MS });
     } catch (err) {
+      const reason = tlsFailure(err, opts.url) ?? err;
       throw new MesError(
         'BROKER_UNREACHABLE',
-        `cannot connect to RabbitMQ at ${redactUrl(opts.url)}: ${err instanceof Error ? err.message : String(err)}. Check AMQP_URL and that the broker is running.`,
+        `cannot connect to RabbitMQ at ${redactUrl(opts.url)}: ${reason instanceof Error ? reason.message : String(reason)}. Check AMQP_URL and that the broker is running.`,
         { cause: err },
       );
     }

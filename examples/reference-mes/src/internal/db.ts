@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { redactUrl } from '@meskit/kernel';
+import { redactUrl, tlsFailure } from '@meskit/kernel';
 import { MesError } from '../errors.js';
 import { reasonOf, type Logger } from './log.js';
 
@@ -27,7 +27,8 @@ export function createPool(databaseUrl: string, logger: Logger): pg.Pool {
 export { redactUrl } from '@meskit/kernel';
 
 export function connectError(databaseUrl: string, cause: unknown): MesError {
-  const reason = describeError(cause);
+  // A refused certificate says which host, why, and the sslrootcert that fixes it.
+  const reason = tlsFailure(cause, databaseUrl)?.message ?? describeError(cause);
   return new MesError(
     'DATABASE_UNREACHABLE',
     `cannot connect to PostgreSQL at ${redactUrl(databaseUrl)}: ${reason}. Check DATABASE_URL and that the server is running.`,

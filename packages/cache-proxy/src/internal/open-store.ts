@@ -1,25 +1,36 @@
 // The index store the options ask for: in memory, on a Redis client passed in (the caller's),
 // or on one created from a URL (the proxy's: it closes it).
+import { redisTls, tlsFailure, warnOnTlsFailure } from '@meskit/kernel';
 import { Redis, type Cluster } from 'ioredis';
 import type { Resolved } from '../options.js';
 import { memoryStore } from './memory-store.js';
 import { redisStore } from './redis-store.js';
-import type { IndexStore } from './store.js';
+import type { IndexStore, StoreLimits } from './store.js';
 
-/** Resolves once `client` is ready, or after `timeoutMs` (Redis down: the proxy starts anyway). */
-function connected(client: Redis | Cluster, timeoutMs: number): Promise<void> {
+const WARN_REDIS_TLS = 'MESKIT_CACHE_REDIS_TLS';
+
+/**
+ * Resolves once `client` is ready, or after `timeoutMs` (Redis down: the proxy starts anyway),
+ * or at once when TLS verification fails (no reconnect will get past it).
+ */
+function connected(client: Redis | Cluster, url: string, timeoutMs: number): Promise<void> {
   if (client.status === 'ready') return Promise.resolve();
   return new Promise<void>((resolve) => {
+    const onError = (error: Error): void => {
+      if (tlsFailure(error, url)) done();
+    };
     const done = (): void => {
       clearTimeout(timer);
       client.off('ready', done);
       client.off('end', done);
+      client.off('error', onError);
       resolve();
     };
     const timer = setTimeout(done, timeoutMs);
     timer.unref();
     client.once('ready', done);
     client.once('end', done);
+    client.on('error', onError);
   });
 }
 
@@ -37,24 +48,38 @@ export async function openStore(
     maxDepth: o.maxDepth,
   };
   if (redisOption === undefined) return memoryStore({ limits, now });
-  const owned = typeof redisOption === 'string';
-  const client = owned
-    ? new Redis(redisOption, {
-        connectionName: 'meskit-cache-proxy',
-        // Fail fast while disconnected: a request goes to the MES instead of waiting.
-        enableOfflineQueue: false,
-        maxRetriesPerRequest: 1,
-        commandTimeout: o.redisTimeoutMs,
-      })
-    : redisOption;
+  if (typeof redisOption !== 'string') return storeOn(o, redisOption, false, limits);
+  const tls = redisTls(redisOption);
+  const client = new Redis(tls.url, {
+    connectionName: 'meskit-cache-proxy',
+    // Fail fast while disconnected: a request goes to the MES instead of waiting.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: o.redisTimeoutMs,
+    ...(tls.options ? { tls: tls.options } : {}),
+  });
   // Failures surface through the commands (counted, warned once); without a listener ioredis
   // prints every reconnect failure. A client passed in is the caller's: its listeners too.
-  if (owned) {
-    client.on('error', () => undefined);
-    // Commands fail fast while disconnected (no offline queue): give the connection a
-    // bounded head start so the first requests are not forwarded for nothing.
-    await connected(client, Math.max(1000, o.redisTimeoutMs));
-  }
+  client.on('error', () => undefined);
+  // A certificate Redis will never get past is said once, with the reason: the commands'
+  // own failures only say the connection is closed.
+  warnOnTlsFailure(client, {
+    url: redisOption,
+    code: WARN_REDIS_TLS,
+    what: 'cache proxy: Redis index store',
+  });
+  // Commands fail fast while disconnected (no offline queue): give the connection a
+  // bounded head start so the first requests are not forwarded for nothing.
+  await connected(client, redisOption, Math.max(1000, o.redisTimeoutMs));
+  return storeOn(o, client, true, limits);
+}
+
+function storeOn(
+  o: Resolved,
+  client: Redis | Cluster,
+  owned: boolean,
+  limits: StoreLimits,
+): IndexStore {
   return redisStore({
     client,
     owned,

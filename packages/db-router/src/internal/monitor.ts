@@ -2,6 +2,7 @@
 // replica's replay position, recovery state and lag, from which the router knows which
 // replicas may serve a read (healthy, not too far behind) and which one has replayed a token.
 // Reads never query a replica's position themselves: they read the last poll.
+import { tlsFailure } from '@meskit/kernel';
 import type pg from 'pg';
 import { parseLsn } from '../lsn.js';
 
@@ -117,7 +118,9 @@ export function startMonitor(
     for (const { server, row, error } of rows) {
       if (!row) {
         server.failures += 1;
-        server.lastError = error instanceof Error ? error.message : String(error);
+        // A refused certificate says so, with the server and the sslrootcert that fixes it.
+        const tls = tlsFailure(error, `postgres://${server.name}`);
+        server.lastError = tls?.message ?? (error instanceof Error ? error.message : String(error));
         if (server.failures >= o.failuresToOut) server.up = false;
         continue;
       }

@@ -2,7 +2,7 @@
 // depth and consumers, the dead-letter queue read (and put back), and its messages replayed to
 // where they were first published, with their original message-id.
 import amqp, { type Channel, type ChannelModel, type Message } from 'amqplib';
-import { MESSAGE_HEADERS, redactUrl } from '@meskit/kernel';
+import { amqpTls, MESSAGE_HEADERS, redactUrl, tlsFailure } from '@meskit/kernel';
 import { CONSUMER_HEADERS, headersOf, messageIdOf, originOf } from '../consumer/headers.js';
 import { waitQueueName } from '../consumer/topology.js';
 
@@ -32,8 +32,11 @@ export interface DeadLetter {
 }
 
 async function connectTo(url: string, timeoutMs: number): Promise<ChannelModel> {
+  // A bad TLS parameter or unreadable CA file: the kernel's TlsError, as it is.
+  const tls = amqpTls(url);
   try {
-    const connection = await amqp.connect(url, {
+    const connection = await amqp.connect(tls.url, {
+      ...tls.options,
       timeout: timeoutMs,
       clientProperties: { connection_name: 'meskit-mq-admin' },
     });
@@ -41,7 +44,7 @@ async function connectTo(url: string, timeoutMs: number): Promise<ChannelModel> 
     return connection;
   } catch (error) {
     throw new Error(
-      `cannot connect to RabbitMQ at ${redactUrl(url)}: ${(error as Error).message}`,
+      `cannot connect to RabbitMQ at ${redactUrl(url)}: ${(tlsFailure(error, url) ?? (error as Error)).message}`,
       {
         cause: error,
       },

@@ -324,7 +324,12 @@ export function createConsumer<T = unknown>(opts: ConsumerOptions<T>): Consumer 
       return new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => {
           readyWaiters.delete(done);
-          reject(new Error(`the consumer of ${o.queue} was not consuming within ${timeoutMs} ms`));
+          reject(
+            new Error(
+              `the consumer of ${o.queue} was not consuming within ${timeoutMs} ms${kept.lastError ? `; last failure: ${describeError(kept.lastError)}` : ''}`,
+              { cause: kept.lastError },
+            ),
+          );
         }, timeoutMs);
         timer.unref();
         function done(): void {

@@ -1,11 +1,13 @@
 // The connection options the publisher and the consumer share: broker URLs, heartbeat,
 // reconnect backoff, connect timeout, the connection's name. One definition, one validation.
-import type { OptionChecks } from '@meskit/kernel';
+import { amqpTls, type OptionChecks } from '@meskit/kernel';
 
 export interface ConnectionOptions {
   /**
    * The broker's `amqp://` or `amqps://` URL, or several (the nodes of a cluster): connections
-   * go to them in turn, the next one after each failure. Required.
+   * go to them in turn, the next one after each failure. `amqps://` takes RabbitMQ's URI
+   * parameters `cacertfile`, `certfile`, `keyfile`, `verify`, `server_name_indication` (the
+   * kernel's `amqpTls`). Required.
    */
   url: string | readonly string[];
   /** AMQP heartbeat in seconds (a dead TCP peer is noticed within about twice that). Default: 15. */
@@ -52,6 +54,8 @@ export function resolveConnectionOptions(
         urls.length === 1 ? 'url' : `url[${i}]`,
         'must be an amqp:// or amqps:// URL, e.g. "amqp://user:pass@127.0.0.1:5672"',
       );
+    // TLS parameters checked and their files read now: a TlsError at construction.
+    amqpTls(url);
   });
   const d = CONNECTION_DEFAULTS;
   const ms = (name: string, value: number | undefined, fallback: number) =>

@@ -1,6 +1,6 @@
 // One live confirm channel, kept: connect to the brokers in turn with backoff and full jitter,
 // declare the topology, and open a new channel (or a new connection) whenever the old one dies.
-import { redactUrl } from '@meskit/kernel';
+import { amqpTls, redactUrl, tlsFailure } from '@meskit/kernel';
 import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { declareTopology, type Topology } from './topology.js';
 
@@ -32,6 +32,11 @@ export interface LinkOptions {
 
 export interface KeptLink {
   readonly current: Link | undefined;
+  /**
+   * Why the last connection attempt failed (a TLS failure as the kernel's TlsError); cleared
+   * once a channel is up.
+   */
+  readonly lastError: Error | undefined;
   close(): Promise<void>;
 }
 
@@ -61,6 +66,15 @@ function withHeartbeat(url: string, seconds: number): string {
   return parsed.toString();
 }
 
+/** The broker as stats and warnings name it: no password, no TLS file parameters. */
+function brokerName(url: string): string {
+  try {
+    return redactUrl(amqpTls(url).url);
+  } catch {
+    return redactUrl(url);
+  }
+}
+
 export function keepLink(opts: LinkOptions): KeptLink {
   let closed = false;
   let connection: ChannelModel | undefined;
@@ -69,6 +83,14 @@ export function keepLink(opts: LinkOptions): KeptLink {
   let attempt = 0;
   let next = 0;
   let timer: NodeJS.Timeout | undefined;
+  let lastError: Error | undefined;
+
+  function failed(broker: string, url: string, error: unknown): void {
+    const plain = error instanceof Error ? error : new Error(String(error));
+    // A refused certificate named as such (host, reason, the URL parameter that fixes it).
+    lastError = tlsFailure(plain, url) ?? plain;
+    opts.onConnectFailed(broker, lastError);
+  }
 
   function schedule(): void {
     if (closed || timer) return;
@@ -112,6 +134,7 @@ export function keepLink(opts: LinkOptions): KeptLink {
       return;
     }
     current = link;
+    lastError = undefined;
     opts.onUp(link);
   }
 
@@ -119,15 +142,19 @@ export function keepLink(opts: LinkOptions): KeptLink {
     if (closed) return;
     const url = opts.urls[next % opts.urls.length]!;
     next += 1;
-    const broker = redactUrl(url);
+    const broker = brokerName(url);
     let model: ChannelModel;
     try {
-      model = await amqp.connect(withHeartbeat(url, opts.heartbeatSeconds), {
+      // amqps:// parameters (cacertfile...) into socket options; files read per attempt, so
+      // a renewed CA file is picked up by the next connection.
+      const tls = amqpTls(url);
+      model = await amqp.connect(withHeartbeat(tls.url, opts.heartbeatSeconds), {
+        ...tls.options,
         timeout: opts.connectTimeoutMs,
         clientProperties: { connection_name: opts.connectionName },
       });
     } catch (error) {
-      opts.onConnectFailed(broker, error instanceof Error ? error : new Error(String(error)));
+      failed(broker, url, error);
       schedule();
       return;
     }
@@ -148,7 +175,7 @@ export function keepLink(opts: LinkOptions): KeptLink {
       await openChannel(model, broker);
       attempt = 0;
     } catch (error) {
-      opts.onConnectFailed(broker, error instanceof Error ? error : new Error(String(error)));
+      failed(broker, url, error);
       await model.close().catch(() => undefined);
     }
   }
@@ -157,6 +184,9 @@ export function keepLink(opts: LinkOptions): KeptLink {
   return {
     get current() {
       return current;
+    },
+    get lastError() {
+      return lastError;
     },
     async close() {
       closed = true;

@@ -1,12 +1,13 @@
 // The result cache a runner's options ask for: in memory, on a Redis client passed in, or on
 // one the runner creates from a URL (and so closes).
-import { createWarnOnce } from '@meskit/kernel';
+import { createWarnOnce, redisTls, warnOnTlsFailure } from '@meskit/kernel';
 import { Redis } from 'ioredis';
 import { memoryCache, redisCache, type CacheBackend } from './cache.js';
 import { METRIC_NAMES } from './metrics.js';
 import type { ResolvedCacheOptions } from './runner-options.js';
 
 const WARNING_CODE = 'MESKIT_PRICING_CACHE_UNAVAILABLE';
+const TLS_WARNING_CODE = 'MESKIT_PRICING_CACHE_TLS';
 
 export type CacheErrorHandler = (operation: 'get' | 'set', error: Error) => void;
 
@@ -36,19 +37,32 @@ export function createCacheBackend(
       ttlMs: c.ttlMs,
       now: c.now,
     });
-  const owned = typeof c.redis === 'string';
-  const client =
-    typeof c.redis === 'string'
-      ? new Redis(c.redis, {
-          connectionName: 'meskit-pricing-runner',
-          // Commands sent while (re)connecting wait in the offline queue, bounded by
-          // redisTimeoutMs; one retry, not twenty, when a connection drops under them.
-          maxRetriesPerRequest: 1,
-        })
-      : c.redis;
+  if (typeof c.redis !== 'string')
+    return redisCache({
+      client: c.redis,
+      owned: false,
+      ttlMs: c.ttlMs,
+      timeoutMs: c.redisTimeoutMs,
+      onError,
+    });
+  // rediss:// with the kernel's TLS parameters (ssl_ca_certs...), checked with the options.
+  const tls = redisTls(c.redis);
+  const client = new Redis(tls.url, {
+    connectionName: 'meskit-pricing-runner',
+    // Commands sent while (re)connecting wait in the offline queue, bounded by
+    // redisTimeoutMs; one retry, not twenty, when a connection drops under them.
+    maxRetriesPerRequest: 1,
+    ...(tls.options ? { tls: tls.options } : {}),
+  });
   // Failures surface through the commands (counted, warned once); without a listener
   // ioredis would print every reconnect failure to stderr. A client passed in is the
   // caller's: its listeners are theirs to choose.
-  if (owned) client.on('error', () => {});
-  return redisCache({ client, owned, ttlMs: c.ttlMs, timeoutMs: c.redisTimeoutMs, onError });
+  client.on('error', () => {});
+  // The commands' failures only time out: a refused certificate is said once, with why.
+  warnOnTlsFailure(client, {
+    url: c.redis,
+    code: TLS_WARNING_CODE,
+    what: 'pricing cache: Redis',
+  });
+  return redisCache({ client, owned: true, ttlMs: c.ttlMs, timeoutMs: c.redisTimeoutMs, onError });
 }

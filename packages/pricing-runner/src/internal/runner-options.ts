@@ -1,7 +1,7 @@
 // The runner's options: the pool's (checked under the runner's name), the result cache and
 // the registry. Every option is checked here, before a worker starts or Redis is dialled, and
 // a bad one throws the kernel's InvalidOptionError naming it.
-import { getRegistry, optionChecks, type OptionChecks } from '@meskit/kernel';
+import { getRegistry, optionChecks, redisTls, type OptionChecks } from '@meskit/kernel';
 import type { Registry } from 'prom-client';
 import type { CacheOptions, PricingRunnerOptions } from '../runner.js';
 import { TEST_CLOCK, type RedisClient } from './cache.js';
@@ -92,6 +92,8 @@ function redisOption(redis: unknown, check: OptionChecks): RedisClient | string 
         'cache.redis',
         'must be a redis:// or rediss:// URL, or an ioredis client (Redis or Cluster)',
       );
+    // Its TLS parameters checked and files read now (a TlsError), not at the first quote.
+    redisTls(redis);
     return redis;
   }
   const client = redis as Partial<RedisClient> | null;

@@ -1,5 +1,6 @@
 import { connect, type ChannelModel } from 'amqplib';
 import { endpointOf, urlCheck, onAbort } from '../../internal/check-helpers.js';
+import { amqpTls } from '@meskit/kernel';
 import { describeError } from '../describe-error.js';
 import { tlsFactsOf, withTls } from '../tls-facts.js';
 import type { DoctorCheck } from '../types.js';
@@ -24,7 +25,10 @@ export const rabbitmqCheck: DoctorCheck = urlCheck({
     try {
       ctx.step(`connecting to RabbitMQ at ${endpoint}`);
       try {
-        connection = await connect(url, {
+        // amqps:// with RabbitMQ's URI parameters (cacertfile...), as the components read it.
+        const tls = amqpTls(url);
+        connection = await connect(tls.url, {
+          ...tls.options,
           timeout: ctx.timeoutMs,
           clientProperties: { connection_name: 'meskit-doctor' },
         });

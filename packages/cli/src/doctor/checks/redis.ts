@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { endpointOf, urlCheck, onAbort } from '../../internal/check-helpers.js';
+import { redisTls } from '@meskit/kernel';
 import { describeError } from '../describe-error.js';
 import { tlsFactsOf, withTls } from '../tls-facts.js';
 import type { DoctorCheck } from '../types.js';
@@ -14,7 +15,10 @@ export const redisCheck: DoctorCheck = urlCheck({
   setting: 'redisUrl',
   async run(ctx, url) {
     const endpoint = endpointOf(url, DEFAULT_PORT);
-    const redis = new Redis(url, {
+    // rediss:// with redis-py's ssl_* parameters (a private CA...), as the components read it.
+    const tls = redisTls(url);
+    const redis = new Redis(tls.url, {
+      ...(tls.options ? { tls: tls.options } : {}),
       lazyConnect: true,
       connectTimeout: ctx.timeoutMs,
       // A diagnosis wants the first answer, not ioredis' patient reconnect loop.
