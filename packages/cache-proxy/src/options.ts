@@ -3,7 +3,14 @@
 // the kernel's InvalidOptionError naming it, as every meskit factory does.
 import type { Cluster, Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
-import { amqpTls, optionChecks, ORDER_EVENTS_EXCHANGE, redisTls, TAKE } from '@meskit/kernel';
+import {
+  amqpTls,
+  optionChecks,
+  ORDER_EVENTS_EXCHANGE,
+  redisUrlOption,
+  TAKE,
+  type RedisTarget,
+} from '@meskit/kernel';
 import type { TEST_HOOKS, TestHooks } from './internal/hooks.js';
 
 /** Options of `createCacheProxy`. Only `upstream` is required. */
@@ -15,13 +22,32 @@ export interface CacheProxyOptions {
   /** Port the proxy listens on; 0 picks a free one (read it from `url`). Default: 8080. */
   port?: number;
   /**
-   * Where the indexes live: an ioredis client (yours: `close()` leaves it open) or a
-   * `redis://` / `rediss://` URL (the proxy creates the client and closes it; TLS parameters
-   * `ssl_ca_certs`, `ssl_certfile`, `ssl_keyfile`, `ssl_cert_reqs`, `ssl_check_hostname`, read
-   * by the kernel's `redisTls`). Several proxy instances sharing one Redis share the indexes.
-   * Default: none, an in-memory store in this process with the same semantics.
+   * Where the indexes live: an ioredis client (`Redis` or `Cluster`; yours: `close()` leaves
+   * it open) or a URL (the proxy creates the client and closes it): `redis://` / `rediss://`
+   * (TLS parameters `ssl_ca_certs`, `ssl_certfile`, `ssl_keyfile`, `ssl_cert_reqs`,
+   * `ssl_check_hostname`), `redis+sentinel://host:port,host:port/<master name>` or
+   * `redis+cluster://host:port,host:port` (docs/redis-ha.md). Several proxy instances sharing
+   * one Redis share the indexes. Default: none, an in-memory store in this process with the
+   * same semantics.
    */
   redis?: Redis | Cluster | string;
+  /**
+   * Replicas that must acknowledge every index write (Redis `WAIT`, within half of
+   * `redisTimeoutMs`)
+   * before it counts, so a failover cannot lose a removal a client was told about. A write
+   * no replica acknowledged in time still counts (it is on the master), counted in
+   * `meskit_cache_proxy_unreplicated_writes_total` and warned about once. Default: 1 on
+   * Sentinel and Cluster, 0 on a single Redis.
+   */
+  redisReplicas?: number;
+  /**
+   * How long a take's answer waits for its removal from the index when the store cannot be
+   * reached (reconnecting, failing over) before it is answered anyway; the removal is retried
+   * in the background either way. Another proxy sharing the index may list the taken order
+   * until the removal lands: keep this above your failover time (docs/redis-ha.md). 0
+   * answers at once. Default: 2000 ms.
+   */
+  invalidationWaitMs?: number;
   /** Prefix of every Redis key. Default: `'meskit:cache:'`. */
   keyPrefix?: string;
   /**
@@ -105,6 +131,7 @@ export const DEFAULTS = {
   port: 8080,
   keyPrefix: 'meskit:cache:',
   redisTimeoutMs: 250,
+  invalidationWaitMs: 2000,
   statuses: [TAKE.from] as readonly string[],
   fillDepth: 100,
   maxDepth: 1000,
@@ -128,6 +155,11 @@ export interface Resolved {
   port: number;
   keyPrefix: string;
   redisTimeoutMs: number;
+  /** undefined: decided by the client (1 on Sentinel and Cluster, 0 otherwise). */
+  redisReplicas: number | undefined;
+  invalidationWaitMs: number;
+  /** The parsed `redis` URL, when a URL was given. */
+  redisTarget: RedisTarget | undefined;
   statuses: readonly string[];
   fillDepth: number;
   maxDepth: number;
@@ -228,14 +260,16 @@ export function resolveOptions(opts: CacheProxyOptions): Resolved {
     typeof opts.redis !== 'string' &&
     typeof opts.redis !== 'object'
   ) {
-    throw bad('redis', 'must be an ioredis client or a redis:// URL');
-  }
-  if (typeof opts.redis === 'string' && !/^rediss?:\/\//.test(opts.redis)) {
-    throw bad('redis', 'must be a redis:// or rediss:// URL');
+    throw bad('redis', 'must be an ioredis client or a Redis URL');
   }
   // TLS parameters checked and their files read now: a TlsError at construction, not a
   // Redis that never connects.
-  if (typeof opts.redis === 'string') redisTls(opts.redis);
+  const redisTarget =
+    typeof opts.redis === 'string' ? redisUrlOption(check, 'redis', opts.redis) : undefined;
+  const redisReplicas =
+    opts.redisReplicas === undefined
+      ? undefined
+      : check.integer('redisReplicas', opts.redisReplicas, 0, 16);
   if (opts.amqpUrl !== undefined) amqpTls(opts.amqpUrl);
   if (opts.sharedAuthorization !== undefined) {
     check.boolean('sharedAuthorization', opts.sharedAuthorization);
@@ -247,6 +281,9 @@ export function resolveOptions(opts: CacheProxyOptions): Resolved {
     port: int(opts, 'port', 0, 65_535),
     keyPrefix: opts.keyPrefix ?? DEFAULTS.keyPrefix,
     redisTimeoutMs: int(opts, 'redisTimeoutMs', 1, 60_000),
+    redisReplicas,
+    invalidationWaitMs: int(opts, 'invalidationWaitMs', 0, 600_000),
+    redisTarget,
     statuses: [...new Set(statuses)],
     fillDepth,
     maxDepth,

@@ -20,7 +20,12 @@ import { METRIC_NAMES } from './internal/metrics.js';
 import { openStore } from './internal/open-store.js';
 import { createPassThrough } from './internal/pass-through.js';
 import { startReconcile } from './internal/reconcile.js';
-import { createRecorder, viaStore, type CacheProxyStats } from './internal/recorder.js';
+import {
+  createRecorder,
+  viaStore,
+  type CacheProxyStats,
+  type Recorder,
+} from './internal/recorder.js';
 import { createWriteRoutes } from './internal/write-routes.js';
 import { createWriteThrough } from './internal/write-through.js';
 
@@ -77,7 +82,12 @@ async function start(
   registry: Registry,
   redisOption: Redis | Cluster | string | undefined,
 ): Promise<CacheProxy> {
-  const store = await openStore(o, redisOption, hooks.now ?? Date.now);
+  // The recorder needs the store's kind; the store reports unreplicated writes to it.
+  const late: { recorder?: Recorder } = {};
+  const store = await openStore(o, redisOption, {
+    now: hooks.now ?? Date.now,
+    onUnreplicated: () => late.recorder?.unreplicatedWrite(),
+  });
   // Per instance: each proxy says once what went wrong with its own store or events.
   const warnOnce = createWarnOnce();
   const recorder = createRecorder({
@@ -90,6 +100,7 @@ async function start(
       return sizes;
     },
   });
+  late.recorder = recorder;
   const upstream = createUpstream(o.upstream, o.upstreamTimeoutMs, o.upstreamMaxSockets);
   let closed = false;
 
@@ -105,6 +116,7 @@ async function start(
     invalidations,
     writeThrough,
     recorder,
+    invalidationWaitMs: o.invalidationWaitMs,
   });
   const consumer: EventConsumer | undefined = o.amqpUrl
     ? startEventHandling({

@@ -34,7 +34,12 @@ describe('createCacheProxy options', () => {
     [{ ttlMs: 60_000, tombstoneTtlMs: 1000 }, /tombstoneTtlMs must be at least ttlMs/],
     [{ port: 70_000 }, /port must be an integer from 0 to 65535/],
     [{ adminToken: 'short' }, /adminToken must be at least 16 characters/],
-    [{ redis: 'http://redis' }, /redis must be a redis:\/\/ or rediss:\/\/ URL/],
+    [{ redis: 'http://redis' }, /redis must be a valid Redis URL: .* is not a Redis URL/],
+    [{ redis: 'redis+sentinel://127.0.0.1:26379' }, /names no master/],
+    [{ redis: 'redis+cluster://127.0.0.1:7000/0' }, /a cluster has one database/],
+    [{ redis: 'redis+cluster://a:1,b:99999' }, /"b:99999" where a host\[:port\] belongs/],
+    [{ redisReplicas: -1 }, /redisReplicas/],
+    [{ invalidationWaitMs: 1.5 }, /invalidationWaitMs/],
     [{ sharedAuthorization: 'yes' as unknown as boolean }, /sharedAuthorization must be a boolean/],
   ])('%j is refused', (opts, message) => {
     const error = refused(opts);

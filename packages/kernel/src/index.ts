@@ -13,6 +13,15 @@ export type { WarnOnce, WarnOnceOptions } from './warnings.js';
 export { getRegistry, METRICS_REGISTRY_KEY, reuseMetric } from './metrics-registry.js';
 export { boundedRedis, quitRedis, redisDown } from './redis.js';
 export type { BoundedCall, QuittableRedis, RedisStatus } from './redis.js';
+export {
+  describeRedisTarget,
+  openRedis,
+  RedisUrlError,
+  redisTarget,
+  redisUrlOption,
+  replicatedRedis,
+} from './redis-url.js';
+export type { RedisClientSettings, RedisHost, RedisTarget } from './redis-url.js';
 export { httpUrl, listen } from './listen.js';
 export type { ListenOptions } from './listen.js';
 export {

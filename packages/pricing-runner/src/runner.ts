@@ -33,8 +33,10 @@ export interface CacheOptions {
   ttlMs?: number;
   /**
    * Keep results in Redis instead of memory, shared by every runner using it: an ioredis
-   * client (yours: `close()` leaves it open) or a `redis://` / `rediss://` URL (the runner
-   * creates the client and closes it). Default: none, results are kept in memory.
+   * client (yours: `close()` leaves it open) or a URL (the runner creates the client and
+   * closes it): `redis://` / `rediss://`, `redis+sentinel://host:port,host:port/<master name>`
+   * or `redis+cluster://host:port,host:port` (docs/redis-ha.md). Default: none, results are
+   * kept in memory.
    */
   redis?: Redis | Cluster | string;
   /** Prefix of every cache key (in Redis, and the `key` of a quote). Default: `'meskit:pricing:'`. */

@@ -164,7 +164,7 @@ describe('createPricingRunner: the cache', () => {
       () => createPricingRunner({ cache: { redis: 'http://user:secret@x' } }),
       component,
       'cache.redis',
-      /must be a redis:\/\/ or rediss:\/\/ URL/,
+      /must be a valid Redis URL: .* is not a Redis URL/,
     );
     expect(badUrl.message).not.toContain('secret');
     expectInvalidOption(

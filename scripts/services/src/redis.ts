@@ -49,6 +49,16 @@ export interface RedisTls {
   files: TlsFiles;
 }
 
+/** How a Redis server runs beyond the defaults: a replica, a cluster node, a Sentinel. */
+export interface RedisServerMode {
+  /** Arguments before the options: a Sentinel's config file and `--sentinel`. */
+  leading?: readonly string[];
+  /** Options after the defaults (`--replicaof ...`, `--cluster-enabled yes`...). */
+  extra?: readonly string[];
+  /** Server options a Sentinel refuses (no persistence settings). Default true. */
+  persistenceOff?: boolean;
+}
+
 /** A Redis server on loopback, without persistence; with TLS, a `tls-port` beside the plain one. */
 export class RedisServer {
   readonly port: number;
@@ -61,9 +71,10 @@ export class RedisServer {
    */
   readonly tlsUrl: string | undefined;
   readonly #dir: string;
+  readonly #mode: RedisServerMode;
   #pid: number | undefined;
 
-  constructor(port: number, dir: string, pid?: number, tls?: RedisTls) {
+  constructor(port: number, dir: string, pid?: number, tls?: RedisTls, mode: RedisServerMode = {}) {
     this.port = port;
     this.url = `redis://127.0.0.1:${port}`;
     this.tls = tls;
@@ -71,7 +82,13 @@ export class RedisServer {
       ? `rediss://127.0.0.1:${tls.port}?${fileParam('ssl_ca_certs', tls.files.caFile)}`
       : undefined;
     this.#dir = dir;
+    this.#mode = mode;
     this.#pid = pid;
+  }
+
+  /** The folder the server runs in (its log, a cluster node's nodes.conf). */
+  get dir(): string {
+    return this.#dir;
   }
 
   get pid(): number | undefined {
@@ -91,16 +108,14 @@ export class RedisServer {
       this.#pid = spawnServer(
         locate('redis'),
         [
+          ...(this.#mode.leading ?? []),
           '--bind',
           '127.0.0.1',
           '--port',
           String(this.port),
           '--protected-mode',
           'yes',
-          '--save',
-          '',
-          '--appendonly',
-          'no',
+          ...(this.#mode.persistenceOff === false ? [] : ['--save', '', '--appendonly', 'no']),
           '--dir',
           this.#dir,
           '--daemonize',
@@ -120,6 +135,7 @@ export class RedisServer {
                 'no',
               ]
             : []),
+          ...(this.#mode.extra ?? []),
         ],
         { logFile: log },
       );

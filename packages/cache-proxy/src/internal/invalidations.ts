@@ -27,6 +27,11 @@ export interface Invalidations {
     source: Exclude<InvalidationSource, 'event'>,
     hintFor: (status: string) => RemoveHint,
   ): Promise<boolean>;
+  /**
+   * Resolves true once no removal of `orderId` waits for a retry any more, or false after
+   * `waitMs` (or when the proxy closes). While someone waits, retries do not back off.
+   */
+  landed(orderId: number, waitMs: number): Promise<boolean>;
   /** True while a removal from `status`'s index waits for a retry. */
   pendingFor(status: string): boolean;
   /** Stops retrying (the proxy closed). */
@@ -41,9 +46,19 @@ export function createInvalidations(opts: {
 }): Invalidations {
   const { store, recorder } = opts;
   const pending = new Map<number, PendingInvalidation>();
+  /** Takes waiting for their removal to land, by order id. */
+  const waiters = new Map<number, Set<(landed: boolean) => void>>();
   let retryTimer: NodeJS.Timeout | undefined;
   let retryAttempt = 0;
+  let retrying = false;
   let stopped = false;
+
+  function release(orderId: number, landed: boolean): void {
+    const waiting = waiters.get(orderId);
+    if (!waiting) return;
+    waiters.delete(orderId);
+    for (const resolve of waiting) resolve(landed);
+  }
 
   async function removeEverywhere(
     orderId: number,
@@ -89,11 +104,13 @@ export function createInvalidations(opts: {
   }
 
   function scheduleRetry(): void {
-    if (retryTimer || stopped || pending.size === 0) return;
-    const delay = Math.min(
-      INVALIDATION_RETRY_MAX_MS,
-      INVALIDATION_RETRY_MIN_MS * 2 ** retryAttempt,
-    );
+    // A round in flight schedules the next one itself when it ends.
+    if (retryTimer || retrying || stopped || pending.size === 0) return;
+    // A take waiting for its removal retries at the shortest interval: its answer waits.
+    const delay =
+      waiters.size > 0
+        ? INVALIDATION_RETRY_MIN_MS
+        : Math.min(INVALIDATION_RETRY_MAX_MS, INVALIDATION_RETRY_MIN_MS * 2 ** retryAttempt);
     retryAttempt += 1;
     retryTimer = setTimeout(() => {
       retryTimer = undefined;
@@ -103,6 +120,18 @@ export function createInvalidations(opts: {
   }
 
   async function retryPending(): Promise<void> {
+    retrying = true;
+    try {
+      await retryRound();
+    } finally {
+      retrying = false;
+    }
+    recorder.pendingInvalidations(pending.size);
+    if (pending.size === 0) retryAttempt = 0;
+    else scheduleRetry();
+  }
+
+  async function retryRound(): Promise<void> {
     for (const entry of [...pending.values()]) {
       if (stopped) return;
       const failed = await removeEverywhere(
@@ -110,15 +139,14 @@ export function createInvalidations(opts: {
         (s) => entry.hint.get(s) ?? { known: false },
         [...entry.statuses],
       );
-      if (failed.size === 0) pending.delete(entry.orderId);
-      else {
+      if (failed.size === 0) {
+        pending.delete(entry.orderId);
+        release(entry.orderId, true);
+      } else {
         entry.statuses = failed;
-        break; // still down: wait for the next round
+        return; // still down: wait for the next round
       }
     }
-    recorder.pendingInvalidations(pending.size);
-    if (pending.size === 0) retryAttempt = 0;
-    else scheduleRetry();
   }
 
   return {
@@ -131,6 +159,31 @@ export function createInvalidations(opts: {
       }
       return true;
     },
+    landed(orderId, waitMs) {
+      if (!pending.has(orderId)) return Promise.resolve(true);
+      if (stopped || waitMs <= 0) return Promise.resolve(false);
+      return new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => {
+          waiting.delete(done);
+          if (waiting.size === 0) waiters.delete(orderId);
+          resolve(false);
+        }, waitMs);
+        timer.unref();
+        const done = (landed: boolean): void => {
+          clearTimeout(timer);
+          resolve(landed);
+        };
+        const waiting = waiters.get(orderId) ?? new Set();
+        waiting.add(done);
+        waiters.set(orderId, waiting);
+        // The next retry comes at the shortest interval from now on.
+        if (retryTimer) {
+          clearTimeout(retryTimer);
+          retryTimer = undefined;
+        }
+        scheduleRetry();
+      });
+    },
     pendingFor(status) {
       if (pending.size === 0) return false;
       for (const entry of pending.values()) if (entry.statuses.has(status)) return true;
@@ -139,6 +192,7 @@ export function createInvalidations(opts: {
     stop() {
       stopped = true;
       if (retryTimer) clearTimeout(retryTimer);
+      for (const orderId of [...waiters.keys()]) release(orderId, false);
     },
   };
 }

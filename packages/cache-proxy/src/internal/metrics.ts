@@ -13,6 +13,7 @@ export const METRIC_NAMES = {
   indexOrders: 'meskit_cache_index_orders',
   redisErrors: 'meskit_cache_redis_errors_total',
   events: 'meskit_cache_events_total',
+  unreplicatedWrites: 'meskit_cache_unreplicated_writes_total',
 } as const;
 
 // A fill is one list request to the MES plus one script: from milliseconds to the seconds a
@@ -35,6 +36,7 @@ export interface ProxyMetrics {
   writes: Counter<'source'>;
   redisErrors: Counter;
   events: Counter<'outcome'>;
+  unreplicatedWrites: Counter;
   /** Stops asking this proxy for its index sizes (it closed). */
   detach(): void;
 }
@@ -120,6 +122,11 @@ export function proxyMetrics(registry: Registry, sizes: SizeSource): ProxyMetric
       METRIC_NAMES.events,
       'Order events consumed, by outcome="applied" (acked after the store had its effect), "poison" (unparseable: dead-lettered), "failed" (store or MES unavailable: retried after eventRetryDelayMs).',
       ['outcome'],
+    ),
+    unreplicatedWrites: counter(
+      METRIC_NAMES.unreplicatedWrites,
+      'Index writes no replica acknowledged within redisTimeoutMs (Redis WAIT, on Sentinel and Cluster): they count, but a failover before the replica catches up would lose them. Rising: a replica is down or lagging.',
+      [],
     ),
     detach() {
       sources.delete(sizes);

@@ -1,7 +1,7 @@
 // The index store the options ask for: in memory, on a Redis client passed in (the caller's),
 // or on one created from a URL (the proxy's: it closes it).
-import { redisTls, tlsFailure, warnOnTlsFailure } from '@meskit/kernel';
-import { Redis, type Cluster } from 'ioredis';
+import { openRedis, replicatedRedis, tlsFailure, warnOnTlsFailure } from '@meskit/kernel';
+import type { Cluster, Redis } from 'ioredis';
 import type { Resolved } from '../options.js';
 import { memoryStore } from './memory-store.js';
 import { redisStore } from './redis-store.js';
@@ -37,8 +37,12 @@ function connected(client: Redis | Cluster, url: string, timeoutMs: number): Pro
 export async function openStore(
   o: Resolved,
   redisOption: Redis | Cluster | string | undefined,
-  /** The memory store's clock (a test moves it by hand). */
-  now: () => number,
+  hooks: {
+    /** The memory store's clock (a test moves it by hand). */
+    now: () => number;
+    /** A Redis write no replica acknowledged in time. */
+    onUnreplicated: () => void;
+  },
 ): Promise<IndexStore> {
   const limits = {
     ttlMs: o.ttlMs,
@@ -47,31 +51,32 @@ export async function openStore(
     fillDepth: o.fillDepth,
     maxDepth: o.maxDepth,
   };
-  if (redisOption === undefined) return memoryStore({ limits, now });
-  if (typeof redisOption !== 'string') return storeOn(o, redisOption, false, limits);
-  const tls = redisTls(redisOption);
-  const client = new Redis(tls.url, {
+  if (redisOption === undefined) return memoryStore({ limits, now: hooks.now });
+  if (typeof redisOption !== 'string')
+    return storeOn(o, redisOption, false, limits, hooks.onUnreplicated);
+  const target = o.redisTarget!;
+  const client = openRedis(target, {
     connectionName: 'meskit-cache-proxy',
     // Fail fast while disconnected: a request goes to the MES instead of waiting.
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     commandTimeout: o.redisTimeoutMs,
-    ...(tls.options ? { tls: tls.options } : {}),
   });
   // Failures surface through the commands (counted, warned once); without a listener ioredis
   // prints every reconnect failure. A client passed in is the caller's: its listeners too.
   client.on('error', () => undefined);
   // A certificate Redis will never get past is said once, with the reason: the commands'
   // own failures only say the connection is closed.
-  warnOnTlsFailure(client, {
-    url: redisOption,
-    code: WARN_REDIS_TLS,
-    what: 'cache proxy: Redis index store',
-  });
+  if (target.topology === 'standalone' && target.tls.enabled)
+    warnOnTlsFailure(client, {
+      url: redisOption,
+      code: WARN_REDIS_TLS,
+      what: 'cache proxy: Redis index store',
+    });
   // Commands fail fast while disconnected (no offline queue): give the connection a
   // bounded head start so the first requests are not forwarded for nothing.
   await connected(client, redisOption, Math.max(1000, o.redisTimeoutMs));
-  return storeOn(o, client, true, limits);
+  return storeOn(o, client, true, limits, hooks.onUnreplicated);
 }
 
 function storeOn(
@@ -79,6 +84,7 @@ function storeOn(
   client: Redis | Cluster,
   owned: boolean,
   limits: StoreLimits,
+  onUnreplicated: () => void,
 ): IndexStore {
   return redisStore({
     client,
@@ -86,5 +92,7 @@ function storeOn(
     keyPrefix: o.keyPrefix,
     limits,
     timeoutMs: o.redisTimeoutMs,
+    replicas: o.redisReplicas ?? (replicatedRedis(client) ? 1 : 0),
+    onUnreplicated,
   });
 }

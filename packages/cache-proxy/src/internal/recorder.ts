@@ -20,6 +20,8 @@ export interface CacheProxyStats {
   invalidations: { proxy: number; event: number; admin: number };
   writes: number;
   redisErrors: number;
+  /** Index writes no replica acknowledged in time (Sentinel, Cluster; see `redisReplicas`). */
+  unreplicatedWrites: number;
   events: { applied: number; poison: number; failed: number; ignored: number };
   /** Removals that failed and wait for a retry (reads of cached lists are forwarded meanwhile). */
   pendingInvalidations: number;
@@ -33,6 +35,7 @@ export type InvalidationSource = keyof CacheProxyStats['invalidations'];
 export type EventOutcome = keyof CacheProxyStats['events'];
 
 export const WARN_REDIS = 'MESKIT_CACHE_REDIS_UNAVAILABLE';
+export const WARN_UNREPLICATED = 'MESKIT_CACHE_REDIS_UNREPLICATED';
 
 /** The `result` label of each request outcome. */
 const RESULT_LABEL: Record<RequestResult, string> = {
@@ -57,6 +60,7 @@ export interface Recorder {
   event(outcome: EventOutcome): void;
   pendingInvalidations(size: number): void;
   droppedInvalidation(): void;
+  unreplicatedWrite(): void;
   stats(consumer: CacheProxyStats['consumer']): CacheProxyStats;
   /** Stops the index-size gauge asking this proxy (it closed). */
   detach(): void;
@@ -81,6 +85,7 @@ export function createRecorder(opts: {
     invalidations: { proxy: 0, event: 0, admin: 0 },
     writes: 0,
     redisErrors: 0,
+    unreplicatedWrites: 0,
     events: { applied: 0, poison: 0, failed: 0, ignored: 0 },
     pendingInvalidations: 0,
     droppedInvalidations: 0,
@@ -132,6 +137,14 @@ export function createRecorder(opts: {
     },
     droppedInvalidation() {
       counts.droppedInvalidations += 1;
+    },
+    unreplicatedWrite() {
+      counts.unreplicatedWrites += 1;
+      metrics.unreplicatedWrites.inc();
+      opts.warnOnce(
+        WARN_UNREPLICATED,
+        `cache proxy: an index write was not acknowledged by a replica within redisTimeoutMs (Redis WAIT); it counts, but a failover before the replica catches up would lose it. Check the replicas' replication links. Further ones are counted in ${METRIC_NAMES.unreplicatedWrites} without warning.`,
+      );
     },
     stats(consumer) {
       return {

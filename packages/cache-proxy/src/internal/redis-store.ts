@@ -1,5 +1,8 @@
 // The index store in Redis: each operation one Lua script (scripts.ts), every command bounded
-// in time so a slow or absent Redis sends requests to the MES instead of holding them.
+// in time so a slow or absent Redis sends requests to the MES instead of holding them. On a
+// replicated Redis (Sentinel, Cluster) every write is followed by WAIT on a connection of its
+// own, so a failover cannot lose a removal a client was told about, and reads never queue
+// behind a WAIT.
 import { boundedRedis, quitRedis } from '@meskit/kernel';
 import type { Cluster, Redis } from 'ioredis';
 import { ADD_LUA, FILL_LUA, PAGE_LUA, REMOVE_LUA, RESET_LUA } from './scripts.js';
@@ -15,15 +18,42 @@ import {
 } from './store.js';
 
 type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
-interface ScriptedClient {
-  meskitCachePage: ScriptFn;
-  meskitCacheFill: ScriptFn;
-  meskitCacheRemove: ScriptFn;
-  meskitCacheAdd: ScriptFn;
-  meskitCacheReset: ScriptFn;
+type ScriptName =
+  | 'meskitCachePage'
+  | 'meskitCacheFill'
+  | 'meskitCacheRemove'
+  | 'meskitCacheAdd'
+  | 'meskitCacheReset';
+type ScriptedClient = Record<ScriptName, ScriptFn>;
+type WriteName = Exclude<ScriptName, 'meskitCachePage'> | 'incr';
+interface WritePipeline {
+  wait(replicas: number, timeoutMs: number): WritePipeline;
+  exec(): Promise<Array<[Error | null, unknown]> | null>;
 }
 
 export type RedisClient = Redis | Cluster;
+
+/**
+ * After a WAIT found too few replicas, writes go without WAIT this long (each counted as
+ * unreplicated): the writes of one connection wait in turn, so a WAIT per write while the
+ * replicas are away would hold them all behind each other.
+ */
+const UNREPLICATED_PAUSE_MS = 1_000;
+
+const SCRIPTS: ReadonlyArray<[ScriptName, string, number]> = [
+  ['meskitCachePage', PAGE_LUA, 6],
+  ['meskitCacheFill', FILL_LUA, 7],
+  ['meskitCacheRemove', REMOVE_LUA, 7],
+  ['meskitCacheAdd', ADD_LUA, 7],
+  ['meskitCacheReset', RESET_LUA, 7],
+];
+
+function defineScripts(client: RedisClient): void {
+  for (const [name, lua, numberOfKeys] of SCRIPTS) {
+    const existing = (client as unknown as Record<string, unknown>)[name];
+    if (typeof existing !== 'function') client.defineCommand(name, { lua, numberOfKeys });
+  }
+}
 
 export function redisStore(opts: {
   client: RedisClient;
@@ -32,27 +62,38 @@ export function redisStore(opts: {
   keyPrefix: string;
   limits: StoreLimits;
   timeoutMs: number;
+  /** Replicas each write waits for (WAIT); 0: none, and no connection of its own. */
+  replicas: number;
+  /** A write no replica acknowledged within `timeoutMs` (it still counts). */
+  onUnreplicated: () => void;
 }): IndexStore {
-  const { client, limits } = opts;
-  const scripts: Array<[keyof ScriptedClient, string, number]> = [
-    ['meskitCachePage', PAGE_LUA, 6],
-    ['meskitCacheFill', FILL_LUA, 7],
-    ['meskitCacheRemove', REMOVE_LUA, 7],
-    ['meskitCacheAdd', ADD_LUA, 7],
-    ['meskitCacheReset', RESET_LUA, 7],
-  ];
-  for (const [name, lua, numberOfKeys] of scripts) {
-    const existing = (client as unknown as Record<string, unknown>)[name];
-    if (typeof existing !== 'function') client.defineCommand(name, { lua, numberOfKeys });
+  const { client, limits, replicas } = opts;
+  defineScripts(client);
+  // Writes get a connection of their own when they WAIT: a WAIT holds its connection until
+  // the replicas answer, and reads must not queue behind it.
+  const writer: RedisClient =
+    replicas > 0 ? (client as { duplicate(): RedisClient }).duplicate() : client;
+  if (writer !== client) {
+    writer.on('error', () => undefined); // surfaced by the commands, as on the reader
+    defineScripts(writer);
   }
   const scripted = client as unknown as ScriptedClient;
   const dataTtl = dataTtlMs(limits);
   let incarnation = 0;
   // 'ready' is emitted as the status becomes ready, before any command can go out on the new
   // connection (no offline queue), so a check of `incarnation` before a command is reliable.
-  client.on('ready', () => {
+  // A Cluster stays ready while a master fails over: a node joining or leaving its pool is
+  // counted as a reconnection too.
+  const reconnected = (): void => {
     incarnation += 1;
-  });
+  };
+  for (const connection of writer === client ? [client] : [client, writer]) {
+    connection.on('ready', reconnected);
+    if ((connection as { isCluster?: boolean }).isCluster === true) {
+      connection.on('+node', reconnected);
+      connection.on('-node', reconnected);
+    }
+  }
 
   /** `<prefix>{<status>}:`: one hash tag per status, so a status lives in one Cluster slot. */
   const base = (status: string): string => `${opts.keyPrefix}{${status}}:`;
@@ -63,6 +104,54 @@ export function redisStore(opts: {
 
   /** The command's answer, or a rejection once `timeoutMs` passes (the command may still land). */
   const bounded = boundedRedis(client, opts.timeoutMs);
+  // WAIT gives up after half the budget: the client's own command timeout (redisTimeoutMs on
+  // the proxy's clients) must not fire first and turn a write that landed into a failure.
+  const waitMs = Math.max(1, Math.floor(opts.timeoutMs / 2));
+  /** The last WAIT found too few replicas: writes do not WAIT until `waitAgainAt`. */
+  let degraded = false;
+  let waitAgainAt = 0;
+  /** A write is asking the replicas again (degraded): the others do not WAIT meanwhile. */
+  let probing = false;
+  // A write and its WAIT each get the budget.
+  const boundedWrite = boundedRedis(writer, replicas > 0 ? 2 * opts.timeoutMs : opts.timeoutMs);
+
+  /**
+   * Sends one write; with replicas, as a pipeline with WAIT (one round trip, on a Cluster to
+   * the node of the write's slot). Rejects when the write failed; resolves with its answer
+   * once the replicas acknowledged it, or once WAIT timed out (counted).
+   */
+  function write(operation: string, name: WriteName, args: (string | number)[]): Promise<unknown> {
+    const target = writer as unknown as Record<WriteName, ScriptFn>;
+    if (replicas === 0) return boundedWrite(operation, () => target[name](...args));
+    if (degraded && (probing || Date.now() < waitAgainAt)) {
+      // Too few replicas answered lately: a WAIT per write would hold every write of the
+      // connection behind the one before it. One write at a time asks again, every second.
+      opts.onUnreplicated();
+      return boundedWrite(operation, () => target[name](...args));
+    }
+    return boundedWrite(operation, async () => {
+      // Set before the first await: boundedRedis calls this at once, or not at all.
+      const probe = degraded;
+      if (probe) probing = true;
+      const pipeline = writer.pipeline() as unknown as Record<WriteName, ScriptFn> & WritePipeline;
+      (pipeline[name] as unknown as (...a: (string | number)[]) => WritePipeline)(...args);
+      let replies;
+      try {
+        replies = await pipeline.wait(replicas, waitMs).exec();
+      } finally {
+        if (probe) probing = false;
+      }
+      const [written, waited] = replies ?? [];
+      if (!written || written[0])
+        throw written?.[0] ?? new Error(`Redis did not answer ${operation}`);
+      degraded = !waited || waited[0] !== null || Number(waited[1]) < replicas;
+      if (degraded) {
+        opts.onUnreplicated();
+        waitAgainAt = Date.now() + UNREPLICATED_PAUSE_MS;
+      }
+      return written[1];
+    });
+  }
 
   return {
     kind: 'redis',
@@ -70,7 +159,7 @@ export function redisStore(opts: {
       return incarnation;
     },
     async ticket(status) {
-      return Number(await bounded('INCR', () => client.incr(`${base(status)}epoch`)));
+      return Number(await write('INCR', 'incr', [`${base(status)}epoch`]));
     },
     async page(status, offset, count, pageOpts) {
       const reply = (await bounded('page', () =>
@@ -113,48 +202,43 @@ export function redisStore(opts: {
       ];
       for (const item of items) args.push(item.member, item.score, item.doc);
       args.push(nonce());
-      return (await bounded('fill', () => scripted.meskitCacheFill(...args))) as FillOutcome;
+      return (await write('fill', 'meskitCacheFill', args)) as FillOutcome;
     },
     async remove(status, member, hint) {
-      return (await bounded('remove', () =>
-        scripted.meskitCacheRemove(
-          ...keys(status),
-          base(status),
-          member,
-          hint.known ? '1' : '0',
-          hint.score ?? '',
-          limits.tombstoneTtlMs,
-          nonce(),
-        ),
-      )) as RemoveOutcome;
+      return (await write('remove', 'meskitCacheRemove', [
+        ...keys(status),
+        base(status),
+        member,
+        hint.known ? '1' : '0',
+        hint.score ?? '',
+        limits.tombstoneTtlMs,
+        nonce(),
+      ])) as RemoveOutcome;
     },
     async add(status, item, ticket) {
-      return (await bounded('add', () =>
-        scripted.meskitCacheAdd(
-          ...keys(status),
-          base(status),
-          item.member,
-          item.score,
-          item.doc,
-          ticket,
-          dataTtl,
-          limits.maxDepth,
-          maxPending(limits),
-          nonce(),
-        ),
-      )) as AddOutcome;
+      return (await write('add', 'meskitCacheAdd', [
+        ...keys(status),
+        base(status),
+        item.member,
+        item.score,
+        item.doc,
+        ticket,
+        dataTtl,
+        limits.maxDepth,
+        maxPending(limits),
+        nonce(),
+      ])) as AddOutcome;
     },
     async reset(statuses) {
       for (const status of statuses) {
-        await bounded('reset', () =>
-          scripted.meskitCacheReset(...keys(status), base(status), nonce()),
-        );
+        await write('reset', 'meskitCacheReset', [...keys(status), base(status), nonce()]);
       }
     },
     async size(status) {
       return Number(await bounded('ZCARD', () => client.zcard(`${base(status)}idx`)));
     },
     async close() {
+      if (writer !== client) await quitRedis(writer, opts.timeoutMs);
       if (opts.owned) await quitRedis(client, opts.timeoutMs);
     },
   };

@@ -25,6 +25,8 @@ export function createWriteRoutes(opts: {
   invalidations: Invalidations;
   writeThrough: WriteThrough;
   recorder: Recorder;
+  /** How long a take's answer waits for a removal that failed to land (invalidationWaitMs). */
+  invalidationWaitMs: number;
 }): WriteRoutes {
   const { upstream, recorder } = opts;
   return {
@@ -43,10 +45,14 @@ export function createWriteRoutes(opts: {
           } catch {
             // Not the MES's usual answer: remove without the position hint.
           }
-          await opts.invalidations.invalidate(orderId, 'proxy', (status) => ({
+          const landed = await opts.invalidations.invalidate(orderId, 'proxy', (status) => ({
             known: status === TAKE.from,
             ...(score !== undefined ? { score } : {}),
           }));
+          // The store is away (reconnecting, failing over): another proxy sharing the index
+          // could list the order until the retried removal lands, so the answer waits for it
+          // a while. This proxy forwards reads of the list meanwhile.
+          if (!landed) await opts.invalidations.landed(orderId, opts.invalidationWaitMs);
         },
       });
     },

@@ -1,7 +1,6 @@
 // The result cache a runner's options ask for: in memory, on a Redis client passed in, or on
 // one the runner creates from a URL (and so closes).
-import { createWarnOnce, redisTls, warnOnTlsFailure } from '@meskit/kernel';
-import { Redis } from 'ioredis';
+import { createWarnOnce, openRedis, warnOnTlsFailure } from '@meskit/kernel';
 import { memoryCache, redisCache, type CacheBackend } from './cache.js';
 import { METRIC_NAMES } from './metrics.js';
 import type { ResolvedCacheOptions } from './runner-options.js';
@@ -45,24 +44,25 @@ export function createCacheBackend(
       timeoutMs: c.redisTimeoutMs,
       onError,
     });
-  // rediss:// with the kernel's TLS parameters (ssl_ca_certs...), checked with the options.
-  const tls = redisTls(c.redis);
-  const client = new Redis(tls.url, {
+  // The URL was read with the options (rediss:// with its TLS parameters, Sentinel, Cluster).
+  const target = c.redisTarget!;
+  const client = openRedis(target, {
     connectionName: 'meskit-pricing-runner',
     // Commands sent while (re)connecting wait in the offline queue, bounded by
     // redisTimeoutMs; one retry, not twenty, when a connection drops under them.
+    enableOfflineQueue: true,
     maxRetriesPerRequest: 1,
-    ...(tls.options ? { tls: tls.options } : {}),
   });
   // Failures surface through the commands (counted, warned once); without a listener
   // ioredis would print every reconnect failure to stderr. A client passed in is the
   // caller's: its listeners are theirs to choose.
   client.on('error', () => {});
   // The commands' failures only time out: a refused certificate is said once, with why.
-  warnOnTlsFailure(client, {
-    url: c.redis,
-    code: TLS_WARNING_CODE,
-    what: 'pricing cache: Redis',
-  });
+  if (target.topology === 'standalone' && target.tls.enabled)
+    warnOnTlsFailure(client, {
+      url: c.redis,
+      code: TLS_WARNING_CODE,
+      what: 'pricing cache: Redis',
+    });
   return redisCache({ client, owned: true, ttlMs: c.ttlMs, timeoutMs: c.redisTimeoutMs, onError });
 }

@@ -1,7 +1,13 @@
 // The runner's options: the pool's (checked under the runner's name), the result cache and
 // the registry. Every option is checked here, before a worker starts or Redis is dialled, and
 // a bad one throws the kernel's InvalidOptionError naming it.
-import { getRegistry, optionChecks, redisTls, type OptionChecks } from '@meskit/kernel';
+import {
+  getRegistry,
+  optionChecks,
+  redisUrlOption,
+  type OptionChecks,
+  type RedisTarget,
+} from '@meskit/kernel';
 import type { Registry } from 'prom-client';
 import type { CacheOptions, PricingRunnerOptions } from '../runner.js';
 import { TEST_CLOCK, type RedisClient } from './cache.js';
@@ -27,6 +33,8 @@ export interface ResolvedCacheOptions {
   keyPrefix: string;
   redisTimeoutMs: number;
   redis: RedisClient | string | undefined;
+  /** The parsed `redis` URL, when a URL was given. */
+  redisTarget: RedisTarget | undefined;
   now: () => number;
 }
 
@@ -73,29 +81,16 @@ function resolveCacheOptions(
     keyPrefix,
     redisTimeoutMs: integer('redisTimeoutMs', MAX_TIMER_MS),
     redis: redisOption(c.redis, check),
+    redisTarget:
+      typeof c.redis === 'string' ? redisUrlOption(check, 'cache.redis', c.redis) : undefined,
     now: c[TEST_CLOCK] ?? Date.now,
   };
 }
 
 function redisOption(redis: unknown, check: OptionChecks): RedisClient | string | undefined {
   if (redis === undefined) return undefined;
-  if (typeof redis === 'string') {
-    let protocol: string;
-    try {
-      protocol = new URL(redis).protocol;
-    } catch {
-      protocol = '';
-    }
-    if (protocol !== 'redis:' && protocol !== 'rediss:')
-      // The URL itself is not shown: it may hold a password.
-      throw check.invalid(
-        'cache.redis',
-        'must be a redis:// or rediss:// URL, or an ioredis client (Redis or Cluster)',
-      );
-    // Its TLS parameters checked and files read now (a TlsError), not at the first quote.
-    redisTls(redis);
-    return redis;
-  }
+  // A URL is read (its TLS files too) by redisUrlOption, now rather than at the first quote.
+  if (typeof redis === 'string') return redis;
   const client = redis as Partial<RedisClient> | null;
   if (
     typeof client !== 'object' ||
@@ -105,7 +100,7 @@ function redisOption(redis: unknown, check: OptionChecks): RedisClient | string 
   )
     throw check.invalid(
       'cache.redis',
-      'must be an ioredis client (Redis or Cluster) or a redis:// URL',
+      'must be an ioredis client (Redis or Cluster) or a Redis URL',
     );
   return redis as RedisClient;
 }

@@ -1,0 +1,207 @@
+// Where a meskit component's Redis is, from one URL, and the ioredis client that reaches it:
+// - a single Redis: `redis://` or `rediss://` (TLS parameters: tls-urls.ts);
+// - Sentinel: `redis+sentinel://[user:password@]host:port[,host:port...]/<master name>[/<db>]`,
+//   with `sentinel_username` / `sentinel_password` when the Sentinels ask for their own;
+// - Cluster: `redis+cluster://[user:password@]host:port[,host:port...]`, every host a seed.
+// The `redis+sentinel` form is the one Celery, Sidekiq add-ons and several Python and Go
+// clients read; ioredis itself has no URL for either.
+import { Cluster, Redis, type ClusterNode } from 'ioredis';
+import { MeskitError, redactUrl } from './errors.js';
+import type { OptionChecks } from './options.js';
+import type { TlsSettings } from './tls.js';
+import { redisTls } from './tls-urls.js';
+
+export class RedisUrlError extends MeskitError<'REDIS_BAD_URL'> {}
+
+export interface RedisHost {
+  host: string;
+  port: number;
+}
+
+export type RedisTarget =
+  | { topology: 'standalone'; tls: TlsSettings }
+  | {
+      topology: 'sentinel';
+      sentinels: RedisHost[];
+      /** The master's name, as the Sentinels monitor it. */
+      name: string;
+      db: number;
+      username?: string;
+      password?: string;
+      sentinelUsername?: string;
+      sentinelPassword?: string;
+    }
+  | { topology: 'cluster'; nodes: RedisHost[]; username?: string; password?: string };
+
+const MULTI_HOST =
+  /^(rediss?)\+(sentinel|cluster):\/\/(?:([^@/?#]*)@)?([^/?#]*)([^?#]*)(\?[^#]*)?$/;
+
+function bad(url: string, problem: string): RedisUrlError {
+  return new RedisUrlError('REDIS_BAD_URL', `${redactUrl(url)} ${problem}`);
+}
+
+function hostsOf(url: string, list: string, defaultPort: number): RedisHost[] {
+  if (list === '') throw bad(url, 'names no host: give host:port[,host:port...]');
+  return list.split(',').map((entry) => {
+    const match = /^(\[[^\]]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(entry);
+    const port = match?.[2] === undefined ? defaultPort : Number(match[2]);
+    if (!match || port < 1 || port > 65_535)
+      throw bad(url, `has "${entry}" where a host[:port] belongs`);
+    return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
+  });
+}
+
+function credentials(userinfo: string | undefined): { username?: string; password?: string } {
+  if (userinfo === undefined || userinfo === '') return {};
+  const colon = userinfo.indexOf(':');
+  const user = decodeURIComponent(colon < 0 ? userinfo : userinfo.slice(0, colon));
+  const password = colon < 0 ? undefined : decodeURIComponent(userinfo.slice(colon + 1));
+  return {
+    ...(user !== '' ? { username: user } : {}),
+    ...(password !== undefined && password !== '' ? { password } : {}),
+  };
+}
+
+/**
+ * Reads a Redis URL of any of the three forms. Throws RedisUrlError (REDIS_BAD_URL) for a
+ * malformed one, and TlsError for bad TLS parameters of a `rediss://` URL.
+ */
+export function redisTarget(url: string): RedisTarget {
+  if (/^rediss?:\/\//i.test(url)) return { topology: 'standalone', tls: redisTls(url) };
+  const match = MULTI_HOST.exec(url);
+  if (!match)
+    throw bad(
+      url,
+      'is not a Redis URL: use redis://, rediss://, redis+sentinel://hosts/<master name> or redis+cluster://hosts',
+    );
+  const [, scheme, topology, userinfo, hostList, path, query] = match;
+  if (scheme === 'rediss')
+    throw bad(
+      url,
+      `asks for TLS, which meskit does not set up from a ${topology} URL yet: create an ioredis ${topology === 'cluster' ? 'Cluster with redisOptions.tls' : 'Redis with sentinels, tls and sentinelTLS'} and pass the client instead`,
+    );
+  const params = new URLSearchParams(query ?? '');
+  const allowed = topology === 'sentinel' ? ['sentinel_username', 'sentinel_password'] : [];
+  for (const key of params.keys())
+    if (!allowed.includes(key))
+      throw bad(
+        url,
+        `has the parameter ${key}, which a ${topology} URL does not take${allowed.length ? ` (it takes ${allowed.join(', ')})` : ''}`,
+      );
+  const auth = credentials(userinfo);
+  if (topology === 'cluster') {
+    if (path !== '' && path !== '/')
+      throw bad(url, 'has a path: a cluster has one database, give hosts only');
+    return { topology: 'cluster', nodes: hostsOf(url, hostList!, 6379), ...auth };
+  }
+  const [name, db, ...more] = path!.replace(/^\//, '').split('/');
+  if (name === undefined || name === '')
+    throw bad(url, 'names no master: end it with /<the name the Sentinels monitor>');
+  if (more.length > 0 || (db !== undefined && !/^\d{1,2}$/.test(db)))
+    throw bad(url, 'has a path other than /<master name>[/<db number>]');
+  const sentinelUsername = params.get('sentinel_username');
+  const sentinelPassword = params.get('sentinel_password');
+  return {
+    topology: 'sentinel',
+    sentinels: hostsOf(url, hostList!, 26379),
+    name: decodeURIComponent(name),
+    db: db === undefined ? 0 : Number(db),
+    ...auth,
+    ...(sentinelUsername ? { sentinelUsername } : {}),
+    ...(sentinelPassword ? { sentinelPassword } : {}),
+  };
+}
+
+/**
+ * `redisTarget` for a factory's option: a malformed URL is the factory's InvalidOptionError
+ * naming the option (a TlsError stays what it is: it names the parameter and the file).
+ */
+export function redisUrlOption(check: OptionChecks, option: string, url: string): RedisTarget {
+  try {
+    return redisTarget(url);
+  } catch (error) {
+    if (error instanceof RedisUrlError)
+      throw check.invalid(option, `must be a valid Redis URL: ${error.message}`);
+    throw error;
+  }
+}
+
+/** The client options every meskit component chooses for itself. */
+export interface RedisClientSettings {
+  connectionName: string;
+  /** Commands sent while disconnected wait (true) or fail at once (false). */
+  enableOfflineQueue: boolean;
+  maxRetriesPerRequest: number;
+  commandTimeout?: number;
+}
+
+/**
+ * The ioredis client for `target`: a `Redis` (single or through Sentinel, which reconnects to
+ * whichever node the Sentinels name master and drops the connection as soon as they announce
+ * a switch) or a `Cluster`.
+ */
+export function openRedis(target: RedisTarget, settings: RedisClientSettings): Redis | Cluster {
+  const common = {
+    connectionName: settings.connectionName,
+    maxRetriesPerRequest: settings.maxRetriesPerRequest,
+    ...(settings.commandTimeout !== undefined ? { commandTimeout: settings.commandTimeout } : {}),
+  };
+  if (target.topology === 'standalone') {
+    const { tls } = target;
+    return new Redis(tls.url, {
+      ...common,
+      enableOfflineQueue: settings.enableOfflineQueue,
+      ...(tls.options ? { tls: tls.options } : {}),
+    });
+  }
+  const auth = {
+    ...(target.username !== undefined ? { username: target.username } : {}),
+    ...(target.password !== undefined ? { password: target.password } : {}),
+  };
+  if (target.topology === 'sentinel')
+    return new Redis({
+      ...common,
+      ...auth,
+      enableOfflineQueue: settings.enableOfflineQueue,
+      sentinels: target.sentinels,
+      name: target.name,
+      db: target.db,
+      ...(target.sentinelUsername !== undefined
+        ? { sentinelUsername: target.sentinelUsername }
+        : {}),
+      ...(target.sentinelPassword !== undefined
+        ? { sentinelPassword: target.sentinelPassword }
+        : {}),
+      // Reconnect as soon as the Sentinels announce a new master, not when the old one
+      // stops answering (it may still accept writes on the wrong side of a partition).
+      failoverDetector: true,
+    });
+  const nodes: ClusterNode[] = target.nodes.map(({ host, port }) => ({ host, port }));
+  return new Cluster(nodes, {
+    enableOfflineQueue: settings.enableOfflineQueue,
+    redisOptions: { ...common, ...auth },
+  });
+}
+
+/**
+ * True when writes on `client` can be acknowledged by replicas (Redis WAIT): a Cluster, or a
+ * client that reaches its master through Sentinel. A single Redis may have replicas too, but
+ * nothing promotes them on its own.
+ */
+export function replicatedRedis(client: Redis | Cluster): boolean {
+  // `isCluster`, not instanceof: the caller's client may come from another copy of ioredis.
+  if ((client as { isCluster?: boolean }).isCluster === true) return true;
+  const sentinels = (client.options as { sentinels?: unknown } | undefined)?.sentinels;
+  return Array.isArray(sentinels) && sentinels.length > 0;
+}
+
+/** A URL's topology, as the logs and `meskit doctor` name it. */
+export function describeRedisTarget(target: RedisTarget): string {
+  if (target.topology === 'standalone') return redactUrl(target.tls.url);
+  const hosts = (target.topology === 'sentinel' ? target.sentinels : target.nodes)
+    .map((h) => `${h.host}:${h.port}`)
+    .join(',');
+  return target.topology === 'sentinel'
+    ? `Sentinel ${hosts}, master ${target.name}`
+    : `Cluster ${hosts}`;
+}
