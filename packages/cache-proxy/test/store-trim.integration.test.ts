@@ -37,6 +37,26 @@ const stores: [string, () => IndexStore][] = [
         keyPrefix: `${uniqueName('test')}:`,
         limits: LIMITS,
         timeoutMs: 1_000,
+        replicas: 0,
+        onUnreplicated: () => undefined,
+      });
+    },
+  ],
+  [
+    // Each write as a pipeline with WAIT on a connection of its own (the path Sentinel and
+    // Cluster take); the run's Redis has no replica, so each WAIT finds none and is counted.
+    'redis, writes waiting for a replica',
+    () => {
+      const client = new Redis(serviceUrls().redisUrl);
+      clients.push(client);
+      return redisStore({
+        client,
+        owned: false,
+        keyPrefix: `${uniqueName('test')}:`,
+        limits: LIMITS,
+        timeoutMs: 100,
+        replicas: 1,
+        onUnreplicated: () => undefined,
       });
     },
   ],

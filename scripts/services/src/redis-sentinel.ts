@@ -162,6 +162,23 @@ export class RedisSentinelGroup {
     );
   }
 
+  /** Waits until every running replica has everything the master had written so far. */
+  async waitForReplicated(timeoutMs = 10_000): Promise<void> {
+    const master = await this.masterServer();
+    const client = new Redis({ host: '127.0.0.1', port: master.port, maxRetriesPerRequest: 0 });
+    client.on('error', () => undefined);
+    try {
+      const replicas = this.servers.filter((s) => s !== master && s.isRunning()).length;
+      // WAIT counts the replicas that have this connection's last write, and so all before it.
+      await client.set('meskit:services:replicated', String(Date.now()));
+      const acked = Number(await client.call('WAIT', String(replicas), String(timeoutMs)));
+      if (acked < replicas)
+        throw new Error(`${acked} of ${replicas} replicas caught up within ${timeoutMs} ms`);
+    } finally {
+      client.disconnect();
+    }
+  }
+
   /**
    * SIGKILLs the master and waits until the Sentinels have promoted another node and it
    * answers as a master. Returns the killed server and the new master.
