@@ -8,7 +8,7 @@ export { RedisServer, redisPing, startRedis } from './redis.js';
 export type { RedisServerMode, RedisTls } from './redis.js';
 export { RedisSentinelGroup, SENTINEL_MASTER_NAME, startRedisSentinel } from './redis-sentinel.js';
 export type { RedisAddress, RedisSentinelOptions } from './redis-sentinel.js';
-export { RedisCluster, parseClusterNodes, startRedisCluster } from './redis-cluster.js';
+export { RedisCluster, parseClusterNodes, slotOf, startRedisCluster } from './redis-cluster.js';
 export type { ClusterNodeView, RedisClusterOptions } from './redis-cluster.js';
 export { createTlsFiles, DEFAULT_SUBJECT_ALT_NAME } from './tls.js';
 export type { CreateTlsFilesOptions, TlsFiles } from './tls.js';

@@ -17,6 +17,23 @@ export interface RedisClusterOptions {
   nodeTimeoutMs?: number;
 }
 
+/**
+ * The slot Redis Cluster puts `key` in: CRC16 (XMODEM) of its hash tag (the text between the
+ * first `{` and the next `}`, when not empty) or of the whole key, modulo 16384.
+ */
+export function slotOf(key: string): number {
+  const open = key.indexOf('{');
+  const close = open < 0 ? -1 : key.indexOf('}', open + 1);
+  const hashed = close > open + 1 ? key.slice(open + 1, close) : key;
+  let crc = 0;
+  for (const byte of Buffer.from(hashed)) {
+    crc ^= byte << 8;
+    for (let i = 0; i < 8; i++)
+      crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc % SLOTS;
+}
+
 /** One line of CLUSTER NODES. */
 export interface ClusterNodeView {
   id: string;
@@ -120,6 +137,11 @@ export class RedisCluster {
     const server = this.nodes.find((n) => n.port === owner?.port);
     if (!server) throw new Error(`no master serves slot ${slot}`);
     return server;
+  }
+
+  /** The node that serves `key` now. */
+  masterOfKey(key: string): Promise<RedisServer> {
+    return this.masterOfSlot(slotOf(key));
   }
 
   /**

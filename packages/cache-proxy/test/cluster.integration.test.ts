@@ -1,0 +1,91 @@
+// The index on a Redis Cluster of three masters (a `redis+cluster://` URL): every key a script
+// touches shares its status's hash tag, so each script runs on one node. The randomized
+// concurrency test passes on it as on one Redis, and again while the master serving the
+// index's slot is SIGKILLed and its replica takes the slots over. A cluster of the file's own.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { slotOf, startRedisCluster, type RedisCluster } from '@meskit/services';
+import { createCacheProxy, type CacheProxy } from '../dist/index.js';
+import { readsRacingTakes } from './concurrency-scenario.js';
+import { consumerConnected, eventOptions, get, useMes, waitFor, type TestMes } from './helpers.js';
+
+const PAGE = '/api/orders?status=MANUFACTURING_APPROVED&page=1&pageSize=20';
+const dir = mkdtempSync(join(tmpdir(), 'meskit-redis-cluster-'));
+
+let mes: TestMes;
+let cluster: RedisCluster;
+const proxies: CacheProxy[] = [];
+let keyPrefix = '';
+useMes({ orders: 1500, approvedShare: 0.5, amqp: true }, (started) => (mes = started));
+
+beforeAll(async () => {
+  cluster = await startRedisCluster({ dir });
+  const shared = eventOptions(mes);
+  keyPrefix = shared.keyPrefix!;
+  for (let i = 0; i < 2; i++) {
+    const proxy = await createCacheProxy({
+      upstream: mes.url,
+      port: 0,
+      redis: cluster.url,
+      ...shared,
+      ttlMs: 300,
+      eventRetryDelayMs: 50,
+      invalidationWaitMs: 15_000,
+      registry: new Registry(),
+    });
+    proxies.push(proxy);
+    await consumerConnected(proxy);
+  }
+  // The cluster client dials each node on its first command there: before the scenario
+  // counts store failures, every proxy has answered from the index once.
+  await waitFor('each proxy answers from the index', async () => {
+    for (const proxy of proxies) await get(proxy.url, PAGE);
+    return proxies.every((proxy) => proxy.stats().requests.hit > 0);
+  });
+});
+
+afterAll(async () => {
+  for (const proxy of proxies) await proxy.close();
+  await cluster?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the index on a 3-master Redis Cluster', () => {
+  it('no read that started after a take was acknowledged lists the taken order', async () => {
+    await readsRacingTakes(mes, proxies);
+  });
+
+  it('the same while the master of the index is SIGKILLed and its replica promoted', async () => {
+    // Every key of the list's index is in this slot (the prefix has no braces of its own).
+    expect(keyPrefix).not.toMatch(/[{}]/);
+    const slot = slotOf(`${keyPrefix}{MANUFACTURING_APPROVED}:idx`);
+    let killedPort = 0;
+    let promotedPort = 0;
+    await readsRacingTakes(mes, proxies, {
+      storeFailures: true,
+      chaos: async ({ acked }) => {
+        const hits = () => proxies.map((p) => p.stats().requests.hit);
+        const start = hits();
+        await waitFor('both proxies answer from the index again', () =>
+          hits().every((h, i) => h >= start[i]! + 50),
+        );
+        const ackedBefore = acked();
+        const { killed, promoted } = await cluster.killMasterOf(slot);
+        killedPort = killed.port;
+        promotedPort = promoted.port;
+        const atPromotion = hits();
+        await waitFor('both proxies answer from the promoted replica, and takes go on', () => {
+          return hits().every((h, i) => h >= atPromotion[i]! + 50) && acked() >= ackedBefore + 10;
+        });
+      },
+    });
+    expect(promotedPort).not.toBe(killedPort);
+    for (const proxy of proxies) {
+      expect(proxy.stats().pendingInvalidations).toBe(0);
+      expect(proxy.stats().droppedInvalidations).toBe(0);
+    }
+  });
+});
