@@ -195,9 +195,12 @@ export function replicatedRedis(client: Redis | Cluster): boolean {
   return Array.isArray(sentinels) && sentinels.length > 0;
 }
 
-/** A URL's topology, as the logs and `meskit doctor` name it. */
+/** Where a target is, without credentials: `host:port`, or the Sentinels or Cluster seeds. */
 export function describeRedisTarget(target: RedisTarget): string {
-  if (target.topology === 'standalone') return redactUrl(target.tls.url);
+  if (target.topology === 'standalone') {
+    const url = new URL(target.tls.url);
+    return `${url.hostname}:${url.port || 6379}`;
+  }
   const hosts = (target.topology === 'sentinel' ? target.sentinels : target.nodes)
     .map((h) => `${h.host}:${h.port}`)
     .join(',');

@@ -7,10 +7,14 @@
  *   services env                               print the exports of the background run
  *   services status [--json]                   is each server of that run up?
  *   services stop                              stop that run and remove its data
+ *   services redis-ha sentinel|cluster         a Redis master + replica + 3 Sentinels, or a
+ *                                              3-master cluster with a replica each, in the
+ *                                              foreground: prints REDIS_SENTINEL_URL or
+ *                                              REDIS_CLUSTER_URL, stops on Ctrl-C
  *
  * Exit codes: 0 ok, 1 a server is down or failed to start, 2 bad usage.
  */
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -24,6 +28,8 @@ import {
 } from './services.js';
 import { amqpReachable } from './rabbitmq.js';
 import { redisPing } from './redis.js';
+import { startRedisCluster } from './redis-cluster.js';
+import { startRedisSentinel } from './redis-sentinel.js';
 
 /** Where `start` records its run for `env`, `status` and `stop`. */
 const currentFile = () => join(tmpdir(), 'meskit-services.current');
@@ -31,7 +37,7 @@ const currentFile = () => join(tmpdir(), 'meskit-services.current');
 function usage(message?: string): never {
   if (message) process.stderr.write(`services: ${message}\n`);
   process.stderr.write(
-    'usage: services up|start|env|status|stop [--only postgres,redis,rabbitmq,prometheus,victoriametrics] [--no-replica] [--no-tls] [--json]\n',
+    'usage: services up|start|env|status|stop [--only postgres,redis,rabbitmq,prometheus,victoriametrics] [--no-replica] [--no-tls] [--json]\n       services redis-ha sentinel|cluster\n',
   );
   process.exit(2);
 }
@@ -130,6 +136,25 @@ async function main(): Promise<void> {
     case 'env':
       process.stdout.write(`${currentRun().exports()}\n`);
       return;
+    case 'redis-ha': {
+      const kind = positionals[1];
+      if (kind !== 'sentinel' && kind !== 'cluster') usage('redis-ha needs sentinel or cluster');
+      const dir = mkdtempSync(join(tmpdir(), `meskit-redis-${kind}-`));
+      const started =
+        kind === 'sentinel' ? await startRedisSentinel({ dir }) : await startRedisCluster({ dir });
+      const name = kind === 'sentinel' ? 'REDIS_SENTINEL_URL' : 'REDIS_CLUSTER_URL';
+      process.stdout.write(`export ${name}='${started.url}'\n`);
+      log(`Redis ${kind} running under ${dir}; Ctrl-C stops it`);
+      const stop = () =>
+        void started.close().then(() => {
+          rmSync(dir, { recursive: true, force: true });
+          process.exit(0);
+        });
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      setInterval(() => {}, 1 << 30);
+      return;
+    }
     case 'status': {
       const result = await status(currentRun());
       if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);

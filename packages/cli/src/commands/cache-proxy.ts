@@ -10,8 +10,10 @@ import {
 import type { Command } from 'commander';
 import { describeError } from '../doctor/describe-error.js';
 import { CliError } from '../errors.js';
+import { describeRedisTarget, redisTarget } from '@meskit/kernel';
 import {
   pickSetting,
+  redisUrlSetting,
   untilSignal,
   urlSetting,
   wholeNumber,
@@ -28,6 +30,8 @@ export const CACHE_PROXY_ENV = {
   host: ['MESKIT_CACHE_HOST'],
   port: ['MESKIT_CACHE_PORT'],
   redisUrl: ['MESKIT_CACHE_REDIS_URL', 'REDIS_URL'],
+  redisReplicas: ['MESKIT_CACHE_REDIS_REPLICAS'],
+  invalidationWaitMs: ['MESKIT_CACHE_INVALIDATION_WAIT_MS'],
   amqpUrl: ['MESKIT_CACHE_AMQP_URL', 'AMQP_URL'],
   exchange: ['MESKIT_CACHE_EXCHANGE'],
   statuses: ['MESKIT_CACHE_STATUSES'],
@@ -49,6 +53,8 @@ const FLAGS: Record<Setting, string> = {
   host: '--host',
   port: '--port',
   redisUrl: '--redis-url',
+  redisReplicas: '--redis-replicas',
+  invalidationWaitMs: '--invalidation-wait-ms',
   amqpUrl: '--amqp-url',
   exchange: '--exchange',
   statuses: '--statuses',
@@ -69,6 +75,8 @@ const OPTION_TO_SETTING: Partial<Record<keyof CacheProxyOptions, Setting>> = {
   host: 'host',
   port: 'port',
   redis: 'redisUrl',
+  redisReplicas: 'redisReplicas',
+  invalidationWaitMs: 'invalidationWaitMs',
   amqpUrl: 'amqpUrl',
   exchange: 'exchange',
   statuses: 'statuses',
@@ -117,7 +125,15 @@ export const registerCacheProxyCommand: RegisterCommand = (program: Command, ctx
     )
     .option(
       '--redis-url <url>',
-      `keep the index in Redis, shared by every proxy using it (default: in this process's memory; env ${env('redisUrl')})`,
+      `keep the index in Redis, shared by every proxy using it: redis://, rediss://, redis+sentinel://host:port,.../<master> or redis+cluster://host:port,... (default: in this process's memory; env ${env('redisUrl')})`,
+    )
+    .option(
+      '--redis-replicas <n>',
+      `replicas that must acknowledge each index write (WAIT) (default 1 on Sentinel and Cluster, 0 on one Redis; env ${env('redisReplicas')})`,
+    )
+    .option(
+      '--invalidation-wait-ms <n>',
+      `how long a take's answer waits for its removal while Redis fails over; keep it above the failover time (default ${CACHE_DEFAULTS.invalidationWaitMs}; env ${env('invalidationWaitMs')})`,
     )
     .option(
       '--amqp-url <url>',
@@ -224,7 +240,7 @@ function resolveOptions(
   }
   urlSetting(upstream, ['http:']);
   const redis = pick('redisUrl');
-  if (redis) urlSetting(redis, ['redis:', 'rediss:']);
+  if (redis) redisUrlSetting(redis);
   const amqp = pick('amqpUrl');
   if (amqp) urlSetting(amqp, ['amqp:', 'amqps:']);
   const statuses = pick('statuses');
@@ -266,6 +282,8 @@ function resolveOptions(
   set('host', text('host'));
   set('port', number('port', 0, 65_535));
   set('redis', redis?.raw);
+  set('redisReplicas', number('redisReplicas', 0, 16));
+  set('invalidationWaitMs', number('invalidationWaitMs', 0, 600_000));
   set('amqpUrl', amqp?.raw);
   set('exchange', text('exchange'));
   set('statuses', statusList);
@@ -292,7 +310,7 @@ function describeSetup(options: CacheProxyOptions & { upstream: string }, stderr
   const ttl = options.ttlMs ?? CACHE_DEFAULTS.ttlMs;
   stderr.write(
     typeof options.redis === 'string'
-      ? `cache-proxy: index in Redis at ${at(options.redis)} (key prefix ${options.keyPrefix ?? CACHE_DEFAULTS.keyPrefix})\n`
+      ? `cache-proxy: index in Redis at ${describeRedisTarget(redisTarget(options.redis))} (key prefix ${options.keyPrefix ?? CACHE_DEFAULTS.keyPrefix})\n`
       : "cache-proxy: no Redis configured (--redis-url, MESKIT_CACHE_REDIS_URL or REDIS_URL): the index lives in this process's memory; it is not shared with other instances and is refilled after a restart\n",
   );
   stderr.write(

@@ -14,7 +14,7 @@ import {
   type PricingRunnerOptions,
 } from '@meskit/pricing-runner';
 import { CliError } from '../errors.js';
-import { untilSignal } from '../internal/settings.js';
+import { redisUrlSetting, untilSignal } from '../internal/settings.js';
 import type { CliContext, RegisterCommand } from '../program.js';
 
 interface ServeOptions {
@@ -186,8 +186,11 @@ export const registerPricingCommand: RegisterCommand = (program: Command, ctx: C
       const threads =
         options.threads ?? (fromEnv(ctx, 'threads', integer(1)) as number | undefined);
       const redisUrl = options.redisUrl ?? (fromEnv(ctx, 'redisUrl') as string | undefined);
-      if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl))
-        throw new CliError('USAGE', `--redis-url must start with redis:// or rediss://`);
+      if (redisUrl !== undefined)
+        redisUrlSetting({
+          raw: redisUrl,
+          origin: options.redisUrl !== undefined ? '--redis-url' : PRICING_SERVE_ENV.redisUrl,
+        });
       const modelFile = options.priceModel ?? (fromEnv(ctx, 'priceModel') as string | undefined);
       const runnerOptions: PricingRunnerOptions & { offload?: undefined } = {
         ...(threads !== undefined ? { threads } : {}),

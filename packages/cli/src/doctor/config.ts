@@ -1,6 +1,7 @@
 import { DEFAULTS } from '../defaults.js';
 import { CliError } from '../errors.js';
 import { redactUrl } from '../internal/redact.js';
+import { redisUrlSetting } from '../internal/settings.js';
 import type { DoctorConfig } from './types.js';
 
 type UrlSetting =
@@ -23,6 +24,7 @@ export const DOCTOR_SETTINGS = {
 const URL_PROTOCOLS: Record<UrlSetting, readonly string[]> = {
   databaseUrl: ['postgres:', 'postgresql:'],
   replicaUrl: ['postgres:', 'postgresql:'],
+  // and redis+sentinel:// and redis+cluster:// (validateUrl)
   redisUrl: ['redis:', 'rediss:'],
   amqpUrl: ['amqp:', 'amqps:'],
   mesUrl: ['http:', 'https:'],
@@ -95,6 +97,11 @@ function origin(setting: UrlSetting | NumberSetting, source: 'flag' | 'env'): st
 }
 
 function validateUrl(setting: UrlSetting, raw: string, source: 'flag' | 'env'): string {
+  if (setting === 'redisUrl' && /^rediss?\+/i.test(raw)) {
+    // Sentinel and Cluster URLs list several hosts: not WHATWG URLs, read by the kernel.
+    redisUrlSetting({ raw, origin: origin(setting, source) });
+    return raw;
+  }
   const protocols = URL_PROTOCOLS[setting];
   const expected = protocols.map((p) => `${p}//`).join(' or ');
   let parsed: URL;

@@ -1,5 +1,6 @@
 // Settings of the sidecar and admin commands: a flag, else the first of its environment
 // variables that is set, validated alike so a message names where the bad value came from.
+import { RedisUrlError, redisTarget, type RedisTarget } from '@meskit/kernel';
 import { CliError } from '../errors.js';
 import { redactUrl } from './redact.js';
 
@@ -59,6 +60,20 @@ export function urlSetting(setting: RawSetting, protocols: readonly string[]): U
     );
   }
   return url;
+}
+
+/**
+ * A Redis URL of any form the components read (redis://, rediss://, redis+sentinel://,
+ * redis+cluster://); a CONFIG error naming where it came from and what is wrong.
+ */
+export function redisUrlSetting(setting: RawSetting): RedisTarget {
+  try {
+    return redisTarget(setting.raw);
+  } catch (error) {
+    if (error instanceof RedisUrlError)
+      throw new CliError('CONFIG', `invalid ${setting.origin}: ${error.message}`);
+    throw error;
+  }
 }
 
 /** Resolves on the first SIGTERM or SIGINT (and stops listening for them). */

@@ -1,22 +1,30 @@
 import { Redis } from 'ioredis';
 import { endpointOf, urlCheck, onAbort } from '../../internal/check-helpers.js';
-import { redisTls } from '@meskit/kernel';
+import { redisTarget } from '@meskit/kernel';
 import { describeError } from '../describe-error.js';
+import { checkCluster, checkSentinel } from './redis-ha.js';
 import { tlsFactsOf, withTls } from '../tls-facts.js';
 import type { DoctorCheck } from '../types.js';
 
 const DEFAULT_PORT = 6379;
 const DISCONNECT_GRACE_MS = 100;
 
-/** `redis`: connects, PINGs and reads the server version and mode from INFO. */
+/**
+ * `redis`: connects, PINGs and reads the server version and mode from INFO; through
+ * Sentinel or on a Cluster, the group's health instead (redis-ha.ts).
+ */
 export const redisCheck: DoctorCheck = urlCheck({
   id: 'redis',
   title: 'Redis',
   setting: 'redisUrl',
   async run(ctx, url) {
+    // Read as the components read it: rediss:// with redis-py's ssl_* parameters (a private
+    // CA...), redis+sentinel://, redis+cluster://.
+    const target = redisTarget(url);
+    if (target.topology === 'sentinel') return checkSentinel(ctx, target);
+    if (target.topology === 'cluster') return checkCluster(ctx, target);
     const endpoint = endpointOf(url, DEFAULT_PORT);
-    // rediss:// with redis-py's ssl_* parameters (a private CA...), as the components read it.
-    const tls = redisTls(url);
+    const { tls } = target;
     const redis = new Redis(tls.url, {
       ...(tls.options ? { tls: tls.options } : {}),
       lazyConnect: true,
