@@ -213,9 +213,9 @@ describe('cache-proxy dashboard and rule queries on scraped cache sidecars', () 
       `count_over_time(meskit_cache_requests_total{job="${job}", result="hit"}[1m]) >= 2`,
     );
     const queries = collectQueries().filter(isCacheProxyQuery);
-    // The dashboard's variables and panels, and the five alerts.
+    // The dashboard's variables and panels, and the six alerts.
     expect(queries.length).toBeGreaterThan(20);
-    expect(queries.filter((query) => query.kind === 'alert')).toHaveLength(5);
+    expect(queries.filter((query) => query.kind === 'alert')).toHaveLength(6);
     // Fills keep happening: every cached list dropped, then the page read twice (a fill, a hit).
     const fills = async () => {
       await (await admin(redisAdmin, '/rebuild', 'POST')).arrayBuffer();
