@@ -126,6 +126,8 @@ export function redisUrlOption(check: OptionChecks, option: string, url: string)
   }
 }
 
+const DISCONNECT_GRACE_MS = 300;
+
 /** The client options every meskit component chooses for itself. */
 export interface RedisClientSettings {
   connectionName: string;
@@ -143,6 +145,10 @@ export interface RedisClientSettings {
 export function openRedis(target: RedisTarget, settings: RedisClientSettings): Redis | Cluster {
   const common = {
     connectionName: settings.connectionName,
+    // How long disconnect() lets a socket drain before destroying it. ioredis arms that timer
+    // even for a socket that already closed (Redis down), where it only holds the process
+    // open: its 2 s default outlasts a sidecar's stop.
+    disconnectTimeout: DISCONNECT_GRACE_MS,
     maxRetriesPerRequest: settings.maxRetriesPerRequest,
     ...(settings.commandTimeout !== undefined ? { commandTimeout: settings.commandTimeout } : {}),
   };
