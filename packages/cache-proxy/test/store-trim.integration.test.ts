@@ -43,8 +43,8 @@ const stores: [string, () => IndexStore][] = [
     },
   ],
   [
-    // Each write as a pipeline with WAIT on a connection of its own (the path Sentinel and
-    // Cluster take); the run's Redis has no replica, so each WAIT finds none and is counted.
+    // Each write as a pipeline with WAIT (the path Sentinel and Cluster take, there on a
+    // connection of its own); the run's Redis has no replica, so WAIT finds none.
     'redis, writes waiting for a replica',
     () => {
       const client = new Redis(serviceUrls().redisUrl);

@@ -125,7 +125,7 @@ export function proxyMetrics(registry: Registry, sizes: SizeSource): ProxyMetric
     ),
     unreplicatedWrites: counter(
       METRIC_NAMES.unreplicatedWrites,
-      'Index writes no replica acknowledged within redisTimeoutMs (Redis WAIT, on Sentinel and Cluster): they count, but a failover before the replica catches up would lose them. Rising: a replica is down or lagging.',
+      'Index writes no replica acknowledged within half of redisTimeoutMs (Redis WAIT, on Sentinel and Cluster): they count, but a failover before the replica catches up would lose them. Rising: a replica is down or lagging.',
       [],
     ),
     detach() {

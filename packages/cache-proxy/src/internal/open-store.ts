@@ -54,6 +54,7 @@ export async function openStore(
   if (redisOption === undefined) return memoryStore({ limits, now: hooks.now });
   if (typeof redisOption !== 'string')
     return storeOn(o, redisOption, false, limits, hooks.onUnreplicated);
+  const url = redisOption;
   const target = o.redisTarget!;
   const client = openRedis(target, {
     connectionName: 'meskit-cache-proxy',
@@ -75,24 +76,38 @@ export async function openStore(
     });
   // Commands fail fast while disconnected (no offline queue): give the connection a
   // bounded head start so the first requests are not forwarded for nothing.
-  await connected(client, redisOption, Math.max(1000, o.redisTimeoutMs));
-  return storeOn(o, client, true, limits, hooks.onUnreplicated);
+  await connected(client, url, headStart(o));
+  return storeOn(o, client, true, limits, hooks.onUnreplicated, url);
 }
 
-function storeOn(
+/** How long the first connection may take before the proxy starts anyway. */
+const headStart = (o: Resolved): number => Math.max(1000, o.redisTimeoutMs);
+
+async function storeOn(
   o: Resolved,
   client: Redis | Cluster,
   owned: boolean,
   limits: StoreLimits,
   onUnreplicated: () => void,
-): IndexStore {
+  url = '',
+): Promise<IndexStore> {
+  const replicas = o.redisReplicas ?? (replicatedRedis(client) ? 1 : 0);
+  // Writes that WAIT get a connection of their own (the store closes it), as connected as
+  // the reader before the first request.
+  let writer: Redis | Cluster | undefined;
+  if (replicas > 0) {
+    writer = (client as { duplicate(): Redis | Cluster }).duplicate();
+    writer.on('error', () => undefined); // surfaced by the commands, as on the reader
+    await connected(writer, url, headStart(o));
+  }
   return redisStore({
     client,
     owned,
     keyPrefix: o.keyPrefix,
     limits,
     timeoutMs: o.redisTimeoutMs,
-    replicas: o.redisReplicas ?? (replicatedRedis(client) ? 1 : 0),
+    replicas,
+    ...(writer ? { writer } : {}),
     onUnreplicated,
   });
 }

@@ -143,7 +143,7 @@ export function createRecorder(opts: {
       metrics.unreplicatedWrites.inc();
       opts.warnOnce(
         WARN_UNREPLICATED,
-        `cache proxy: an index write was not acknowledged by a replica within redisTimeoutMs (Redis WAIT); it counts, but a failover before the replica catches up would lose it. Check the replicas' replication links. Further ones are counted in ${METRIC_NAMES.unreplicatedWrites} without warning.`,
+        `cache proxy: an index write was not acknowledged by a replica within half of redisTimeoutMs (Redis WAIT); it counts, but a failover before the replica catches up would lose it. Check the replicas' replication links. Further ones are counted in ${METRIC_NAMES.unreplicatedWrites} without warning.`,
       );
     },
     stats(consumer) {

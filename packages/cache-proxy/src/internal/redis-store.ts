@@ -62,21 +62,21 @@ export function redisStore(opts: {
   keyPrefix: string;
   limits: StoreLimits;
   timeoutMs: number;
-  /** Replicas each write waits for (WAIT); 0: none, and no connection of its own. */
+  /** Replicas each write waits for (WAIT); 0: none. */
   replicas: number;
-  /** A write no replica acknowledged within `timeoutMs` (it still counts). */
+  /**
+   * The connection writes go on when they WAIT (a WAIT holds its connection until the
+   * replicas answer, and reads must not queue behind it); the store closes it. Default:
+   * `client`.
+   */
+  writer?: RedisClient;
+  /** A write no replica acknowledged within half of `timeoutMs` (it still counts). */
   onUnreplicated: () => void;
 }): IndexStore {
   const { client, limits, replicas } = opts;
   defineScripts(client);
-  // Writes get a connection of their own when they WAIT: a WAIT holds its connection until
-  // the replicas answer, and reads must not queue behind it.
-  const writer: RedisClient =
-    replicas > 0 ? (client as { duplicate(): RedisClient }).duplicate() : client;
-  if (writer !== client) {
-    writer.on('error', () => undefined); // surfaced by the commands, as on the reader
-    defineScripts(writer);
-  }
+  const writer = opts.writer ?? client;
+  if (writer !== client) defineScripts(writer);
   const scripted = client as unknown as ScriptedClient;
   const dataTtl = dataTtlMs(limits);
   let incarnation = 0;
