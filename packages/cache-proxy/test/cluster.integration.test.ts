@@ -33,7 +33,7 @@ beforeAll(async () => {
       ...shared,
       ttlMs: 300,
       eventRetryDelayMs: 50,
-      invalidationWaitMs: 15_000,
+      invalidationWaitMs: 30_000,
       registry: new Registry(),
     });
     proxies.push(proxy);
@@ -77,9 +77,12 @@ describe('the index on a 3-master Redis Cluster', () => {
         killedPort = killed.port;
         promotedPort = promoted.port;
         const atPromotion = hits();
-        await waitFor('both proxies answer from the promoted replica, and takes go on', () => {
-          return hits().every((h, i) => h >= atPromotion[i]! + 50) && acked() >= ackedBefore + 10;
-        });
+        await waitFor(
+          'both proxies answer from the promoted replica, and takes go on',
+          () => hits().every((h, i) => h >= atPromotion[i]! + 50) && acked() >= ackedBefore + 10,
+          // Eight readers and three takers on two cores, beside the cluster's own election.
+          { timeoutMs: 60_000 },
+        );
       },
     });
     expect(promotedPort).not.toBe(killedPort);

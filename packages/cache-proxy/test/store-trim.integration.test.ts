@@ -24,42 +24,29 @@ function item(id: number) {
   return { member: memberOf(id), score: 1_700_000_000_000 + id, doc: `{"id":${id}}` };
 }
 
+/** A Redis store on a client of the run's Redis; `replicas` > 0: each write with WAIT. */
+function onRedis(replicas: number, timeoutMs: number): () => IndexStore {
+  return () => {
+    const client = new Redis(serviceUrls().redisUrl);
+    clients.push(client);
+    return redisStore({
+      client,
+      owned: false,
+      keyPrefix: `${uniqueName('test')}:`,
+      limits: LIMITS,
+      timeoutMs,
+      replicas,
+      onUnreplicated: () => undefined,
+    });
+  };
+}
+
 const stores: [string, () => IndexStore][] = [
   ['memory', () => memoryStore({ limits: LIMITS, now: Date.now })],
-  [
-    'redis',
-    () => {
-      const client = new Redis(serviceUrls().redisUrl);
-      clients.push(client);
-      return redisStore({
-        client,
-        owned: false,
-        keyPrefix: `${uniqueName('test')}:`,
-        limits: LIMITS,
-        timeoutMs: 1_000,
-        replicas: 0,
-        onUnreplicated: () => undefined,
-      });
-    },
-  ],
-  [
-    // Each write as a pipeline with WAIT (the path Sentinel and Cluster take, there on a
-    // connection of its own); the run's Redis has no replica, so WAIT finds none.
-    'redis, writes waiting for a replica',
-    () => {
-      const client = new Redis(serviceUrls().redisUrl);
-      clients.push(client);
-      return redisStore({
-        client,
-        owned: false,
-        keyPrefix: `${uniqueName('test')}:`,
-        limits: LIMITS,
-        timeoutMs: 100,
-        replicas: 1,
-        onUnreplicated: () => undefined,
-      });
-    },
-  ],
+  ['redis', onRedis(0, 1_000)],
+  // Each write as a pipeline with WAIT (the path Sentinel and Cluster take, there on a
+  // connection of its own); the run's Redis has no replica, so WAIT finds none.
+  ['redis, writes waiting for a replica', onRedis(1, 100)],
 ];
 
 describe.each(stores)('maxDepth (%s store)', (_name, create) => {

@@ -37,7 +37,8 @@ describe('createRouter over verify-full URLs', () => {
     const router = createRouter({
       primary: tlsUrls().primary,
       replicas: [tlsUrls().replica],
-      pollIntervalMs: 20,
+      // Polls time out after 5 intervals: 500 ms for a TLS handshake on a loaded machine.
+      pollIntervalMs: 100,
       registry: new Registry(),
       onDecision: (d) => decisions.push(d),
     });
@@ -75,7 +76,8 @@ describe('createRouter over verify-full URLs', () => {
     const router = createRouter({
       primary: tlsUrls().primary,
       replicas: [replica.toString()],
-      pollIntervalMs: 20,
+      // Polls time out after 5 intervals: 500 ms for a TLS handshake on a loaded machine.
+      pollIntervalMs: 100,
       registry: new Registry(),
     });
     try {

@@ -149,6 +149,10 @@ export function openRedis(target: RedisTarget, settings: RedisClientSettings): R
     // even for a socket that already closed (Redis down), where it only holds the process
     // open: its 2 s default outlasts a sidecar's stop.
     disconnectTimeout: DISCONNECT_GRACE_MS,
+    // A connection to a node that became a replica (a failover it did not see: DNS that
+    // moved, a master demoted while this client was connected) answers writes with
+    // READONLY: reconnect, to wherever the URL leads now.
+    reconnectOnError: (error: Error) => error.message.startsWith('READONLY'),
     maxRetriesPerRequest: settings.maxRetriesPerRequest,
     ...(settings.commandTimeout !== undefined ? { commandTimeout: settings.commandTimeout } : {}),
   };

@@ -1,53 +1,34 @@
 // `redis` for a replicated Redis: through Sentinel (what each Sentinel names as the master,
 // whether they agree, the master's role and replicas) or a Cluster (its state, the masters and
 // whether each has a replica). A failover needs a replica to promote: none is a warning.
-import { Redis } from 'ioredis';
 import type { RedisHost, RedisTarget } from '@meskit/kernel';
-import { onAbort } from '../../internal/check-helpers.js';
 import { describeError } from '../describe-error.js';
+import { doctorRedis } from './redis-client.js';
 import type { CheckContext, CheckOutcome } from '../types.js';
 
 type Sentinel = Extract<RedisTarget, { topology: 'sentinel' }>;
 type ClusterTarget = Extract<RedisTarget, { topology: 'cluster' }>;
 
-const DISCONNECT_GRACE_MS = 100;
-
-/** One short-lived connection: the first answer, no reconnect loop. */
+/** One command on a short-lived connection: the first answer, no reconnect loop. */
 async function ask<T>(
   ctx: CheckContext,
   host: RedisHost,
   auth: { username?: string; password?: string },
   command: readonly string[],
 ): Promise<T> {
-  const redis = new Redis({
+  const { redis, lastError, close } = doctorRedis(ctx, undefined, {
     host: host.host,
     port: host.port,
     ...auth,
-    lazyConnect: true,
-    connectTimeout: ctx.timeoutMs,
-    retryStrategy: () => null,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    connectionName: 'meskit-doctor',
-    disconnectTimeout: DISCONNECT_GRACE_MS,
   });
-  let lastError: unknown;
-  redis.on('error', (error: unknown) => {
-    lastError = error;
-  });
-  const close = () => {
-    if (redis.status !== 'end') redis.disconnect();
-  };
-  const detach = onAbort(ctx.signal, close);
   try {
     try {
       await redis.connect();
     } catch (error) {
-      throw new Error(describeError(lastError ?? error), { cause: error });
+      throw new Error(describeError(lastError() ?? error), { cause: error });
     }
     return (await redis.call(command[0]!, ...command.slice(1))) as T;
   } finally {
-    detach();
     close();
   }
 }

@@ -1,13 +1,12 @@
-import { Redis } from 'ioredis';
-import { endpointOf, urlCheck, onAbort } from '../../internal/check-helpers.js';
+import { endpointOf, urlCheck } from '../../internal/check-helpers.js';
 import { redisTarget } from '@meskit/kernel';
 import { describeError } from '../describe-error.js';
+import { doctorRedis } from './redis-client.js';
 import { checkCluster, checkSentinel } from './redis-ha.js';
 import { tlsFactsOf, withTls } from '../tls-facts.js';
 import type { DoctorCheck } from '../types.js';
 
 const DEFAULT_PORT = 6379;
-const DISCONNECT_GRACE_MS = 100;
 
 /**
  * `redis`: connects, PINGs and reads the server version and mode from INFO; through
@@ -25,40 +24,18 @@ export const redisCheck: DoctorCheck = urlCheck({
     if (target.topology === 'cluster') return checkCluster(ctx, target);
     const endpoint = endpointOf(url, DEFAULT_PORT);
     const { tls } = target;
-    const redis = new Redis(tls.url, {
-      ...(tls.options ? { tls: tls.options } : {}),
-      lazyConnect: true,
-      connectTimeout: ctx.timeoutMs,
-      // A diagnosis wants the first answer, not ioredis' patient reconnect loop.
-      retryStrategy: () => null,
-      maxRetriesPerRequest: 0,
-      enableOfflineQueue: false,
-      connectionName: 'meskit-doctor',
-      // How long disconnect() lets a half-closed socket linger before destroying it; its
-      // timer holds the process open, and a doctor has nothing to flush.
-      disconnectTimeout: DISCONNECT_GRACE_MS,
-    });
-    // Without a listener ioredis prints "[ioredis] Unhandled error event" and a stack to
-    // stderr. With retries off, connect() then rejects with a bare "Connection is closed.",
-    // so the event's error (ECONNREFUSED, WRONGPASS...) is the one worth reporting.
-    let lastError: unknown;
-    redis.on('error', (err: unknown) => {
-      lastError = err;
-    });
-    const close = () => {
-      // ioredis arms a timer in disconnect() that only a later 'close' event clears; on a
-      // connection that already ended, that event never comes and the timer would hold
-      // the process open for seconds.
-      if (redis.status !== 'end') redis.disconnect();
-    };
-    const detach = onAbort(ctx.signal, close);
+    const { redis, lastError, close } = doctorRedis(
+      ctx,
+      tls.url,
+      tls.options ? { tls: tls.options } : {},
+    );
     try {
       ctx.step(`connecting to Redis at ${endpoint}`);
       try {
         await redis.connect();
       } catch (err) {
         throw new Error(
-          `cannot connect to Redis at ${endpoint}: ${describeError(lastError ?? err)}`,
+          `cannot connect to Redis at ${endpoint}: ${describeError(lastError() ?? err)}`,
           { cause: err },
         );
       }
@@ -85,7 +62,6 @@ export const redisCheck: DoctorCheck = urlCheck({
         });
       }
     } finally {
-      detach();
       // disconnect(), not quit(): quit waits for an answer from a server that may be stuck.
       close();
     }
