@@ -10,9 +10,10 @@ import { legacyPage } from './benches/legacy-page.js';
 import { mq } from './benches/mq.js';
 import { otel } from './benches/otel.js';
 import { pricing } from './benches/pricing.js';
+import { soak } from './benches/soak.js';
 import { formatTable, resolveBenchOptions, type Benchmark } from './lib/bench.js';
 
-const BENCHMARKS: readonly Benchmark[] = [legacyPage, otel, pricing, cache, mq, db];
+const BENCHMARKS: readonly Benchmark[] = [legacyPage, otel, pricing, cache, mq, db, soak];
 
 function parseOptions(args: readonly string[]): Record<string, string | boolean> {
   const options: Record<string, string | boolean> = {};

@@ -13,8 +13,11 @@ export interface BenchResult {
   };
 }
 
-/** A benchmark's options: positive integers, `--name N` on the command line. */
-export type BenchOptions = Record<string, number>;
+/**
+ * A benchmark's options: positive integers, `--name N` on the command line; an option whose
+ * default is text takes any non-empty text instead (`--out DIR`).
+ */
+export type BenchOptions = Record<string, number | string>;
 
 export interface BenchContext<O extends BenchOptions = BenchOptions> {
   /** Every option of the benchmark: given on the command line, or its default. */
@@ -37,8 +40,9 @@ export function defineBenchmark<O extends BenchOptions>(bench: Benchmark<O>): Be
 }
 
 /**
- * The benchmark's options from `--key value` pairs: each a positive integer, unknown ones
- * refused (a misspelt option must not silently measure the defaults).
+ * The benchmark's options from `--key value` pairs: each a positive integer (or, where the
+ * default is text, non-empty text), unknown ones refused (a misspelt option must not silently
+ * measure the defaults).
  */
 export function resolveBenchOptions<O extends BenchOptions>(
   bench: Benchmark<O>,
@@ -49,6 +53,12 @@ export function resolveBenchOptions<O extends BenchOptions>(
     if (!Object.hasOwn(bench.defaults, name)) {
       const known = Object.keys(bench.defaults).map((key) => `--${key}`);
       throw new Error(`${bench.name} has no option --${name} (it takes ${known.join(', ')})`);
+    }
+    if (typeof bench.defaults[name] === 'string') {
+      if (typeof raw !== 'string' || raw === '')
+        throw new Error(`--${name} needs a value (its default: ${String(bench.defaults[name])})`);
+      options[name] = raw;
+      continue;
     }
     const value = Number(raw);
     if (!Number.isInteger(value) || value <= 0)

@@ -22,6 +22,8 @@ export interface SpawnOptions {
   env: Record<string, string>;
   /** Node flags before the script, e.g. ['--import', '@meskit/otel-bootstrap/register']. */
   execArgv?: string[];
+  /** Arguments after the script (a CLI's command, e.g. ['cache-proxy']). Default: none. */
+  args?: string[];
   onStderr?: (line: string) => void;
   /**
    * Write the child's stderr (its logs) to this file instead of a pipe read here. For load
@@ -47,7 +49,7 @@ export async function spawnListening(script: string, opts: SpawnOptions): Promis
   if (opts.stderrFile !== undefined && opts.onStderr !== undefined)
     throw new TypeError('spawnListening: give either stderrFile or onStderr, not both');
   const stderrFd = opts.stderrFile === undefined ? undefined : openSync(opts.stderrFile, 'w');
-  const child = spawn(process.execPath, [...(opts.execArgv ?? []), script], {
+  const child = spawn(process.execPath, [...(opts.execArgv ?? []), script, ...(opts.args ?? [])], {
     // Loopback whatever the caller's shell says: benchmarks and the demo load this address.
     env: { ...process.env, MES_PORT: '0', ...opts.env, MES_HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', stderrFd ?? 'pipe'],
