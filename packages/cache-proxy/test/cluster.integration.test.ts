@@ -12,6 +12,9 @@ import { createCacheProxy, type CacheProxy } from '../dist/index.js';
 import { readsRacingTakes } from './concurrency-scenario.js';
 import { consumerConnected, eventOptions, get, useMes, waitFor, type TestMes } from './helpers.js';
 
+// A failover under load: the election, reconnects and refills take seconds, more on a
+// loaded machine (the waits inside allow 60 s for the recovery alone).
+const CHAOS_TIMEOUT_MS = 180_000;
 const PAGE = '/api/orders?status=MANUFACTURING_APPROVED&page=1&pageSize=20';
 const dir = mkdtempSync(join(tmpdir(), 'meskit-redis-cluster-'));
 
@@ -54,41 +57,49 @@ afterAll(async () => {
 });
 
 describe('the index on a 3-master Redis Cluster', () => {
-  it('no read that started after a take was acknowledged lists the taken order', async () => {
-    await readsRacingTakes(mes, proxies);
-  });
+  it(
+    'no read that started after a take was acknowledged lists the taken order',
+    async () => {
+      await readsRacingTakes(mes, proxies);
+    },
+    CHAOS_TIMEOUT_MS,
+  );
 
-  it('the same while the master of the index is SIGKILLed and its replica promoted', async () => {
-    // Every key of the list's index is in this slot (the prefix has no braces of its own).
-    expect(keyPrefix).not.toMatch(/[{}]/);
-    const slot = slotOf(`${keyPrefix}{MANUFACTURING_APPROVED}:idx`);
-    let killedPort = 0;
-    let promotedPort = 0;
-    await readsRacingTakes(mes, proxies, {
-      storeFailures: true,
-      chaos: async ({ acked }) => {
-        const hits = () => proxies.map((p) => p.stats().requests.hit);
-        const start = hits();
-        await waitFor('both proxies answer from the index again', () =>
-          hits().every((h, i) => h >= start[i]! + 50),
-        );
-        const ackedBefore = acked();
-        const { killed, promoted } = await cluster.killMasterOf(slot);
-        killedPort = killed.port;
-        promotedPort = promoted.port;
-        const atPromotion = hits();
-        await waitFor(
-          'both proxies answer from the promoted replica, and takes go on',
-          () => hits().every((h, i) => h >= atPromotion[i]! + 50) && acked() >= ackedBefore + 10,
-          // Eight readers and three takers on two cores, beside the cluster's own election.
-          { timeoutMs: 60_000 },
-        );
-      },
-    });
-    expect(promotedPort).not.toBe(killedPort);
-    for (const proxy of proxies) {
-      expect(proxy.stats().pendingInvalidations).toBe(0);
-      expect(proxy.stats().droppedInvalidations).toBe(0);
-    }
-  });
+  it(
+    'the same while the master of the index is SIGKILLed and its replica promoted',
+    async () => {
+      // Every key of the list's index is in this slot (the prefix has no braces of its own).
+      expect(keyPrefix).not.toMatch(/[{}]/);
+      const slot = slotOf(`${keyPrefix}{MANUFACTURING_APPROVED}:idx`);
+      let killedPort = 0;
+      let promotedPort = 0;
+      await readsRacingTakes(mes, proxies, {
+        storeFailures: true,
+        chaos: async ({ acked }) => {
+          const hits = () => proxies.map((p) => p.stats().requests.hit);
+          const start = hits();
+          await waitFor('both proxies answer from the index again', () =>
+            hits().every((h, i) => h >= start[i]! + 50),
+          );
+          const ackedBefore = acked();
+          const { killed, promoted } = await cluster.killMasterOf(slot);
+          killedPort = killed.port;
+          promotedPort = promoted.port;
+          const atPromotion = hits();
+          await waitFor(
+            'both proxies answer from the promoted replica, and takes go on',
+            () => hits().every((h, i) => h >= atPromotion[i]! + 50) && acked() >= ackedBefore + 10,
+            // Eight readers and three takers on two cores, beside the cluster's own election.
+            { timeoutMs: 60_000 },
+          );
+        },
+      });
+      expect(promotedPort).not.toBe(killedPort);
+      for (const proxy of proxies) {
+        expect(proxy.stats().pendingInvalidations).toBe(0);
+        expect(proxy.stats().droppedInvalidations).toBe(0);
+      }
+    },
+    CHAOS_TIMEOUT_MS,
+  );
 });

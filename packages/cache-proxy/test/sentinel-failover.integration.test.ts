@@ -24,6 +24,9 @@ import {
   type TestMes,
 } from './helpers.js';
 
+// A failover under load: the election, reconnects and refills take seconds, more on a
+// loaded machine (the waits inside allow 60 s for the recovery alone).
+const CHAOS_TIMEOUT_MS = 180_000;
 const PAGE = '/api/orders?status=MANUFACTURING_APPROVED&page=1&pageSize=20';
 const dir = mkdtempSync(join(tmpdir(), 'meskit-sentinel-'));
 
@@ -63,118 +66,130 @@ afterAll(async () => {
 });
 
 describe('Redis Sentinel fails over while reads race takes through two proxies', () => {
-  it('nothing taken is listed again, clients see no error, and the index answers again', async () => {
-    const hitsOf = () => proxies.map((p) => p.stats().requests.hit);
-    let promotedPort = 0;
-    let killedPort = 0;
-    await readsRacingTakes(mes, proxies, {
-      storeFailures: true,
-      chaos: async ({ acked }) => {
-        await waitFor('both proxies answer from the index and takes are acknowledged', () => {
-          return hitsOf().every((hits) => hits >= 50) && acked() >= 10;
+  it(
+    'nothing taken is listed again, clients see no error, and the index answers again',
+    async () => {
+      const hitsOf = () => proxies.map((p) => p.stats().requests.hit);
+      let promotedPort = 0;
+      let killedPort = 0;
+      await readsRacingTakes(mes, proxies, {
+        storeFailures: true,
+        chaos: async ({ acked }) => {
+          await waitFor('both proxies answer from the index and takes are acknowledged', () => {
+            return hitsOf().every((hits) => hits >= 50) && acked() >= 10;
+          });
+          const { killed, promoted } = await group.killMaster();
+          killedPort = killed.port;
+          promotedPort = promoted.port;
+          const errorsAfter = proxies.map((p) => p.stats().redisErrors);
+          // The old master comes back and the Sentinels make it the new master's replica.
+          await killed.start();
+          await group.waitForHealthy();
+          const hitsAtPromotion = hitsOf();
+          const ackedAtPromotion = acked();
+          await waitFor(
+            'both proxies answer from the new master, and takes go on',
+            () => {
+              const hits = hitsOf();
+              return (
+                hits.every((h, i) => h >= hitsAtPromotion[i]! + 50) &&
+                acked() >= ackedAtPromotion + 10
+              );
+            },
+            // Eight readers and three takers on two cores, beside the Sentinels' own election.
+            { timeoutMs: 60_000 },
+          );
+          // The failover was seen: the store failed under the proxies at least once.
+          expect(errorsAfter.some((errors) => errors > 0)).toBe(true);
+        },
+      });
+      expect(promotedPort).not.toBe(killedPort);
+      // Every removal landed; none was dropped.
+      for (const proxy of proxies) {
+        expect(proxy.stats().pendingInvalidations).toBe(0);
+        expect(proxy.stats().droppedInvalidations).toBe(0);
+      }
+    },
+    CHAOS_TIMEOUT_MS,
+  );
+
+  it(
+    'a take through one proxy while the master is down answers once the removal landed, so the other proxy never lists it',
+    async () => {
+      // Without events: the removal through the proxy is the only one there is. A long TTL:
+      // the other proxy serves the index the new master got from the old one.
+      const prefix = `${eventOptions(mes).keyPrefix}hold:`;
+      const options = {
+        upstream: mes.url,
+        port: 0,
+        redis: group.url,
+        keyPrefix: prefix,
+        ttlMs: 60_000,
+        reconcileIntervalMs: 0,
+        registry: new Registry(),
+      };
+      const taker = await createCacheProxy({ ...options, invalidationWaitMs: 30_000 });
+      const reader = await createCacheProxy({ ...options, registry: new Registry() });
+      try {
+        const [victim] = ids(await get(reader.url, PAGE));
+        await waitFor('both proxies answer from the index', async () => {
+          const answers = [await get(reader.url, PAGE), await get(taker.url, PAGE)];
+          return answers.every((a) => a.headers.get('cache-status') === 'meskit; hit');
         });
-        const { killed, promoted } = await group.killMaster();
-        killedPort = killed.port;
-        promotedPort = promoted.port;
-        const errorsAfter = proxies.map((p) => p.stats().redisErrors);
-        // The old master comes back and the Sentinels make it the new master's replica.
-        await killed.start();
+        // The index is on the replica too before the master dies.
+        await group.waitForReplicated();
+        const master = await group.masterServer();
+        await master.kill();
+        const taken = await post(taker.url, `/api/orders/${victim}/take`, { operatorId: 2 });
+        expect(taken.status).toBe(200);
+        // The removal landed on the new master before the answer: it is not pending.
+        expect(taker.stats().pendingInvalidations).toBe(0);
+        const hitsBefore = reader.stats().requests.hit;
+        const listedAfterTake: number[] = [];
+        await waitFor('the other proxy answers from the new master', async () => {
+          const answer = await get(reader.url, PAGE);
+          if (ids(answer).includes(victim!)) listedAfterTake.push(victim!);
+          return reader.stats().requests.hit >= hitsBefore + 20;
+        });
+        expect(listedAfterTake).toEqual([]);
+        await master.start();
         await group.waitForHealthy();
-        const hitsAtPromotion = hitsOf();
-        const ackedAtPromotion = acked();
-        await waitFor(
-          'both proxies answer from the new master, and takes go on',
-          () => {
-            const hits = hitsOf();
-            return (
-              hits.every((h, i) => h >= hitsAtPromotion[i]! + 50) &&
-              acked() >= ackedAtPromotion + 10
-            );
-          },
-          // Eight readers and three takers on two cores, beside the Sentinels' own election.
-          { timeoutMs: 60_000 },
+      } finally {
+        await taker.close();
+        await reader.close();
+      }
+    },
+    CHAOS_TIMEOUT_MS,
+  );
+
+  it(
+    'a write no replica acknowledges still counts, and is counted as unreplicated',
+    async () => {
+      const [proxy] = proxies;
+      // After the failovers before, this proxy writes to the master again, with a replica.
+      await waitFor('the proxy answers from the index, nothing pending', async () => {
+        const answer = await get(proxy!.url, PAGE);
+        return (
+          answer.headers.get('cache-status') === 'meskit; hit' &&
+          proxy!.stats().pendingInvalidations === 0
         );
-        // The failover was seen: the store failed under the proxies at least once.
-        expect(errorsAfter.some((errors) => errors > 0)).toBe(true);
-      },
-    });
-    expect(promotedPort).not.toBe(killedPort);
-    // Every removal landed; none was dropped.
-    for (const proxy of proxies) {
-      expect(proxy.stats().pendingInvalidations).toBe(0);
-      expect(proxy.stats().droppedInvalidations).toBe(0);
-    }
-  });
-
-  it('a take through one proxy while the master is down answers once the removal landed, so the other proxy never lists it', async () => {
-    // Without events: the removal through the proxy is the only one there is. A long TTL:
-    // the other proxy serves the index the new master got from the old one.
-    const prefix = `${eventOptions(mes).keyPrefix}hold:`;
-    const options = {
-      upstream: mes.url,
-      port: 0,
-      redis: group.url,
-      keyPrefix: prefix,
-      ttlMs: 60_000,
-      reconcileIntervalMs: 0,
-      registry: new Registry(),
-    };
-    const taker = await createCacheProxy({ ...options, invalidationWaitMs: 30_000 });
-    const reader = await createCacheProxy({ ...options, registry: new Registry() });
-    try {
-      const [victim] = ids(await get(reader.url, PAGE));
-      await waitFor('both proxies answer from the index', async () => {
-        const answers = [await get(reader.url, PAGE), await get(taker.url, PAGE)];
-        return answers.every((a) => a.headers.get('cache-status') === 'meskit; hit');
       });
-      // The index is on the replica too before the master dies.
-      await group.waitForReplicated();
       const master = await group.masterServer();
-      await master.kill();
-      const taken = await post(taker.url, `/api/orders/${victim}/take`, { operatorId: 2 });
+      for (const replica of group.servers.filter((s) => s !== master)) await replica.kill();
+      const before = proxy!.stats().unreplicatedWrites;
+      const page = await get(proxy!.url, PAGE);
+      const [victim] = ids(page);
+      const taken = await post(proxy!.url, `/api/orders/${victim}/take`, { operatorId: 1 });
       expect(taken.status).toBe(200);
-      // The removal landed on the new master before the answer: it is not pending.
-      expect(taker.stats().pendingInvalidations).toBe(0);
-      const hitsBefore = reader.stats().requests.hit;
-      const listedAfterTake: number[] = [];
-      await waitFor('the other proxy answers from the new master', async () => {
-        const answer = await get(reader.url, PAGE);
-        if (ids(answer).includes(victim!)) listedAfterTake.push(victim!);
-        return reader.stats().requests.hit >= hitsBefore + 20;
-      });
-      expect(listedAfterTake).toEqual([]);
-      await master.start();
-      await group.waitForHealthy();
-    } finally {
-      await taker.close();
-      await reader.close();
-    }
-  });
-
-  it('a write no replica acknowledges still counts, and is counted as unreplicated', async () => {
-    const [proxy] = proxies;
-    // After the failovers before, this proxy writes to the master again, with a replica.
-    await waitFor('the proxy answers from the index, nothing pending', async () => {
-      const answer = await get(proxy!.url, PAGE);
-      return (
-        answer.headers.get('cache-status') === 'meskit; hit' &&
-        proxy!.stats().pendingInvalidations === 0
-      );
-    });
-    const master = await group.masterServer();
-    for (const replica of group.servers.filter((s) => s !== master)) await replica.kill();
-    const before = proxy!.stats().unreplicatedWrites;
-    const page = await get(proxy!.url, PAGE);
-    const [victim] = ids(page);
-    const taken = await post(proxy!.url, `/api/orders/${victim}/take`, { operatorId: 1 });
-    expect(taken.status).toBe(200);
-    expect(
-      proxy!.stats().unreplicatedWrites,
-      JSON.stringify({ stats: proxy!.stats(), store: storeWarnings.map((w) => w.message) }),
-    ).toBeGreaterThan(before);
-    const after = await get(proxy!.url, PAGE);
-    expect(ids(after)).not.toContain(victim);
-    // Said (once per proxy; the failovers before left each without a replica for a while).
-    expect(unreplicatedWarnings.length).toBeGreaterThanOrEqual(1);
-  });
+      expect(
+        proxy!.stats().unreplicatedWrites,
+        JSON.stringify({ stats: proxy!.stats(), store: storeWarnings.map((w) => w.message) }),
+      ).toBeGreaterThan(before);
+      const after = await get(proxy!.url, PAGE);
+      expect(ids(after)).not.toContain(victim);
+      // Said (once per proxy; the failovers before left each without a replica for a while).
+      expect(unreplicatedWarnings.length).toBeGreaterThanOrEqual(1);
+    },
+    CHAOS_TIMEOUT_MS,
+  );
 });
