@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { metricErrors, metricInfo } from '../src/benches/soak/errors.js';
+import { metricErrorSamples, metricErrors, metricInfo } from '../src/benches/soak/errors.js';
 import {
   metricValue,
   parsePrometheusText,
@@ -97,6 +97,14 @@ describe('error counters', () => {
     expect(errors['cache fills failed (store or MES)']).toBe(2);
     expect(errors['spans dropped']).toBe(0);
     expect(metricInfo(samples)['duplicate deliveries absorbed by the inbox']).toBe(3);
+    // The samples behind the counts say where: the 503, not the 200s or the 409s.
+    expect(metricErrorSamples(samples)).toContainEqual(
+      sample('meskit_http_server_request_duration_seconds_count', { status_code: '503' }, 4),
+    );
+    const where = metricErrorSamples(samples).map(
+      (s) => s.labels['outcome'] ?? s.labels['status_code'],
+    );
+    expect(where.sort()).toEqual(['503', 'dead_lettered', 'nacked', 'timeout', 'upstream_error']);
   });
 
   it('counts nothing on a clean process', () => {

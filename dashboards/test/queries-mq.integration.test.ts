@@ -181,11 +181,21 @@ describe('messaging dashboard and rule queries on a scraped MES with reliable me
     // The dashboard's variables and panels, and the five alerts.
     expect(queries.length).toBeGreaterThan(20);
     expect(queries.filter((query) => query.kind === 'alert')).toHaveLength(5);
-    // The handler keeps running: approvals of an order that does not exist, each dead-lettered.
+    // The handler keeps running: approvals of an order that does not exist, each dead-lettered,
+    // and takes, whose events the relay publishes and the broker confirms (the confirm latency's
+    // rate must have data in every window: VictoriaMetrics drops the NaN of an idle one).
     let unknown = 0;
-    const approvals = () =>
-      publish(JSON.stringify({ orderId: 999_999 }), `dash-mq-unknown-${run}-${++unknown}`);
-    expect(await evaluateUntilData(queries, job, approvals)).toEqual([]);
+    const traffic = async () => {
+      unknown += 1;
+      await publish(JSON.stringify({ orderId: 999_999 }), `dash-mq-unknown-${run}-${unknown}`);
+      const fresh = await pool!.query<{ id: string }>(
+        `INSERT INTO orders (external_id, source, status, model_ref)
+         VALUES ($1, 'b2c', 'MANUFACTURING_APPROVED', 'test/model.stl') RETURNING id`,
+        [`dash-mq-traffic-${run}-${unknown}`],
+      );
+      await take(Number(fresh.rows[0]!.id));
+    };
+    expect(await evaluateUntilData(queries, job, traffic)).toEqual([]);
 
     expect(
       undocumentedFamilies(await exposition()),

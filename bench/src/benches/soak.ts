@@ -5,6 +5,7 @@ import { defineBenchmark } from '../lib/bench.js';
 import { round } from '../lib/stats.js';
 import {
   cacheStatsErrors,
+  metricErrorSamples,
   metricErrors,
   metricInfo,
   readCacheStats,
@@ -282,6 +283,11 @@ export const soak = defineBenchmark({
         traffic: traffic_,
         stats: { mes: mesStats, bareMes: bareStats, cacheProxy: cacheStats },
         info: { mes: metricInfo(mesMetrics), cacheProxy: metricInfo(proxyMetrics) },
+        // Which route answered the 5xx, which outcome a publish had: the samples behind the counts.
+        errorSamples: {
+          mes: metricErrorSamples(mesMetrics),
+          cacheProxy: metricErrorSamples(proxyMetrics),
+        },
         telemetry,
         cacheHitRatio: cacheHitRatio === null ? null : round(cacheHitRatio, 4),
         ...(pass ? {} : { logs: stack.workDir }),

@@ -71,6 +71,13 @@ function tally(
   return totals;
 }
 
+/** The samples behind metricErrors' non-zero counts, labels included (which route, which code). */
+export function metricErrorSamples(samples: readonly MetricSample[]): MetricSample[] {
+  return samples.filter(
+    (s) => s.value > 0 && ERROR_COUNTERS.some((c) => c.name === s.name && c.counts(s.labels)),
+  );
+}
+
 /** Every error counter of one process's metrics, by what it counts (0 when absent). */
 export function metricErrors(samples: readonly MetricSample[]): Record<string, number> {
   return tally(samples, ERROR_COUNTERS);
