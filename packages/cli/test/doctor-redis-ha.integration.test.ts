@@ -51,7 +51,9 @@ describe('meskit doctor on replicated Redis', () => {
     expect(soleCheck(result, 'redis')).toMatchObject({
       status: 'fail',
       message: expect.stringMatching(
-        new RegExp(`^no Sentinel names a master meskit \\(127\\.0\\.0\\.1:${port}: connection refused\\)$`),
+        new RegExp(
+          `^no Sentinel names a master meskit \\(127\\.0\\.0\\.1:${port}: connection refused\\)$`,
+        ),
       ),
     });
   });

@@ -78,7 +78,7 @@ describe('redisTarget', () => {
     expect(tls.message).not.toContain('hunter2');
   });
 
-  it('turns a malformed URL into the factory\'s invalid-option error', () => {
+  it("turns a malformed URL into the factory's invalid-option error", () => {
     const check = optionChecks('createThing');
     expect(() => redisUrlOption(check, 'redis', 'redis+cluster://')).toThrow(
       /createThing: option redis must be a valid Redis URL: .*names no host/,
