@@ -101,7 +101,13 @@ async function start(
     },
   });
   late.recorder = recorder;
-  const upstream = createUpstream(o.upstream, o.upstreamTimeoutMs, o.upstreamMaxSockets);
+  const upstream = createUpstream({
+    url: o.upstream,
+    timeoutMs: o.upstreamTimeoutMs,
+    maxSockets: o.upstreamMaxSockets,
+    idleTimeoutMs: o.upstreamIdleTimeoutMs,
+    retried: () => recorder.upstreamRetry(),
+  });
   let closed = false;
 
   const invalidations = createInvalidations({ store, statuses: o.statuses, recorder, warnOnce });

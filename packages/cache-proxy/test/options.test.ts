@@ -31,6 +31,7 @@ describe('createCacheProxy options', () => {
     [{ fillDepth: 101 }, /fillDepth must be an integer from 1 to 100/],
     [{ fillDepth: 50, maxDepth: 10 }, /maxDepth must be at least fillDepth/],
     [{ ttlMs: 0 }, /ttlMs must be an integer/],
+    [{ upstreamIdleTimeoutMs: 0 }, /upstreamIdleTimeoutMs must be an integer from 1/],
     [{ ttlMs: 60_000, tombstoneTtlMs: 1000 }, /tombstoneTtlMs must be at least ttlMs/],
     [{ port: 70_000 }, /port must be an integer from 0 to 65535/],
     [{ adminToken: 'short' }, /adminToken must be at least 16 characters/],

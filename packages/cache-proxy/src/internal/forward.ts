@@ -1,5 +1,11 @@
 // Forwarding to the MES: node:http over a keep-alive agent, bodies streamed both ways, hop-by-hop
 // headers dropped, X-Forwarded-* added. An unreachable MES is answered 502 with a JSON error.
+//
+// Idle keep-alive connections are closed by the agent before the MES closes them (`idleTimeoutMs`,
+// or one second before the MES's announced `Keep-Alive: timeout=`, whichever is sooner): a request
+// written on a connection the MES is closing fails without the MES having seen it. Should that
+// race still be lost, a bodiless GET or HEAD that failed on a reused connection before any byte
+// of its answer is sent once more on a new one (counted); a request with a body is not replayed.
 import http, {
   type IncomingHttpHeaders,
   type IncomingMessage,
@@ -33,18 +39,55 @@ export interface Upstream {
   readonly port: number;
   readonly agent: http.Agent;
   readonly timeoutMs: number;
+  /** A request sent again after its reused connection was reset (see the header). */
+  readonly retried: () => void;
 }
 
-export function createUpstream(url: URL, timeoutMs: number, maxSockets: number): Upstream {
+export interface UpstreamOptions {
+  url: URL;
+  timeoutMs: number;
+  maxSockets: number;
+  /** An idle connection to the MES is closed after this long (sooner if the MES says so). */
+  idleTimeoutMs: number;
+  retried: () => void;
+}
+
+export function createUpstream(opts: UpstreamOptions): Upstream {
   return {
     tokens: createTokenTracker(),
-    origin: url.origin,
-    host: url.hostname,
-    port: Number(url.port || 80),
-    // Keep-alive: a fill or a forwarded request does not pay a TCP handshake each time.
-    agent: new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: 64 }),
-    timeoutMs,
+    origin: opts.url.origin,
+    host: opts.url.hostname,
+    port: Number(opts.url.port || 80),
+    // Keep-alive: a fill or a forwarded request does not pay a TCP handshake each time. The
+    // agent's `timeout` is what it gives a free socket; node:http lowers it to one second under
+    // the server's `Keep-Alive: timeout=` hint, but only when the agent has a timeout to lower.
+    // Each request sets its own (`timeoutMs`) while it holds the socket.
+    agent: new http.Agent({
+      keepAlive: true,
+      maxSockets: opts.maxSockets,
+      maxFreeSockets: 64,
+      timeout: opts.idleTimeoutMs,
+    }),
+    timeoutMs: opts.timeoutMs,
+    retried: opts.retried,
   };
+}
+
+/** Errors of a connection the peer closed or reset while the request was being written. */
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+
+/** Whether a failed request may be sent once more, unchanged, on a new connection. */
+function replayable(outgoing: http.ClientRequest, error: Error, bodiless: boolean): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return bodiless && outgoing.reusedSocket && code !== undefined && RESET_CODES.has(code);
+}
+
+/** A client request without a body: GET or HEAD, no Content-Length above 0, no chunked body. */
+function isBodilessRead(req: IncomingMessage): boolean {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+  if (req.headers['transfer-encoding'] !== undefined) return false;
+  const length = req.headers['content-length'];
+  return length === undefined || Number(length) === 0;
 }
 
 /** Headers minus hop-by-hop ones (and those the Connection header names). */
@@ -137,16 +180,10 @@ export function forward(
   opts: ForwardOptions,
 ): Promise<void> {
   return new Promise<void>((resolve) => {
-    const outgoing = http.request({
-      host: upstream.host,
-      port: upstream.port,
-      method: req.method,
-      path: req.url,
-      headers: requestHeaders(req, upstream),
-      agent: upstream.agent,
-      timeout: upstream.timeoutMs,
-    });
+    const headers = requestHeaders(req, upstream);
+    const bodiless = isBodilessRead(req);
     let settled = false;
+    let outgoing: http.ClientRequest;
     const done = (): void => {
       if (settled) return;
       settled = true;
@@ -157,15 +194,43 @@ export function forward(
       if (!res.writableFinished) outgoing.destroy();
       done();
     });
-    outgoing.on('timeout', () =>
-      outgoing.destroy(new Error(`no answer within ${upstream.timeoutMs} ms`)),
-    );
-    outgoing.on('error', (error) => {
-      if (!res.headersSent) badGateway(res, error, opts.cacheStatus);
-      else res.destroy();
-      done();
-    });
-    outgoing.on('response', (answer) => {
+    req.once('error', () => outgoing.destroy());
+
+    const send = (attempt: number): void => {
+      outgoing = http.request({
+        host: upstream.host,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        headers,
+        agent: upstream.agent,
+        timeout: upstream.timeoutMs,
+      });
+      const sent = outgoing;
+      let answered = false;
+      sent.on('timeout', () =>
+        sent.destroy(new Error(`no answer within ${upstream.timeoutMs} ms`)),
+      );
+      sent.on('error', (error) => {
+        if (settled) return;
+        if (attempt === 0 && !answered && replayable(sent, error, bodiless)) {
+          upstream.retried();
+          send(1);
+          return;
+        }
+        if (!res.headersSent) badGateway(res, error, opts.cacheStatus);
+        else res.destroy();
+        done();
+      });
+      sent.on('response', (answer) => {
+        answered = true;
+        onAnswer(answer);
+      });
+      if (bodiless) sent.end();
+      else req.pipe(sent);
+    };
+
+    const onAnswer = (answer: IncomingMessage): void => {
       upstream.tokens.see(answer.headers[MESSAGE_HEADERS.lsn]);
       const status = answer.statusCode ?? 502;
       const headers = withCacheStatus(endToEnd(answer.headers), opts.cacheStatus);
@@ -179,9 +244,9 @@ export function forward(
       answer.pipe(res);
       answer.once('error', () => res.destroy());
       answer.once('end', done);
-    });
-    req.pipe(outgoing);
-    req.once('error', () => outgoing.destroy());
+    };
+
+    send(0);
   });
 }
 
@@ -220,11 +285,24 @@ export interface FetchedAnswer {
 }
 
 /** A GET of the proxy's own (fill, write-through) to the MES; rejects on network errors. */
-export function fetchUpstream(
+export async function fetchUpstream(
   upstream: Upstream,
   path: string,
   maxBytes = 8 * 1024 * 1024,
 ): Promise<FetchedAnswer> {
+  try {
+    return await getOnce(upstream, path, maxBytes);
+  } catch (error) {
+    if (!(error instanceof ResetOnReuse)) throw error;
+    upstream.retried();
+    return getOnce(upstream, path, maxBytes);
+  }
+}
+
+/** The reused connection of a GET was reset before its answer began: safe to send again. */
+class ResetOnReuse extends Error {}
+
+function getOnce(upstream: Upstream, path: string, maxBytes: number): Promise<FetchedAnswer> {
   return new Promise<FetchedAnswer>((resolve, reject) => {
     const outgoing = http.request({
       host: upstream.host,
@@ -241,13 +319,21 @@ export function fetchUpstream(
       agent: upstream.agent,
       timeout: upstream.timeoutMs,
     });
+    let answered = false;
     outgoing.on('timeout', () =>
       outgoing.destroy(
         new Error(`the MES did not answer GET ${path} within ${upstream.timeoutMs} ms`),
       ),
     );
-    outgoing.on('error', reject);
+    outgoing.on('error', (error) =>
+      reject(
+        !answered && replayable(outgoing, error, true)
+          ? new ResetOnReuse(error.message, { cause: error })
+          : error,
+      ),
+    );
     outgoing.on('response', (answer) => {
+      answered = true;
       upstream.tokens.see(answer.headers[MESSAGE_HEADERS.lsn]);
       const chunks: Buffer[] = [];
       let size = 0;

@@ -14,6 +14,7 @@ export const METRIC_NAMES = {
   redisErrors: 'meskit_cache_redis_errors_total',
   events: 'meskit_cache_events_total',
   unreplicatedWrites: 'meskit_cache_unreplicated_writes_total',
+  upstreamRetries: 'meskit_cache_upstream_retries_total',
 } as const;
 
 // A fill is one list request to the MES plus one script: from milliseconds to the seconds a
@@ -37,6 +38,7 @@ export interface ProxyMetrics {
   redisErrors: Counter;
   events: Counter<'outcome'>;
   unreplicatedWrites: Counter;
+  upstreamRetries: Counter;
   /** Stops asking this proxy for its index sizes (it closed). */
   detach(): void;
 }
@@ -126,6 +128,11 @@ export function proxyMetrics(registry: Registry, sizes: SizeSource): ProxyMetric
     unreplicatedWrites: counter(
       METRIC_NAMES.unreplicatedWrites,
       'Index writes no replica acknowledged within half of redisTimeoutMs (Redis WAIT, on Sentinel and Cluster): they count, but a failover before the replica catches up would lose them. Rising: a replica is down or lagging.',
+      [],
+    ),
+    upstreamRetries: counter(
+      METRIC_NAMES.upstreamRetries,
+      'Bodiless GET and HEAD requests to the MES sent a second time because the kept-alive connection they were written on was reset before any answer (the MES closed it as it was reused). A steady rate: lower upstreamIdleTimeoutMs below the MES keep-alive timeout.',
       [],
     ),
     detach() {

@@ -22,6 +22,8 @@ export interface CacheProxyStats {
   redisErrors: number;
   /** Index writes no replica acknowledged in time (Sentinel, Cluster; see `redisReplicas`). */
   unreplicatedWrites: number;
+  /** Reads sent to the MES a second time after their reused connection was reset. */
+  upstreamRetries: number;
   events: { applied: number; poison: number; failed: number; ignored: number };
   /** Removals that failed and wait for a retry (reads of cached lists are forwarded meanwhile). */
   pendingInvalidations: number;
@@ -61,6 +63,8 @@ export interface Recorder {
   pendingInvalidations(size: number): void;
   droppedInvalidation(): void;
   unreplicatedWrite(): void;
+  /** A read to the MES sent again after its reused connection was reset. */
+  upstreamRetry(): void;
   stats(consumer: CacheProxyStats['consumer']): CacheProxyStats;
   /** Stops the index-size gauge asking this proxy (it closed). */
   detach(): void;
@@ -86,6 +90,7 @@ export function createRecorder(opts: {
     writes: 0,
     redisErrors: 0,
     unreplicatedWrites: 0,
+    upstreamRetries: 0,
     events: { applied: 0, poison: 0, failed: 0, ignored: 0 },
     pendingInvalidations: 0,
     droppedInvalidations: 0,
@@ -145,6 +150,10 @@ export function createRecorder(opts: {
         WARN_UNREPLICATED,
         `cache proxy: an index write was not acknowledged by a replica within half of redisTimeoutMs (Redis WAIT); it counts, but a failover before the replica catches up would lose it. Check the replicas' replication links. Further ones are counted in ${METRIC_NAMES.unreplicatedWrites} without warning.`,
       );
+    },
+    upstreamRetry() {
+      counts.upstreamRetries += 1;
+      metrics.upstreamRetries.inc();
     },
     stats(consumer) {
       return {
