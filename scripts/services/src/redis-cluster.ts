@@ -209,6 +209,32 @@ export class RedisCluster {
     return { killed, promoted: promoted! };
   }
 
+  /**
+   * A manual failover (CLUSTER FAILOVER on a replica of the master serving `slot`): the
+   * replica takes the slots over in step with its master, which stays up as its replica and
+   * answers MOVED. Waits until the cluster is ok again with every master replicated.
+   */
+  async failoverOf(
+    slot: number,
+    timeoutMs = 30_000,
+  ): Promise<{ demoted: RedisServer; promoted: RedisServer }> {
+    const demoted = await this.masterOfSlot(slot);
+    const view = await this.view();
+    const masterId = view.find((n) => n.port === demoted.port)?.id;
+    const replica = view.find((n) => n.role === 'replica' && !n.failed && n.masterId === masterId);
+    const promoted = this.nodes.find((n) => n.port === replica?.port);
+    if (!promoted) throw new Error(`the master of slot ${slot} has no replica to fail over to`);
+    const answer = await ask(promoted.port, 'CLUSTER', 'FAILOVER');
+    if (answer !== 'OK') throw new Error(`CLUSTER FAILOVER on ${promoted.port} answered ${answer}`);
+    await waitUntil(
+      `node ${promoted.port} serving slot ${slot} after CLUSTER FAILOVER`,
+      async () => (await this.masterOfSlot(slot).catch(() => undefined)) === promoted,
+      { timeoutMs, intervalMs: 100 },
+    );
+    await this.waitForHealthy({ timeoutMs });
+    return { demoted, promoted };
+  }
+
   /** Stops every node. Safe to call twice. */
   close(): Promise<void> {
     this.#closed ??= (async () => {

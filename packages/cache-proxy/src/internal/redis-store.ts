@@ -142,8 +142,11 @@ export function redisStore(opts: {
         if (probe) probing = false;
       }
       const [written, waited] = replies ?? [];
-      if (!written || written[0])
-        throw written?.[0] ?? new Error(`Redis did not answer ${operation}`);
+      if (!written || written[0]) {
+        const error = written?.[0] ?? new Error(`Redis did not answer ${operation}`);
+        refreshSlotsOnRedirect(writer, error);
+        throw error;
+      }
       degraded = !waited || waited[0] !== null || Number(waited[1]) < replicas;
       if (degraded) {
         opts.onUnreplicated();
@@ -242,4 +245,18 @@ export function redisStore(opts: {
       if (opts.owned) await quitRedis(client, opts.timeoutMs);
     },
   };
+}
+
+/**
+ * A Cluster follows a MOVED itself for a lone command, and for a pipeline only when every
+ * command in it failed alike or reads: the write + WAIT pipeline (WAIT has no key, and answers)
+ * gets the MOVED back as its error, and the client's slot map is left as it was. Left so, the
+ * writer would send every later write to the node that lost the slot, for good (seen after a
+ * failover: the new master's writes failed until the process restarted). The caller retries;
+ * the refreshed map sends the retry to the slot's master.
+ */
+function refreshSlotsOnRedirect(client: RedisClient, error: Error): void {
+  if (!/^(MOVED|ASK|CLUSTERDOWN) /.test(error.message)) return;
+  const cluster = client as { isCluster?: boolean; refreshSlotsCache?: (cb?: () => void) => void };
+  if (cluster.isCluster === true) cluster.refreshSlotsCache?.(() => undefined);
 }
