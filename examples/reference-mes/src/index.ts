@@ -1,6 +1,7 @@
 export { createReferenceMes, DEFAULTS, MESSAGING_MODES } from './mes.js';
 export type { MesStats, MessagingMode, ReferenceMes, ReferenceMesOptions } from './mes.js';
 export type { LogLevel } from './internal/log.js';
+export { MES_ROUTES } from './internal/http.js';
 export { PRICING_MODES, RUNNER_DEFAULT_ALLOY } from './internal/pricing.js';
 export type { MesPricingRunnerOptions, PricingMode } from './internal/pricing.js';
 export {

@@ -7,6 +7,7 @@ import { legacySink, LegacyBus, type EventSink, type MessagingCounters } from '.
 import { createMessageHandler } from './internal/consumer.js';
 import { connectError, createPool, redactUrl } from './internal/db.js';
 import { createRequestListener } from './internal/http.js';
+import { pagesApiBase, pagesApiUrlProblem } from './internal/pages.js';
 import { createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from './internal/log.js';
 import {
   createPricer,
@@ -78,6 +79,16 @@ export interface ReferenceMesOptions {
    * at `error`); `silent` for none. Default: 'info'.
    */
   logLevel?: LogLevel;
+  /**
+   * Base URL the operators' page (`GET /operators`) reads its list from over HTTP
+   * (`GET <base>/api/orders?status=MANUFACTURING_APPROVED&page=..&pageSize=20`): the cache
+   * proxy in front of this MES, so that operators going through the proxy get the list from its
+   * index. http(s), no credentials, query or fragment. Default: none (the page reads the list
+   * in-process, by the same query as `GET /api/orders`).
+   */
+  pagesApiUrl?: string;
+  /** Longest wait for `pagesApiUrl`'s answer before the page is a 502. Default: 10 000 ms. */
+  pagesApiTimeoutMs?: number;
 }
 
 /** Counters of the legacy messaging, served at GET /internal/stats. */
@@ -128,12 +139,17 @@ export const DEFAULTS = {
   maxUploadBytes: 50 * 1024 * 1024,
   migrate: true,
   logLevel: 'info',
+  pagesApiTimeoutMs: 10_000,
 } as const;
 
 /** How long close() lets in-flight requests finish before cutting their connections. */
 const CLOSE_GRACE_MS = 5_000;
 
-type Config = Required<Omit<ReferenceMesOptions, 'amqpUrl'>> & { amqpUrl: string | undefined };
+type Config = Required<Omit<ReferenceMesOptions, 'amqpUrl' | 'pagesApiUrl'>> & {
+  amqpUrl: string | undefined;
+  /** Normalised: no trailing slash. */
+  pagesApiUrl: string | undefined;
+};
 
 /**
  * Starts the MES. Throws `InvalidOptionError` synchronously for a bad option (a bad
@@ -230,6 +246,10 @@ async function start(config: Config): Promise<ReferenceMes> {
         stats,
         logger,
         db: routed?.context,
+        pagesApi:
+          config.pagesApiUrl !== undefined
+            ? { baseUrl: config.pagesApiUrl, timeoutMs: config.pagesApiTimeoutMs }
+            : undefined,
       }),
     );
     const url = await listen(server, {
@@ -247,6 +267,7 @@ async function start(config: Config): Promise<ReferenceMes> {
         exchange: config.exchange,
         queue: config.queue,
         pricing: config.pricing,
+        pagesApi: config.pagesApiUrl ?? null,
       },
       'reference MES started',
     );
@@ -335,6 +356,18 @@ function normalise(opts: ReferenceMesOptions): Config {
       `use one of ${MESSAGING_MODES.join(', ')} (legacy is the default)`,
     );
   }
+  const pagesApiProblem =
+    opts.pagesApiUrl === undefined ? undefined : pagesApiUrlProblem(opts.pagesApiUrl);
+  if (pagesApiProblem !== undefined) {
+    throw badOption(
+      'pagesApiUrl',
+      `${pagesApiProblem}; use the http:// base URL of the cache proxy in front of this MES, e.g. http://127.0.0.1:8090, or leave it out to read the list in-process`,
+    );
+  }
+  const pagesApiTimeoutMs = opts.pagesApiTimeoutMs ?? DEFAULTS.pagesApiTimeoutMs;
+  if (!Number.isSafeInteger(pagesApiTimeoutMs) || pagesApiTimeoutMs < 1) {
+    throw badOption('pagesApiTimeoutMs', 'use a positive integer number of milliseconds');
+  }
   for (const name of ['host', 'exchange', 'queue'] as const) {
     const value = opts[name];
     if (value !== undefined && (typeof value !== 'string' || value === '')) {
@@ -357,6 +390,8 @@ function normalise(opts: ReferenceMesOptions): Config {
     maxUploadBytes,
     migrate: opts.migrate ?? DEFAULTS.migrate,
     logLevel,
+    pagesApiUrl: opts.pagesApiUrl === undefined ? undefined : pagesApiBase(opts.pagesApiUrl),
+    pagesApiTimeoutMs,
   };
 }
 

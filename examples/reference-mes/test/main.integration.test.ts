@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateRingStl, legacyPrice } from '../src/index.js';
+import { deadPort } from '@meskit/testkit';
 import {
   createTestDatabase,
   deleteTopology,
@@ -127,6 +128,51 @@ describe('dist/main.js', () => {
     },
   );
 
+  it('MES_PAGES_API_URL: the page reads its list there (502 when it is down), logged by route', async () => {
+    const port = await deadPort();
+    const mes = run(MAIN, [], { ...mesEnv(), MES_PAGES_API_URL: `http://127.0.0.1:${port}` });
+    try {
+      const { url } = await listeningLine(mes);
+      const statuses: number[] = [];
+      for (const path of [
+        '/operators?operator=1',
+        '/operators/orders/987654',
+        '/operators/orders/x',
+      ]) {
+        const res = await fetch(`${url}${path}`);
+        expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
+        statuses.push(res.status);
+        await res.arrayBuffer();
+      }
+      expect(statuses).toEqual([502, 404, 400]);
+      mes.child.kill('SIGTERM');
+      expect(await mes.exited).toEqual({ code: 0, signal: null });
+      const lines = mes
+        .stderr()
+        .trim()
+        .split('\n')
+        .map((text) => JSON.parse(text) as Record<string, unknown>);
+      expect(lines.find((l) => l['event'] === 'started')).toMatchObject({
+        pagesApi: `http://127.0.0.1:${port}`,
+      });
+      // The route names stay low-cardinality: no ids in them.
+      expect(lines.filter((l) => l['event'] === 'request').map((l) => l['route'])).toEqual([
+        '/operators',
+        '/operators/orders/:id',
+        '/operators/orders/:id',
+      ]);
+      expect(lines.filter((l) => l['event'] === 'pages_api_failed')).toEqual([
+        expect.objectContaining({
+          level: 40,
+          url: `http://127.0.0.1:${port}`,
+          reason: expect.stringContaining('ECONNREFUSED'),
+        }),
+      ]);
+    } finally {
+      mes.child.kill('SIGKILL');
+    }
+  });
+
   it('MES_PRICING=offload prices uploads with the legacy formula in a worker thread, from dist', async () => {
     // Its own database: the seeder's test counts the orders of the shared one.
     const own = await createTestDatabase();
@@ -185,6 +231,14 @@ describe('dist/main.js', () => {
     [{ AMQP_URL: 'http://localhost' }, /AMQP_URL must start with amqp:\/\//],
     [{ MES_LOG_LEVEL: 'loud' }, /MES_LOG_LEVEL must be one of fatal, error/],
     [{ MES_PRICING: 'fast' }, /MES_PRICING must be one of legacy, offload, runner/],
+    [
+      { MES_PAGES_API_URL: 'redis://127.0.0.1:8090' },
+      /MES_PAGES_API_URL must start with http:\/\//,
+    ],
+    [
+      { MES_PAGES_API_URL: 'http://u:p@127.0.0.1:8090' },
+      /pagesApiUrl .*must not carry credentials/,
+    ],
   ])('exits non-zero for bad config %j', async (patch, message) => {
     const mes = run(MAIN, [], { ...mesEnv(), ...patch });
     const { code } = await mes.exited;

@@ -20,6 +20,7 @@ import { METRIC_NAMES } from './internal/metrics.js';
 import { openStore } from './internal/open-store.js';
 import { createPassThrough } from './internal/pass-through.js';
 import { startReconcile } from './internal/reconcile.js';
+import { ADMIN_ROUTES, PUBLIC_ROUTES, pathPattern } from './internal/routes.js';
 import {
   createRecorder,
   viaStore,
@@ -33,6 +34,15 @@ export type { CacheProxyStats } from './internal/recorder.js';
 
 /** The names of the proxy's metrics, for dashboards and tests. */
 export const CACHE_PROXY_METRICS = METRIC_NAMES;
+
+/**
+ * The routes the proxy answers itself (method and OpenAPI-style path), for API tests and docs:
+ * `public` on its port (anything else is forwarded to the MES), `admin` on the admin server.
+ */
+export const CACHE_PROXY_ROUTES = Object.freeze({
+  public: Object.freeze(Object.values(PUBLIC_ROUTES)),
+  admin: Object.freeze(Object.values(ADMIN_ROUTES)),
+});
 
 export interface CacheProxy {
   /** Base URL of the proxy, e.g. `http://127.0.0.1:8080`. */
@@ -60,9 +70,11 @@ export interface CacheProxy {
 }
 
 /** The MES's list route, which the proxy answers from its index for the cached statuses. */
-const LIST_PATH = '/api/orders';
+const LIST_METHOD = PUBLIC_ROUTES.list.method;
+const LIST_PATH = PUBLIC_ROUTES.list.path;
 const LIST_QUERY = `${LIST_PATH}?`;
-const TAKE_PATH = /^\/api\/orders\/([^/]+)\/take$/;
+const TAKE_METHOD = PUBLIC_ROUTES.take.method;
+const TAKE_PATH = pathPattern(PUBLIC_ROUTES.take.path);
 
 /**
  * Starts the proxy (and, with `adminToken`, its admin server) and resolves once both listen.
@@ -151,7 +163,7 @@ async function start(
     // The operators' list, the hot path: its query string read without building a URL.
     // Anything else (dot segments, encodings, other paths) goes through the URL parser below.
     const target = req.url ?? '/';
-    if (req.method === 'GET' && (target === LIST_PATH || target.startsWith(LIST_QUERY))) {
+    if (req.method === LIST_METHOD && (target === LIST_PATH || target.startsWith(LIST_QUERY))) {
       return serveList(req, res, new URLSearchParams(target.slice(LIST_PATH.length)));
     }
     let url: URL;
@@ -160,9 +172,9 @@ async function start(
     } catch {
       return pass(req, res, undefined, false);
     }
-    if (req.method === 'GET' && url.pathname === LIST_PATH)
+    if (req.method === LIST_METHOD && url.pathname === LIST_PATH)
       return serveList(req, res, url.searchParams);
-    const take = req.method === 'POST' ? TAKE_PATH.exec(url.pathname) : null;
+    const take = req.method === TAKE_METHOD ? TAKE_PATH.exec(url.pathname) : null;
     if (take) return writes.take(req, res, take[1]!);
     if (req.method === 'POST') return writes.write(req, res);
     return pass(req, res, undefined, false);

@@ -22,4 +22,5 @@ export {
   SPANS_DROPPED_METRIC,
   SPANS_EXPORTED_METRIC,
 } from './internal/metrics.js';
+export { METRICS_SERVER_ROUTES } from './internal/metrics-server.js';
 export { WARNING_TYPE } from './internal/warn.js';

@@ -32,7 +32,7 @@ export type {
   PricingRunnerStats,
   QuoteOptions,
 } from './runner.js';
-export { createPricingServer, SERVER_DEFAULTS } from './server.js';
+export { createPricingServer, PRICING_SERVER_ROUTES, SERVER_DEFAULTS } from './server.js';
 export type { PricingServer, PricingServerOptions } from './server.js';
 export { createPricingQueueWorker } from './queue/worker.js';
 export type { PricingQueueWorker, PricingQueueWorkerOptions } from './queue/worker.js';

@@ -41,6 +41,21 @@ export interface PricingServer {
   close(): Promise<void>;
 }
 
+/**
+ * Every route of the pricing server (method and OpenAPI-style path); `route()` dispatches on
+ * these entries, so the table is what is served. GET routes answer HEAD too.
+ */
+export const PRICING_SERVER_ROUTES = Object.freeze({
+  quote: Object.freeze({ method: 'POST', path: '/v1/quotes' }),
+  job: Object.freeze({ method: 'GET', path: '/v1/jobs/{id}' }),
+  healthz: Object.freeze({ method: 'GET', path: '/healthz' }),
+  readyz: Object.freeze({ method: 'GET', path: '/readyz' }),
+  metrics: Object.freeze({ method: 'GET', path: '/metrics' }),
+} as const);
+
+/** `/v1/jobs/` of the job route: the id is the rest of the path. */
+const JOBS_PREFIX = PRICING_SERVER_ROUTES.job.path.slice(0, -'{id}'.length);
+
 /** The longest `?wait=` honoured, whatever the request asks. */
 const MAX_WAIT_MS = 120_000;
 
@@ -182,20 +197,21 @@ async function start(config: ResolvedServerOptions): Promise<PricingServer> {
           allow: allowed === 'GET' ? 'GET, HEAD' : allowed,
         });
     };
-    if (path === '/v1/quotes') {
-      only('POST');
+    const { quote, job, healthz, readyz, metrics } = PRICING_SERVER_ROUTES;
+    if (path === quote.path) {
+      only(quote.method);
       return postQuote(request, url, response);
     }
-    if (path.startsWith('/v1/jobs/')) {
-      only('GET');
-      return getJob(decodeURIComponent(path.slice('/v1/jobs/'.length)), response);
+    if (path.startsWith(JOBS_PREFIX)) {
+      only(job.method);
+      return getJob(decodeURIComponent(path.slice(JOBS_PREFIX.length)), response);
     }
-    if (path === '/healthz') {
-      only('GET');
+    if (path === healthz.path) {
+      only(healthz.method);
       return send(response, 200, { status: 'ok' });
     }
-    if (path === '/readyz') {
-      only('GET');
+    if (path === readyz.path) {
+      only(readyz.method);
       const pool = runner.stats().pool;
       const ready = pool.queued < pool.maxQueue;
       return send(response, ready ? 200 : 503, {
@@ -206,8 +222,8 @@ async function start(config: ResolvedServerOptions): Promise<PricingServer> {
         jobs: jobs.size,
       });
     }
-    if (path === '/metrics') {
-      only('GET');
+    if (path === metrics.path) {
+      only(metrics.method);
       const text = await registry.metrics();
       response.writeHead(200, { 'content-type': registry.contentType });
       response.end(text);

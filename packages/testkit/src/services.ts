@@ -11,16 +11,15 @@ export interface ServiceUrls {
   prometheusUrl: string;
 }
 
-/** The URLs the global setup provided; throws naming the missing one. */
+/**
+ * The URLs the global setup provided; outside vitest (the API test runner), the same variables
+ * from the environment. Throws naming the missing one.
+ */
 export function serviceUrls(): ServiceUrls {
-  // The key is declared by the root global setup (ProvidedContext), not visible from here.
-  const urls = (inject as (key: string) => unknown)('services') as Record<
-    string,
-    string | undefined
-  >;
+  const urls = provided() ?? process.env;
   const need = (name: string): string => {
     const value = urls[name];
-    if (!value) throw new Error(`the vitest global setup provided no ${name}`);
+    if (!value) throw new Error(`the vitest global setup (or the environment) provided no ${name}`);
     return value;
   };
   return {
@@ -40,6 +39,16 @@ export function serviceUrls(): ServiceUrls {
       return need('PROMETHEUS_URL');
     },
   };
+}
+
+/** What the global setup provided; undefined outside a vitest worker, where inject() throws. */
+function provided(): Record<string, string | undefined> | undefined {
+  try {
+    // The key is declared by the root global setup (ProvidedContext), not visible from here.
+    return (inject as (key: string) => unknown)('services') as Record<string, string | undefined>;
+  } catch {
+    return undefined;
+  }
 }
 
 /** `<prefix>_<time>_<random>`: a database, queue, exchange or key prefix of its own. */

@@ -72,6 +72,8 @@ export function readMesEnv(env: Env): ReferenceMesOptions {
       `MES_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`,
     );
   }
+  const pagesApiUrl = read(env, 'MES_PAGES_API_URL');
+  if (pagesApiUrl !== undefined) checkUrl('MES_PAGES_API_URL', pagesApiUrl, ['http:', 'https:']);
   const replicas = read(env, 'DATABASE_REPLICA_URL');
   const replicaUrls = replicas === undefined ? [] : replicas.split(',').map((u) => u.trim());
   for (const url of replicaUrls)
@@ -89,6 +91,7 @@ export function readMesEnv(env: Env): ReferenceMesOptions {
     pricingWork,
     pricing,
     logLevel,
+    ...(pagesApiUrl !== undefined ? { pagesApiUrl } : {}),
   };
 }
 

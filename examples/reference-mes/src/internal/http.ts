@@ -1,8 +1,9 @@
-// The MES HTTP API on node:http: a small route table, JSON in and out, typed errors.
+// The MES HTTP API on node:http: a small route table, JSON in and out, typed errors; and the
+// operators' pages (HTML, rendered by pages.ts) on the same table.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type pg from 'pg';
 import { MESSAGE_HEADERS, TAKE, type OrderEvent } from '@meskit/kernel';
-import { ApiError, MesError } from '../errors.js';
+import { ApiError } from '../errors.js';
 import type { MesStats } from '../mes.js';
 import { parseModel } from '../pricing/parse.js';
 import {
@@ -13,11 +14,13 @@ import {
   type OrderStatus,
 } from '../schema.js';
 import type { EventSink } from './bus.js';
-import { describeError, isUnavailableError, sqlState } from './db.js';
+import { describeError, sqlState } from './db.js';
 import type { Logger } from './log.js';
 import type { DbContext } from './read-your-writes.js';
 import { sanitizeFilename, saveModel } from './model-store.js';
+import { operatorsPage, orderPage, type PagesApi } from './pages.js';
 import { PricingFailure, type Pricer, type PricingOutcome } from './pricing.js';
+import { errorReply, send, type Reply } from './replies.js';
 import {
   getOrder,
   insertOrder,
@@ -27,7 +30,13 @@ import {
   transition,
   type TransitionResult,
 } from './orders.js';
-import { isExternalId, parseId } from './validate.js';
+import { compilePath, type CompiledPath, type RouteMethod } from './routes.js';
+import {
+  intParam,
+  isExternalId,
+  orderNotFound as notFound,
+  requireOrderId as orderId,
+} from './validate.js';
 
 export interface ApiDeps {
   pool: pg.Pool;
@@ -39,22 +48,21 @@ export interface ApiDeps {
   logger: Logger;
   /** With db-router: each request a read-your-writes context (`x-meskit-lsn`). */
   db?: DbContext | undefined;
+  /** Where the operators' page reads its list over HTTP; undefined: in-process. */
+  pagesApi?: PagesApi | undefined;
 }
 
 type Params = readonly string[];
 type Handler = (deps: ApiDeps, req: IncomingMessage, url: URL, params: Params) => Promise<Reply>;
-interface Reply {
-  status: number;
-  body: unknown;
-  headers?: Readonly<Record<string, string>>;
-}
-interface Route {
-  method: 'GET' | 'POST';
-  /** The route's name in the request log line: low-cardinality, ids as `:id`. */
-  name: string;
-  path: RegExp;
+interface RouteSpec {
+  method: RouteMethod;
+  /** OpenAPI-style template (`/api/orders/{id}`), as openapi.yaml spells it. */
+  path: string;
   handler: Handler;
+  /** A page: its errors are answered as HTML pages too. */
+  html?: boolean;
 }
+type Route = RouteSpec & CompiledPath;
 
 const JSON_BODY_LIMIT = 16 * 1024;
 const MODEL_CONTENT_TYPES = new Set([
@@ -71,36 +79,41 @@ const STEPS: Record<string, { from: OrderStatus; to: OrderStatus }> = {
   ship: { from: 'PACKAGING', to: 'SHIPPED' },
 };
 
-const ROUTES: readonly Route[] = [
-  { method: 'GET', name: '/health', path: /^\/health$/, handler: health },
-  { method: 'GET', name: '/api/orders', path: /^\/api\/orders$/, handler: list },
-  { method: 'GET', name: '/api/orders/:id', path: /^\/api\/orders\/([^/]+)$/, handler: getOne },
-  {
-    method: 'POST',
-    name: '/api/orders/:id/take',
-    path: /^\/api\/orders\/([^/]+)\/take$/,
-    handler: take,
-  },
-  {
-    method: 'POST',
-    name: '/api/orders/:id/:step',
-    path: /^\/api\/orders\/([^/]+)\/(complete|package|ship)$/,
-    handler: step,
-  },
-  {
-    method: 'POST',
-    name: '/api/b2b/orders',
-    path: /^\/api\/b2b\/orders$/,
-    handler: createB2bOrder,
-  },
-  { method: 'GET', name: '/api/operators', path: /^\/api\/operators$/, handler: operators },
-  { method: 'GET', name: '/internal/stats', path: /^\/internal\/stats$/, handler: stats },
+const ROUTE_SPECS: readonly RouteSpec[] = [
+  { method: 'GET', path: '/health', handler: health },
+  { method: 'GET', path: '/api/orders', handler: list },
+  { method: 'GET', path: '/api/orders/{id}', handler: getOne },
+  { method: 'POST', path: '/api/orders/{id}/take', handler: take },
+  { method: 'POST', path: '/api/orders/{id}/{step}', handler: step },
+  { method: 'POST', path: '/api/b2b/orders', handler: createB2bOrder },
+  { method: 'GET', path: '/api/operators', handler: operators },
+  { method: 'GET', path: '/internal/stats', handler: stats },
+  { method: 'GET', path: '/operators', handler: operatorsPage, html: true },
+  { method: 'GET', path: '/operators/orders/{id}', handler: orderPage, html: true },
 ];
+
+const ROUTES: readonly Route[] = ROUTE_SPECS.map((spec) => ({
+  ...spec,
+  ...compilePath(spec.path, { step: Object.keys(STEPS) }),
+}));
+
+/**
+ * Every route the MES serves, as openapi.yaml lists it: OpenAPI-style paths, `{step}` expanded
+ * into its three steps. Derived from the route table, so it cannot drift from it.
+ */
+export const MES_ROUTES: ReadonlyArray<{ readonly method: RouteMethod; readonly path: string }> =
+  Object.freeze(
+    ROUTES.flatMap((route) =>
+      route.expanded.map((path) => Object.freeze({ method: route.method, path })),
+    ),
+  );
 
 /** What the request log line reports about a request beyond its method and status. */
 interface RequestInfo {
   /** The matched route's name; undefined when no route matched (404, 405). */
   route: string | undefined;
+  /** The matched route is a page: an error is answered as an HTML page. */
+  html: boolean;
 }
 
 export function createRequestListener(
@@ -108,7 +121,7 @@ export function createRequestListener(
 ): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     const started = process.hrtime.bigint();
-    const info: RequestInfo = { route: undefined };
+    const info: RequestInfo = { route: undefined, html: false };
     // 'close' comes once per response, after the last byte or when the client went away.
     res.once('close', () => logRequest(deps.logger, req, res, info, started));
     const db = deps.db;
@@ -128,7 +141,7 @@ export function createRequestListener(
       : () => handle(deps, req, info);
     work()
       .then((reply) => send(res, reply))
-      .catch((err: unknown) => send(res, errorReply(deps.logger, err, req)));
+      .catch((err: unknown) => send(res, errorReply(deps.logger, err, req, info.html)));
   };
 }
 
@@ -159,7 +172,7 @@ function logRequest(
 async function handle(deps: ApiDeps, req: IncomingMessage, info: RequestInfo): Promise<Reply> {
   const url = new URL(req.url ?? '/', 'http://mes.invalid');
   const matching = ROUTES.flatMap((route) => {
-    const match = route.path.exec(url.pathname);
+    const match = route.pattern.exec(url.pathname);
     return match ? [{ route, params: match.slice(1).map((p) => decodeURIComponent(p)) }] : [];
   });
   if (matching.length === 0) {
@@ -169,6 +182,7 @@ async function handle(deps: ApiDeps, req: IncomingMessage, info: RequestInfo): P
   if (!hit) {
     const allowed = [...new Set(matching.map((m) => m.route.method))].join(', ');
     info.route = matching[0]?.route.name;
+    info.html = matching[0]?.route.html ?? false;
     throw new ApiError(
       405,
       'METHOD_NOT_ALLOWED',
@@ -177,6 +191,7 @@ async function handle(deps: ApiDeps, req: IncomingMessage, info: RequestInfo): P
     );
   }
   info.route = hit.route.name;
+  info.html = hit.route.html ?? false;
   return hit.route.handler(deps, req, url, hit.params);
 }
 
@@ -425,28 +440,6 @@ function movedEvents(result: TransitionResult): OrderEvent[] {
   return result.kind === 'moved' ? [moveEvent(result.order, result.previousStatus)] : [];
 }
 
-function orderId(text: string | undefined): number {
-  const id = parseId(text ?? '');
-  if (id === undefined) {
-    throw new ApiError(
-      400,
-      'INVALID_ID',
-      `order id must be a positive integer, got "${text ?? ''}"`,
-    );
-  }
-  return id;
-}
-
-function intParam(text: string | null, fallback: number): number | undefined {
-  if (text === null) return fallback;
-  if (!/^[0-9]{1,9}$/.test(text)) return undefined;
-  return Number(text);
-}
-
-function notFound(id: number): ApiError {
-  return new ApiError(404, 'ORDER_NOT_FOUND', `order ${id} does not exist`);
-}
-
 function duplicate(externalId: string): ApiError {
   return new ApiError(
     409,
@@ -488,65 +481,4 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown> |
     throw new ApiError(400, 'INVALID_JSON', 'the body must be a JSON object');
   }
   return parsed as Record<string, unknown>;
-}
-
-interface ErrorReply extends Reply {
-  headers?: Readonly<Record<string, string>>;
-}
-
-function errorReply(logger: Logger, err: unknown, req: IncomingMessage): ErrorReply {
-  if (err instanceof ApiError) {
-    return {
-      status: err.status,
-      body: errorBody(err.code, err.message, err.reason),
-      headers: err.headers,
-    };
-  }
-  if (err instanceof MesError && err.code === 'INVALID_MODEL') {
-    return { status: 400, body: errorBody('INVALID_MODEL', err.message) };
-  }
-  if (err instanceof URIError) {
-    return {
-      status: 400,
-      body: errorBody('BAD_REQUEST', 'the path is not valid percent-encoding'),
-    };
-  }
-  if (isUnavailableError(err)) {
-    return {
-      status: 503,
-      body: errorBody('DATABASE_UNAVAILABLE', `the database is unavailable: ${describeError(err)}`),
-    };
-  }
-  logger.error(
-    {
-      event: 'request_failed',
-      method: req.method,
-      path: req.url?.split('?')[0],
-      reason: describeError(err),
-    },
-    'request failed with an unexpected error',
-  );
-  return { status: 500, body: errorBody('INTERNAL', 'internal error; see the MES log') };
-}
-
-function errorBody(
-  code: string,
-  message: string,
-  reason?: string,
-): { error: { code: string; message: string; reason?: string } } {
-  return { error: { code, message, ...(reason !== undefined ? { reason } : {}) } };
-}
-
-function send(res: ServerResponse, reply: ErrorReply): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const payload = JSON.stringify(reply.body);
-  res.writeHead(reply.status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(payload),
-    ...reply.headers,
-  });
-  res.end(payload);
 }

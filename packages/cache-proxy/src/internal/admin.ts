@@ -5,6 +5,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { sendJson } from './forward.js';
+import { ADMIN_ROUTES, pathPattern } from './routes.js';
+
+const INVALIDATE_PATH = pathPattern(ADMIN_ROUTES.invalidate.path);
 
 export interface AdminOptions {
   token: string;
@@ -61,12 +64,12 @@ async function handle(
     );
     return false;
   };
-  if (path === '/stats') {
-    if (only('GET')) sendJson(res, 200, opts.stats());
+  if (path === ADMIN_ROUTES.stats.path) {
+    if (only(ADMIN_ROUTES.stats.method)) sendJson(res, 200, opts.stats());
     return;
   }
-  if (path === '/rebuild') {
-    if (!only('POST')) return;
+  if (path === ADMIN_ROUTES.rebuild.path) {
+    if (!only(ADMIN_ROUTES.rebuild.method)) return;
     try {
       await opts.rebuild();
     } catch (error) {
@@ -81,12 +84,12 @@ async function handle(
     res.writeHead(204).end();
     return;
   }
-  const route = /^\/invalidate\/([^/]+)$/.exec(path);
+  const route = INVALIDATE_PATH.exec(path);
   if (!route) {
     sendJson(res, 404, { error: { code: 'NOT_FOUND', message: `no such endpoint: ${path}` } });
     return;
   }
-  if (!only('POST')) return;
+  if (!only(ADMIN_ROUTES.invalidate.method)) return;
   const text = route[1]!;
   const orderId = /^[1-9][0-9]{0,15}$/.test(text) ? Number(text) : NaN;
   if (!Number.isSafeInteger(orderId)) {

@@ -6,6 +6,11 @@ import { markInternalServer } from './http-request-state.js';
 import { renderOpenMetrics } from './metrics.js';
 import { warnOnce } from './warn.js';
 
+const METRICS_ROUTE = Object.freeze({ method: 'GET', path: '/metrics' } as const);
+
+/** The metrics server's one route (HEAD answered too); `handle()` serves exactly this. */
+export const METRICS_SERVER_ROUTES = Object.freeze([METRICS_ROUTE]);
+
 export interface MetricsServer {
   /** The `/metrics` URL once listening; undefined when it could not listen. */
   readonly url: Promise<string | undefined>;
@@ -76,13 +81,13 @@ async function handle(
   response: ServerResponse,
 ): Promise<void> {
   const path = (request.url ?? '/').split('?')[0];
-  if (path !== '/metrics') {
+  if (path !== METRICS_ROUTE.path) {
     response
       .writeHead(404, { 'content-type': 'text/plain; charset=utf-8' })
       .end('not found: metrics are served at /metrics\n');
     return;
   }
-  if (request.method !== 'GET' && request.method !== 'HEAD') {
+  if (request.method !== METRICS_ROUTE.method && request.method !== 'HEAD') {
     response
       .writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' })
       .end('method not allowed\n');
