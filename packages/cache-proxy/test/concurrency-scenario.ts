@@ -123,7 +123,10 @@ export async function readsRacingTakes(
       .map((id) => ({ id, readStarted: read.started, acked: acked.get(id) })),
   );
   expect(reads.length).toBeGreaterThanOrEqual(READS);
-  expect(acked.size).toBeGreaterThan(PROXY_TAKES / 4);
+  // Enough takes won for the check to mean something. Through a failover fewer do: takes wait
+  // for their removal, and orders taken at the MES stay listed (so are taken again, 409) until
+  // their event can be applied; the chaos step requires takes to go on after it.
+  expect(acked.size).toBeGreaterThan(options.chaos ? PROXY_TAKES / 8 : PROXY_TAKES / 4);
   expect(violations).toEqual([]);
 
   // Once the events are consumed, the proxy serves exactly what the MES lists.
