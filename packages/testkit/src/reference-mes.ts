@@ -25,6 +25,8 @@ export interface TestMesOptions {
   postgres?: { primaryUrl: string; replicaUrl: string };
   /** The MES's `messaging` option. Default: its default (legacy). */
   messaging?: 'legacy' | 'reliable';
+  /** The MES's `pagesApiUrl`: where its operators' page reads the list (a cache-proxy). */
+  pagesApiUrl?: string;
 }
 
 export interface TestMes {
@@ -56,6 +58,7 @@ export async function startTestMes(opts: TestMesOptions = {}): Promise<TestMes> 
     ...(opts.amqp ? { amqpUrl, exchange, queue } : {}),
     ...(replicaUrl ? { replicaUrls: [replicaUrl.toString()] } : {}),
     ...(opts.messaging ? { messaging: opts.messaging } : {}),
+    ...(opts.pagesApiUrl ? { pagesApiUrl: opts.pagesApiUrl } : {}),
     modelDir,
     logLevel: 'silent',
   });

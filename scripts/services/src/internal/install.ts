@@ -72,6 +72,12 @@ export const REQUIREMENTS = {
   wrk: { name: 'wrk', pkg: 'wrk', locate: () => firstExisting(['/usr/bin/wrk']) },
   nginx: { name: 'nginx', pkg: 'nginx', locate: () => firstExisting(['/usr/sbin/nginx']) },
   admesh: { name: 'admesh', pkg: 'admesh', locate: () => firstExisting(['/usr/bin/admesh']) },
+  // The E2E tests' browser: Debian's, driven by playwright-core (which downloads none).
+  chromium: {
+    name: 'Chromium',
+    pkg: 'chromium',
+    locate: () => firstExisting(['/usr/bin/chromium']),
+  },
 } satisfies Record<string, DebianRequirement>;
 
 export type Requirement = keyof typeof REQUIREMENTS;

@@ -1,0 +1,90 @@
+// The stack the E2E journeys drive: the reference MES (reliable messaging on RabbitMQ) with
+// cache-proxy in front of it (the index in Redis, the MES's order events consumed), and the
+// MES's operators' page reading its list through that proxy, as the operators would open it.
+// Real headless Chromium (Debian's, installed by the repo's installer when missing) through
+// playwright-core, which downloads no browser of its own.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { createCacheProxy, type CacheProxy } from '@meskit/cache-proxy';
+import { ensureInstalled, freePort, locate } from '@meskit/services';
+import { serviceUrls, startTestMes, uniqueName, waitFor, type TestMes } from '@meskit/testkit';
+import { Registry } from 'prom-client';
+
+export interface Stack {
+  mes: TestMes;
+  proxy: CacheProxy;
+  browser: Browser;
+  /** Every page a journey opened, for the screenshots of a failure. */
+  pages: Map<string, Page>;
+  /** A fresh browser context (one operator) with its page, named for the screenshots. */
+  operator(name: string): Promise<Page>;
+  close(): Promise<void>;
+}
+
+export async function startStack(): Promise<Stack> {
+  ensureInstalled(['chromium']);
+  // The page reads its list through the proxy, which forwards to the MES: the MES must know
+  // the proxy's address before the proxy knows the MES's, so the port is chosen first.
+  const proxyPort = await freePort();
+  const mes = await startTestMes({
+    prefix: 'e2e',
+    amqp: true,
+    messaging: 'reliable',
+    pagesApiUrl: `http://127.0.0.1:${proxyPort}`,
+  });
+  const { amqpUrl, redisUrl } = serviceUrls();
+  const proxy = await createCacheProxy({
+    upstream: mes.url,
+    port: proxyPort,
+    redis: redisUrl,
+    keyPrefix: `${uniqueName('e2e')}:`,
+    amqpUrl,
+    exchange: mes.exchange,
+    queue: uniqueName('e2e.cache-proxy'),
+    registry: new Registry(),
+  });
+  await waitFor(
+    'the proxy consumes the order events',
+    () => proxy.stats().consumer === 'connected',
+  );
+  const browser = await chromium.launch({
+    executablePath: locate('chromium'),
+    headless: true,
+    args: ['--no-sandbox'],
+  });
+  const pages = new Map<string, Page>();
+  return {
+    mes,
+    proxy,
+    browser,
+    pages,
+    async operator(name) {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      pages.set(name, page);
+      return page;
+    },
+    async close() {
+      await browser.close();
+      await proxy.close();
+      await mes.close();
+    },
+  };
+}
+
+/** Full-page screenshots of every open page, kept under reports/e2e/ for a failed test. */
+export async function screenshotAll(stack: Stack | undefined, test: string): Promise<string[]> {
+  if (!stack) return [];
+  const dir = join('reports', 'e2e');
+  mkdirSync(dir, { recursive: true });
+  const safe = test.replace(/[^a-z0-9]+/gi, '-').slice(0, 80);
+  const written: string[] = [];
+  for (const [name, page] of stack.pages) {
+    if (page.isClosed()) continue;
+    const path = join(dir, `${safe}-${name}.png`);
+    await page.screenshot({ path, fullPage: true }).catch(() => undefined);
+    written.push(path);
+  }
+  return written;
+}
