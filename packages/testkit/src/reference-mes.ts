@@ -25,6 +25,8 @@ export interface TestMesOptions {
   postgres?: { primaryUrl: string; replicaUrl: string };
   /** The MES's `messaging` option. Default: its default (legacy). */
   messaging?: 'legacy' | 'reliable';
+  /** A RabbitMQ of the test's own (one it restarts). Default: the run's. */
+  amqpUrl?: string;
   /** The MES's `pagesApiUrl`: where its operators' page reads the list (a cache-proxy). */
   pagesApiUrl?: string;
 }
@@ -45,7 +47,7 @@ export interface TestMes {
 
 export async function startTestMes(opts: TestMesOptions = {}): Promise<TestMes> {
   const prefix = opts.prefix ?? 'test_mes';
-  const { amqpUrl } = serviceUrls();
+  const amqpUrl = opts.amqpUrl ?? serviceUrls().amqpUrl;
   const db = await createTestDatabase(prefix, opts.postgres?.primaryUrl);
   const replicaUrl = opts.postgres ? new URL(opts.postgres.replicaUrl) : undefined;
   if (replicaUrl) replicaUrl.pathname = new URL(db.url).pathname;

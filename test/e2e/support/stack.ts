@@ -7,12 +7,34 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createCacheProxy, type CacheProxy } from '@meskit/cache-proxy';
-import { ensureInstalled, freePort, locate } from '@meskit/services';
+import {
+  ensureInstalled,
+  freePort,
+  locate,
+  startPostgres,
+  startRabbitMq,
+  type PostgresPair,
+  type RabbitMqServer,
+} from '@meskit/services';
 import { serviceUrls, startTestMes, uniqueName, waitFor, type TestMes } from '@meskit/testkit';
 import { Registry } from 'prom-client';
 
+export interface StackOptions {
+  /**
+   * A RabbitMQ and a PostgreSQL primary + streaming replica of the stack's own (under `dir`),
+   * for journeys that restart them; the MES then reads the replica through db-router. Default:
+   * the run's servers, one database.
+   */
+  ownServersDir?: string;
+}
+
 export interface Stack {
   mes: TestMes;
+  /** The RabbitMQ the MES and the proxy use (the CRM's events go there). */
+  amqpUrl: string;
+  /** With `ownServersDir`: the broker and the database pair, to restart. */
+  broker: RabbitMqServer | undefined;
+  postgres: PostgresPair | undefined;
   proxy: CacheProxy;
   browser: Browser;
   /** Every page a journey opened, for the screenshots of a failure. */
@@ -22,8 +44,15 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-export async function startStack(): Promise<Stack> {
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   ensureInstalled(['chromium']);
+  const dir = opts.ownServersDir;
+  const [broker, postgres] = dir
+    ? await Promise.all([
+        startRabbitMq({ dir: join(dir, 'rabbitmq') }),
+        startPostgres({ dir: join(dir, 'postgres') }),
+      ])
+    : [undefined, undefined];
   // The page reads its list through the proxy, which forwards to the MES: the MES must know
   // the proxy's address before the proxy knows the MES's, so the port is chosen first.
   const proxyPort = await freePort();
@@ -31,9 +60,14 @@ export async function startStack(): Promise<Stack> {
     prefix: 'e2e',
     amqp: true,
     messaging: 'reliable',
+    ...(broker ? { amqpUrl: broker.url } : {}),
+    ...(postgres
+      ? { postgres: { primaryUrl: postgres.primary.url, replicaUrl: postgres.replica!.url } }
+      : {}),
     pagesApiUrl: `http://127.0.0.1:${proxyPort}`,
   });
-  const { amqpUrl, redisUrl } = serviceUrls();
+  const { redisUrl } = serviceUrls();
+  const amqpUrl = broker?.url ?? serviceUrls().amqpUrl;
   const proxy = await createCacheProxy({
     upstream: mes.url,
     port: proxyPort,
@@ -56,6 +90,9 @@ export async function startStack(): Promise<Stack> {
   const pages = new Map<string, Page>();
   return {
     mes,
+    amqpUrl,
+    broker,
+    postgres,
     proxy,
     browser,
     pages,
@@ -69,6 +106,8 @@ export async function startStack(): Promise<Stack> {
       await browser.close();
       await proxy.close();
       await mes.close();
+      await broker?.close();
+      await postgres?.stop();
     },
   };
 }
