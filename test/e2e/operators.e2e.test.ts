@@ -4,12 +4,14 @@
 // two browsers: one wins, the other is told, and after a reload neither lists it. Assertions
 // are on what people see: the price, the pages, the statuses.
 import { describe, expect, it } from 'vitest';
+import { SPAN_KIND, type ReceivedSpan } from '@meskit/otel-bootstrap/testing';
 import { waitFor } from '@meskit/testkit';
 import { useStack } from './support/hooks.js';
 import {
   LIFECYCLE_FROM_QUOTE,
   crm,
   history,
+  newTraceparent,
   quote,
   shownStatus,
   statusOf,
@@ -21,7 +23,10 @@ const stack = useStack();
 describe('the shop, the CRM and the operators', () => {
   it("a B2B quote from a real model goes through the MES's statuses, taken on the operators' page", async () => {
     const s = stack();
-    const order = await quote(s, `e2e-${Date.now()}`);
+    // The whole journey is one trace: the shop's request, the operator's browser and the
+    // steps all carry its traceparent.
+    const { traceId, traceparent } = newTraceparent();
+    const order = await quote(s, `e2e-${Date.now()}`, { traceparent });
     expect(order.status).toBe('PRICE_CALCULATED');
     expect(order.price).toBeGreaterThan(0);
 
@@ -31,7 +36,7 @@ describe('the shop, the CRM and the operators', () => {
       'the MES approved the order',
       async () => (await statusOf(s, order.id)) === 'MANUFACTURING_APPROVED',
     );
-    const page = await s.operator('operator-1');
+    const page = await s.operator('operator-1', { traceparent });
     await page.goto(`${s.proxy.url}/operators?operator=1`);
     const row = page.locator(`[data-testid="order-row"][data-order-id="${order.id}"]`);
     await waitFor('the page lists the approved order', async () => {
@@ -57,7 +62,10 @@ describe('the shop, the CRM and the operators', () => {
       ['package', 'PACKAGING'],
       ['ship', 'SHIPPED'],
     ] as const) {
-      const res = await fetch(`${s.proxy.url}/api/orders/${order.id}/${step}`, { method: 'POST' });
+      const res = await fetch(`${s.proxy.url}/api/orders/${order.id}/${step}`, {
+        method: 'POST',
+        headers: { traceparent },
+      });
       expect(res.status, step).toBe(200);
       expect(await shownStatus(s, orderPage, order.id)).toBe(status);
     }
@@ -68,6 +76,33 @@ describe('the shop, the CRM and the operators', () => {
     );
     // Every status it went through, once each, in order.
     expect(await history(s, order.id)).toEqual(LIFECYCLE_FROM_QUOTE);
+
+    // One trace: the quote, the page, the take clicked in the browser and every step, as the
+    // MES served them behind the proxy.
+    const routes = [
+      'POST /api/b2b/orders',
+      'GET /operators',
+      'POST /api/orders/:id/take',
+      'POST /api/orders/:id/complete',
+      'POST /api/orders/:id/package',
+      'POST /api/orders/:id/ship',
+    ];
+    const journey = (spans: readonly ReceivedSpan[]) => spans.filter((x) => x.traceId === traceId);
+    const served = (spans: readonly ReceivedSpan[]) =>
+      new Set(
+        journey(spans)
+          .filter((x) => x.kind === SPAN_KIND.SERVER)
+          .map((x) => x.name),
+      );
+    const spans = await s.otlp.waitForSpans((all) => routes.every((r) => served(all).has(r)));
+    expect([...served(spans)]).toEqual(expect.arrayContaining(routes));
+    // The journey's spans hang together: each has its parent in the trace, or the test's.
+    const ids = new Set(journey(spans).map((x) => x.spanId));
+    const rootParent = traceparent.split('-')[2];
+    for (const span of journey(spans))
+      expect(span.parentSpanId === rootParent || ids.has(span.parentSpanId ?? ''), span.name).toBe(
+        true,
+      );
   });
 
   it('two operators race for the newest order in two browsers: one wins, neither lists it after a reload', async () => {

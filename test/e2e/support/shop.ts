@@ -1,11 +1,18 @@
 // What the shop, the CRM and the operators do, as the journeys use it: a B2B quote with a real
 // model file, the CRM's approval and closing over RabbitMQ, the order page as a person reads it.
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import amqp from 'amqplib';
 import type { Page } from 'playwright-core';
 import type { Stack } from './stack.js';
 
 const MODEL = readFileSync(new URL('../../../api/fixtures/cube.stl', import.meta.url));
+
+/** A W3C traceparent of a fresh trace (sampled), to carry one journey's requests. */
+export function newTraceparent(): { traceId: string; traceparent: string } {
+  const traceId = randomBytes(16).toString('hex');
+  return { traceId, traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01` };
+}
 
 export interface Quote {
   id: number;
@@ -16,10 +23,14 @@ export interface Quote {
 }
 
 /** The shop's B2B quote of a real model (through the proxy, as any client). */
-export async function quote(stack: Stack, externalId: string): Promise<Quote> {
+export async function quote(
+  stack: Stack,
+  externalId: string,
+  headers: Record<string, string> = {},
+): Promise<Quote> {
   const res = await fetch(
     `${stack.proxy.url}/api/b2b/orders?externalId=${encodeURIComponent(externalId)}&filename=cube.stl`,
-    { method: 'POST', headers: { 'content-type': 'model/stl' }, body: MODEL },
+    { method: 'POST', headers: { 'content-type': 'model/stl', ...headers }, body: MODEL },
   );
   const body = (await res.json()) as Record<string, unknown>;
   if (res.status !== 201)

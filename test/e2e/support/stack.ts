@@ -7,6 +7,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createCacheProxy, type CacheProxy } from '@meskit/cache-proxy';
+import { startTelemetry, type Telemetry } from '@meskit/otel-bootstrap';
+import { startOtlpReceiver, type OtlpReceiver } from '@meskit/otel-bootstrap/testing';
 import {
   ensureInstalled,
   freePort,
@@ -30,6 +32,8 @@ export interface StackOptions {
 
 export interface Stack {
   mes: TestMes;
+  /** Where the stack's spans go (the MES and the proxy run in this process, under telemetry). */
+  otlp: OtlpReceiver;
   /** The RabbitMQ the MES and the proxy use (the CRM's events go there). */
   amqpUrl: string;
   /** With `ownServersDir`: the broker and the database pair, to restart. */
@@ -39,13 +43,27 @@ export interface Stack {
   browser: Browser;
   /** Every page a journey opened, for the screenshots of a failure. */
   pages: Map<string, Page>;
-  /** A fresh browser context (one operator) with its page, named for the screenshots. */
-  operator(name: string): Promise<Page>;
+  /**
+   * A fresh browser context (one operator) with its page, named for the screenshots; `headers`
+   * go with every request it makes (a journey's traceparent).
+   */
+  operator(name: string, headers?: Record<string, string>): Promise<Page>;
   close(): Promise<void>;
 }
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   ensureInstalled(['chromium']);
+  // Telemetry first, as `--import @meskit/otel-bootstrap/register` would start it: every
+  // server the stack starts after it is traced, spans to a receiver of the OTLP/HTTP protocol.
+  const otlp = await startOtlpReceiver();
+  const telemetry: Telemetry = startTelemetry({
+    serviceName: 'meskit-e2e',
+    otlpTracesUrl: otlp.tracesUrl,
+    metricsPort: false,
+    logStdout: false,
+    handleSignals: false,
+    scheduledDelayMs: 100,
+  });
   const dir = opts.ownServersDir;
   const [broker, postgres] = dir
     ? await Promise.all([
@@ -90,14 +108,15 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const pages = new Map<string, Page>();
   return {
     mes,
+    otlp,
     amqpUrl,
     broker,
     postgres,
     proxy,
     browser,
     pages,
-    async operator(name) {
-      const context = await browser.newContext();
+    async operator(name, headers) {
+      const context = await browser.newContext(headers ? { extraHTTPHeaders: headers } : {});
       const page = await context.newPage();
       pages.set(name, page);
       return page;
@@ -108,6 +127,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       await mes.close();
       await broker?.close();
       await postgres?.stop();
+      await telemetry.shutdown();
+      await otlp.close();
     },
   };
 }
