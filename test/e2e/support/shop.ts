@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import amqp from 'amqplib';
+import { ORDER_STATUSES } from '@meskit/kernel';
 import type { Page } from 'playwright-core';
 import type { Stack } from './stack.js';
 
@@ -89,16 +90,10 @@ export async function history(stack: Stack, orderId: number): Promise<string[]> 
   return rows.rows.map((r) => r.to_status);
 }
 
-/** Where the order goes from the quote on, as the history table records it. */
-export const LIFECYCLE_FROM_QUOTE = [
-  'PRICE_CALCULATED',
-  'MANUFACTURING_APPROVED',
-  'MANUFACTURING_STARTED',
-  'MANUFACTURING_COMPLETED',
-  'PACKAGING',
-  'SHIPPED',
-  'CLOSED',
-];
+/** Where the order goes from the quote on (the MES contract's statuses), as the history records it. */
+export const LIFECYCLE_FROM_QUOTE: readonly string[] = ORDER_STATUSES.slice(
+  ORDER_STATUSES.indexOf('PRICE_CALCULATED'),
+);
 
 /** Clicks Take on the order's row and resolves with what the row then says. */
 export async function take(
