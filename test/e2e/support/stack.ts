@@ -65,12 +65,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     scheduledDelayMs: 100,
   });
   const dir = opts.ownServersDir;
-  const [broker, postgres] = dir
-    ? await Promise.all([
-        startRabbitMq({ dir: join(dir, 'rabbitmq') }),
-        startPostgres({ dir: join(dir, 'postgres') }),
-      ])
-    : [undefined, undefined];
+  const [broker, postgres] = dir ? await startOwnServers(dir) : [undefined, undefined];
   // The page reads its list through the proxy, which forwards to the MES: the MES must know
   // the proxy's address before the proxy knows the MES's, so the port is chosen first.
   const proxyPort = await freePort();
@@ -131,6 +126,19 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       await otlp.close();
     },
   };
+}
+
+/** A RabbitMQ and a PostgreSQL pair under `dir`; if either fails to start, the other is stopped. */
+async function startOwnServers(dir: string): Promise<[RabbitMqServer, PostgresPair]> {
+  const [broker, postgres] = await Promise.allSettled([
+    startRabbitMq({ dir: join(dir, 'rabbitmq') }),
+    startPostgres({ dir: join(dir, 'postgres') }),
+  ]);
+  if (broker.status === 'fulfilled' && postgres.status === 'fulfilled')
+    return [broker.value, postgres.value];
+  if (broker.status === 'fulfilled') await broker.value.close();
+  if (postgres.status === 'fulfilled') await postgres.value.stop();
+  throw broker.status === 'rejected' ? broker.reason : (postgres as PromiseRejectedResult).reason;
 }
 
 /** Full-page screenshots of every open page, kept under reports/e2e/ for a failed test. */
