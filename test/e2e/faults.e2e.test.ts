@@ -1,4 +1,4 @@
-// The lifecycle again, with the broker and the database replica restarted in the middle, on a
+// The lifecycle of a shop order again (all ten statuses), with the broker and the database replica restarted in the middle, on a
 // RabbitMQ and a PostgreSQL primary + streaming replica of this file's own (the MES reads the
 // replica through db-router; mq-reliable carries its events). The flow goes on: the take is
 // answered while the broker is down (the outbox keeps its event), the CRM's events after the
@@ -12,10 +12,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { waitFor } from '@meskit/testkit';
 import { useStack } from './support/hooks.js';
 import {
-  LIFECYCLE_FROM_QUOTE,
+  LIFECYCLE,
   crm,
   history,
   quote,
+  shopOrder,
   shownStatus,
   statusOf,
   take,
@@ -33,7 +34,8 @@ describe('the lifecycle through a broker restart and a replica restart', () => {
   it('goes on: nothing lost, nothing doubled, the pages right', async () => {
     const s = stack();
     const externalId = `e2e-faults-${Date.now()}`;
-    const order = await quote(s, externalId);
+    // A shop order, from its first status: all ten go through the restarts.
+    const order = await shopOrder(s, externalId);
     await crm(s, 'approved', order.id);
     await waitFor(
       'approved',
@@ -99,12 +101,12 @@ describe('the lifecycle through a broker restart and a replica restart', () => {
       /^meskit;/,
     );
 
-    // Nothing lost or doubled: one order per quote, each status once, in order.
+    // Nothing lost or doubled: one order per shop order and quote, each status once, in order.
     const orders = await s.mes.query<{ n: string }>(
       'SELECT count(*) AS n FROM orders WHERE external_id LIKE $1',
       [`${externalId}%`],
     );
     expect(Number(orders.rows[0]!.n)).toBe(2);
-    expect(await history(s, order.id)).toEqual(LIFECYCLE_FROM_QUOTE);
+    expect(await history(s, order.id)).toEqual(LIFECYCLE);
   });
 });

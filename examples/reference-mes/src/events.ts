@@ -5,6 +5,8 @@ export type { OrderEvent } from '@meskit/kernel';
 
 /** The routing keys the MES consumes (from the shop and the CRM). */
 export const CONSUMED_ROUTING_KEYS = [
+  'order.initiated',
+  'order.file_uploaded',
   'order.submitted',
   'order.manufacturing_approved',
   'order.closed',

@@ -121,6 +121,73 @@ describe('messages from the shop and the CRM', () => {
     expect(priceEvents).toHaveLength(1);
   });
 
+  it("the shop's statuses: initiated -> file uploaded -> submitted, each once in the history, then priced", async () => {
+    const externalId = uniqueName('STEPS');
+    const modelRef = `shop/${externalId}.stl`;
+    events.publish('order.initiated', { externalId, source: 'b2c' });
+    const statusIs = (status: string) => async () =>
+      (
+        await db.query<{ status: string }>('SELECT status FROM orders WHERE external_id = $1', [
+          externalId,
+        ])
+      ).rows[0]?.status === status;
+    await waitFor('the order is INITIATED', statusIs('INITIATED'));
+    const initiated = await db.query<{ model_ref: string | null }>(
+      'SELECT model_ref FROM orders WHERE external_id = $1',
+      [externalId],
+    );
+    expect(initiated.rows).toEqual([{ model_ref: null }]);
+
+    const model = generateRingStl({ triangles: 1_200 });
+    await writeFile(join(modelDir, modelRef), model);
+    events.publish('order.file_uploaded', { externalId, modelRef });
+    await waitFor('the order is FILE_UPLOADED', statusIs('FILE_UPLOADED'));
+    // A redelivered announcement changes nothing.
+    events.publish('order.initiated', { externalId, source: 'b2c' });
+    events.publish('order.file_uploaded', { externalId, modelRef });
+    events.publish('order.submitted', { externalId, source: 'b2c', modelRef });
+
+    const event = await priced(externalId);
+    expect(event.body).toMatchObject({
+      status: 'PRICE_CALCULATED',
+      previousStatus: 'SUBMITTED',
+      price: legacyPrice(model).price,
+    });
+    const history = await db.query(
+      `SELECT h.from_status, h.to_status FROM order_status_history h
+         JOIN orders o ON o.id = h.order_id WHERE o.external_id = $1 ORDER BY h.id`,
+      [externalId],
+    );
+    expect(history.rows).toEqual([
+      { from_status: null, to_status: 'INITIATED' },
+      { from_status: 'INITIATED', to_status: 'FILE_UPLOADED' },
+      { from_status: 'FILE_UPLOADED', to_status: 'SUBMITTED' },
+      { from_status: 'SUBMITTED', to_status: 'PRICE_CALCULATED' },
+    ]);
+    const order = await db.query('SELECT model_ref FROM orders WHERE external_id = $1', [
+      externalId,
+    ]);
+    expect(order.rows).toEqual([{ model_ref: modelRef }]);
+  });
+
+  it('a submission of an order seen only initiated records the upload on the way (no status skipped)', async () => {
+    const externalId = uniqueName('SKIP');
+    events.publish('order.initiated', { externalId });
+    await submitFromShop(externalId);
+    await priced(externalId);
+    const history = await db.query<{ to_status: string }>(
+      `SELECT h.to_status FROM order_status_history h
+         JOIN orders o ON o.id = h.order_id WHERE o.external_id = $1 ORDER BY h.id`,
+      [externalId],
+    );
+    expect(history.rows.map((r) => r.to_status)).toEqual([
+      'INITIATED',
+      'FILE_UPLOADED',
+      'SUBMITTED',
+      'PRICE_CALCULATED',
+    ]);
+  });
+
   it('order.closed closes a shipped order (found by externalId)', async () => {
     const externalId = uniqueName('CLOSE');
     const [id] = await insertOrders(db, [{ status: 'SHIPPED', createdAt: new Date(), externalId }]);
@@ -146,6 +213,10 @@ describe('messages from the shop and the CRM', () => {
       ['order.manufacturing_approved', { orderId: 987654321 }], // unknown order
       ['order.manufacturing_approved', { orderId: 'seven' }], // bad id
       ['order.closed', { externalId: shipped }], // not shipped yet
+      ['order.initiated', { source: 'b2c' }], // no externalId
+      ['order.initiated', { externalId: uniqueName('SRC'), source: 'shop' }], // bad source
+      ['order.file_uploaded', { externalId: uniqueName('UP') }], // no modelRef
+      ['order.file_uploaded', { externalId: uniqueName('UP'), modelRef: '/etc/passwd' }], // escapes the store
     ];
     for (const [key, body] of bad) events.publish(key, body);
     const after = uniqueName('STILL-ALIVE');

@@ -13,7 +13,16 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCacheProxy, type CacheProxy } from '../dist/index.js';
 import { readsRacingTakes } from './concurrency-scenario.js';
-import { consumerConnected, eventOptions, get, useMes, useRedis, type TestMes } from './helpers.js';
+import {
+  consumerConnected,
+  eventOptions,
+  get,
+  ids,
+  useMes,
+  useRedis,
+  waitFor,
+  type TestMes,
+} from './helpers.js';
 
 let dir: string;
 let pair: PostgresPair;
@@ -85,4 +94,33 @@ describe('reads racing takes with the MES reading a delayed replica', () => {
       expect((ryw?.values ?? []).reduce((n, v) => n + v.value, 0)).toBeGreaterThan(0);
     },
   );
+
+  it("lists an order the CRM approves before the replica has the order's creation", async () => {
+    // A proxy whose index does not expire during the test: only the write-through can list it.
+    const patient = await createCacheProxy({
+      upstream: mes.url,
+      port: 0,
+      redis,
+      ...eventOptions(mes),
+      ttlMs: 600_000,
+      reconcileIntervalMs: 0,
+      registry: new Registry(),
+    });
+    try {
+      await consumerConnected(patient);
+      const list = '/api/orders?status=MANUFACTURING_APPROVED&page=1&pageSize=20';
+      await get(patient.url, list); // the index is filled
+      // Created on the primary and approved at once: the CRM's event carries no position, and
+      // the replica (150 ms late) answers the write-through's first reads with 404.
+      const [fresh] = await mes.insert([{ status: 'PRICE_CALCULATED', createdAt: new Date() }]);
+      await mes.publish('order.manufacturing_approved', { orderId: fresh });
+      await waitFor('the approved order tops the cached list', async () => {
+        const page = await get(patient.url, list);
+        return page.headers.get('cache-status') === 'meskit; hit' && ids(page)[0] === fresh;
+      });
+      expect(patient.stats().writes).toBe(1);
+    } finally {
+      await patient.close();
+    }
+  });
 });

@@ -128,6 +128,39 @@ describe('createOutbox', () => {
     expect(outbox.stats()).toMatchObject({ sent: 2, failed: 0, relaying: true });
   });
 
+  it('the LSN token is past the commit even when the transaction committed asynchronously', async () => {
+    // With synchronous_commit off, a commit is visible before its WAL is written: a token taken
+    // from the write position (pg_current_wal_lsn) could be older than the commit, and a
+    // consumer reading a replica through db-router would read the state before it.
+    const { exchange, queue } = names('async-commit');
+    const publisher = publisherFor(exchange, queue);
+    const outbox = outboxWith({ publisher, relay: { pollIntervalMs: 60_000 } });
+    const r = await reader(publisher, queue, exchange);
+    const client = await pool.connect();
+    let before: string;
+    try {
+      await client.query('BEGIN');
+      await client.query('SET LOCAL synchronous_commit = off');
+      await client.query("INSERT INTO orders (id, status) VALUES ('async-1', 'CREATED')");
+      await outbox.enqueue(client, exchange, 'order.created', { orderId: 'async-1' });
+      // Where the transaction's own WAL has reached: its commit record ends after this.
+      const { rows } = await client.query<{ lsn: string }>(
+        'SELECT pg_current_wal_insert_lsn()::text AS lsn',
+      );
+      before = rows[0]!.lsn;
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    await waitFor('the message consumed', () => r.ids.length >= 1);
+    const token = String(r.headers[0]?.['x-meskit-lsn']);
+    const { rows } = await pool.query<{ past: boolean }>('SELECT $1::pg_lsn > $2::pg_lsn AS past', [
+      token,
+      before,
+    ]);
+    expect(rows[0]?.past, `token ${token}, the transaction's WAL reached ${before}`).toBe(true);
+  });
+
   it('three relays at once keep every key in order and send each message once', async () => {
     const { exchange, queue } = names('ordered');
     const publisher = publisherFor(exchange, queue);

@@ -5,7 +5,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createReferenceMes, seedOrders, type ReferenceMes } from '@meskit/reference-mes';
+import {
+  createReferenceMes,
+  seedOrders,
+  type MesPricingRunnerOptions,
+  type PricingMode,
+  type ReferenceMes,
+} from '@meskit/reference-mes';
 import amqp from 'amqplib';
 import { createTestDatabase, type Query } from './database.js';
 import { serviceUrls, uniqueName } from './services.js';
@@ -29,12 +35,17 @@ export interface TestMesOptions {
   amqpUrl?: string;
   /** The MES's `pagesApiUrl`: where its operators' page reads the list (a cache-proxy). */
   pagesApiUrl?: string;
+  /** The MES's `pricing` mode and its `pricingRunner` options. Default: the MES's (legacy). */
+  pricing?: PricingMode;
+  pricingRunner?: MesPricingRunnerOptions;
 }
 
 export interface TestMes {
   mes: ReferenceMes;
   url: string;
   databaseUrl: string;
+  /** The MES's model store (a temporary folder): the shop writes its customers' models here. */
+  modelDir: string;
   exchange: string;
   queue: string;
   query: Query;
@@ -61,6 +72,8 @@ export async function startTestMes(opts: TestMesOptions = {}): Promise<TestMes> 
     ...(replicaUrl ? { replicaUrls: [replicaUrl.toString()] } : {}),
     ...(opts.messaging ? { messaging: opts.messaging } : {}),
     ...(opts.pagesApiUrl ? { pagesApiUrl: opts.pagesApiUrl } : {}),
+    ...(opts.pricing ? { pricing: opts.pricing } : {}),
+    ...(opts.pricingRunner ? { pricingRunner: opts.pricingRunner } : {}),
     modelDir,
     logLevel: 'silent',
   });
@@ -72,6 +85,7 @@ export async function startTestMes(opts: TestMesOptions = {}): Promise<TestMes> 
     mes,
     url: mes.url,
     databaseUrl: db.url,
+    modelDir,
     exchange,
     queue,
     query: db.query,

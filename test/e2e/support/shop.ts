@@ -1,9 +1,12 @@
 // What the shop, the CRM and the operators do, as the journeys use it: a B2B quote with a real
-// model file, the CRM's approval and closing over RabbitMQ, the order page as a person reads it.
+// model file, a shop order announced over RabbitMQ from its first status, the CRM's approval and
+// closing over RabbitMQ, the order page as a person reads it.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import amqp from 'amqplib';
-import { ORDER_STATUSES } from '@meskit/kernel';
+import { MESSAGE_HEADERS, ORDER_STATUSES } from '@meskit/kernel';
 import type { Page } from 'playwright-core';
 import type { Stack } from './stack.js';
 
@@ -21,6 +24,8 @@ export interface Quote {
   price: number;
   /** The price as the pages show it, e.g. `624.01 EUR`. */
   shownPrice: string;
+  /** Which pricing engine the MES used (the B2B answer says; `runner` is pricing-runner). */
+  engine: string | undefined;
 }
 
 /** The shop's B2B quote of a real model (through the proxy, as any client). */
@@ -36,12 +41,18 @@ export async function quote(
   const body = (await res.json()) as Record<string, unknown>;
   if (res.status !== 201)
     throw new Error(`the quote answered ${res.status}: ${JSON.stringify(body)}`);
+  return toQuote(body);
+}
+
+/** An order as the MES's API answers it, with its price as the pages show it. */
+function toQuote(body: Record<string, unknown>): Quote {
   const price = Number(body['price']);
   return {
     id: Number(body['id']),
     status: String(body['status']),
     price,
     shownPrice: `${price.toFixed(2)} ${String(body['currency'])}`,
+    engine: (body['pricing'] as { engine?: string } | undefined)?.engine,
   };
 }
 
@@ -55,16 +66,80 @@ export async function crm(
   orderId: number,
 ): Promise<void> {
   const key = event === 'approved' ? 'order.manufacturing_approved' : 'order.closed';
+  await announce(stack, key, { orderId });
+}
+
+/**
+ * One message of the shop or the CRM, published and confirmed on a connection of its own;
+ * `headers` go with it (a journey's traceparent).
+ */
+async function announce(
+  stack: Stack,
+  key: string,
+  body: Record<string, unknown>,
+  headers: Record<string, string> = {},
+): Promise<void> {
   const connection = await amqp.connect(stack.amqpUrl);
   try {
     const channel = await connection.createConfirmChannel();
-    const body = Buffer.from(JSON.stringify({ orderId, occurredAt: new Date().toISOString() }));
-    channel.publish(stack.mes.exchange, key, body, {
+    const content = { ...body, occurredAt: new Date().toISOString() };
+    channel.publish(stack.mes.exchange, key, Buffer.from(JSON.stringify(content)), {
       persistent: true,
       contentType: 'application/json',
-      messageId: `crm-${key}-${orderId}`,
+      messageId: `${key}-${String(body['orderId'] ?? body['externalId'])}`,
+      headers,
     });
     await channel.waitForConfirms();
+  } finally {
+    await connection.close();
+  }
+}
+
+/**
+ * A shop order from its first status: the shop opens it (INITIATED), stores the customer's
+ * model in the MES's model store (FILE_UPLOADED) and submits it (SUBMITTED), announcing each
+ * over RabbitMQ; resolves with the MES's price event as the CRM receives it (PRICE_CALCULATED).
+ */
+export async function shopOrder(
+  stack: Stack,
+  externalId: string,
+  headers: Record<string, string> = {},
+): Promise<Quote> {
+  const connection = await amqp.connect(stack.amqpUrl);
+  try {
+    // The CRM's side: its queue is bound before the shop says anything.
+    const channel = await connection.createChannel();
+    const { queue } = await channel.assertQueue('', { exclusive: true });
+    await channel.bindQueue(queue, stack.mes.exchange, 'order.price_calculated');
+    const priced = new Promise<{ event: Record<string, unknown>; lsn: string | undefined }>(
+      (resolve) => {
+        void channel.consume(queue, (message) => {
+          if (!message) return;
+          const event = JSON.parse(message.content.toString('utf8')) as Record<string, unknown>;
+          const lsn = (message.properties.headers ?? {})[MESSAGE_HEADERS.lsn] as unknown;
+          if (event['externalId'] === externalId)
+            resolve({ event, lsn: typeof lsn === 'string' ? lsn : undefined });
+        });
+      },
+    );
+    await announce(stack, 'order.initiated', { externalId, source: 'b2c' }, headers);
+    const modelRef = `shop/${externalId}.stl`;
+    await mkdir(join(stack.mes.modelDir, 'shop'), { recursive: true });
+    await writeFile(join(stack.mes.modelDir, modelRef), MODEL);
+    await announce(stack, 'order.file_uploaded', { externalId, modelRef }, headers);
+    await announce(stack, 'order.submitted', { externalId, source: 'b2c', modelRef }, headers);
+    const { event, lsn } = await priced;
+    // What the shop then shows its customer: the order as the MES's API answers it, read no
+    // older than the write the event announced (the MES reads a replica through db-router).
+    const res = await fetch(`${stack.proxy.url}/api/orders/${String(event['orderId'])}`, {
+      headers: lsn ? { [MESSAGE_HEADERS.lsn]: lsn } : {},
+    });
+    const body = (await res.json()) as Record<string, unknown>;
+    if (res.status !== 200 || body['price'] !== event['price'])
+      throw new Error(
+        `the order answered ${res.status} ${JSON.stringify(body)} after ${JSON.stringify(event)}`,
+      );
+    return toQuote(body);
   } finally {
     await connection.close();
   }
@@ -90,10 +165,13 @@ export async function history(stack: Stack, orderId: number): Promise<string[]> 
   return rows.rows.map((r) => r.to_status);
 }
 
-/** Where the order goes from the quote on (the MES contract's statuses), as the history records it. */
+/** Where a B2B quote goes (it starts priced), as the history records it. */
 export const LIFECYCLE_FROM_QUOTE: readonly string[] = ORDER_STATUSES.slice(
   ORDER_STATUSES.indexOf('PRICE_CALCULATED'),
 );
+
+/** Where a shop order goes: all ten statuses of the MES contract, in order. */
+export const LIFECYCLE: readonly string[] = ORDER_STATUSES;
 
 /** Clicks Take on the order's row and resolves with what the row then says. */
 export async function take(

@@ -1,8 +1,9 @@
-// The stack the E2E journeys drive: the reference MES (reliable messaging on RabbitMQ) with
-// cache-proxy in front of it (the index in Redis, the MES's order events consumed), and the
-// MES's operators' page reading its list through that proxy, as the operators would open it.
-// Real headless Chromium (Debian's, installed by the repo's installer when missing) through
-// playwright-core, which downloads no browser of its own.
+// The stack the E2E journeys drive: the reference MES under telemetry, on reliable messaging
+// (mq-reliable) and reading its replica through db-router, pricing with pricing-runner in worker
+// threads (results cached in Redis), with cache-proxy in front of it (the index in Redis, the
+// MES's order events consumed), and the MES's operators' page reading its list through that
+// proxy, as the operators would open it. Real headless Chromium (Debian's, installed by the
+// repo's installer when missing) through playwright-core, which downloads no browser of its own.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -24,8 +25,7 @@ import { Registry } from 'prom-client';
 export interface StackOptions {
   /**
    * A RabbitMQ and a PostgreSQL primary + streaming replica of the stack's own (under `dir`),
-   * for journeys that restart them; the MES then reads the replica through db-router. Default:
-   * the run's servers, one database.
+   * for journeys that restart them. Default: the run's servers (its primary and replica).
    */
   ownServersDir?: string;
 }
@@ -36,6 +36,10 @@ export interface Stack {
   otlp: OtlpReceiver;
   /** The RabbitMQ the MES and the proxy use (the CRM's events go there). */
   amqpUrl: string;
+  /** The Redis of the proxy's index and of the pricing runner's results. */
+  redisUrl: string;
+  /** The prefix of the pricing runner's result keys in Redis. */
+  pricingKeyPrefix: string;
   /** With `ownServersDir`: the broker and the database pair, to restart. */
   broker: RabbitMqServer | undefined;
   postgres: PostgresPair | undefined;
@@ -69,23 +73,32 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   // The page reads its list through the proxy, which forwards to the MES: the MES must know
   // the proxy's address before the proxy knows the MES's, so the port is chosen first.
   const proxyPort = await freePort();
+  const urls = serviceUrls();
+  const { redisUrl } = urls;
+  const prefix = uniqueName('e2e');
+  const pricingKeyPrefix = `${prefix}:pricing:`;
   const mes = await startTestMes({
     prefix: 'e2e',
     amqp: true,
     messaging: 'reliable',
     ...(broker ? { amqpUrl: broker.url } : {}),
-    ...(postgres
-      ? { postgres: { primaryUrl: postgres.primary.url, replicaUrl: postgres.replica!.url } }
-      : {}),
+    postgres: postgres
+      ? { primaryUrl: postgres.primary.url, replicaUrl: postgres.replica!.url }
+      : { primaryUrl: urls.databaseUrl, replicaUrl: urls.replicaUrl },
+    pricing: 'runner',
+    pricingRunner: {
+      threads: 1,
+      cache: { redis: redisUrl, keyPrefix: pricingKeyPrefix },
+      registry: new Registry(),
+    },
     pagesApiUrl: `http://127.0.0.1:${proxyPort}`,
   });
-  const { redisUrl } = serviceUrls();
-  const amqpUrl = broker?.url ?? serviceUrls().amqpUrl;
+  const amqpUrl = broker?.url ?? urls.amqpUrl;
   const proxy = await createCacheProxy({
     upstream: mes.url,
     port: proxyPort,
     redis: redisUrl,
-    keyPrefix: `${uniqueName('e2e')}:`,
+    keyPrefix: `${prefix}:`,
     amqpUrl,
     exchange: mes.exchange,
     queue: uniqueName('e2e.cache-proxy'),
@@ -105,6 +118,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     mes,
     otlp,
     amqpUrl,
+    redisUrl,
+    pricingKeyPrefix,
     broker,
     postgres,
     proxy,

@@ -2,7 +2,7 @@
 import { MeskitError } from '@meskit/kernel';
 import type pg from 'pg';
 import { MesError } from '../errors.js';
-import type { OrderStatus } from '../schema.js';
+import type { Order, OrderStatus } from '../schema.js';
 import type { EventSink, MessageHandler } from './bus.js';
 import { readModel, resolveModelRef } from './model-store.js';
 import { PricingFailure, type Pricer, type PricingOutcome } from './pricing.js';
@@ -34,6 +34,10 @@ export function createMessageHandler(deps: ConsumerDeps): MessageHandler {
   return async (routingKey, content, tx) => {
     const body = parseBody(content);
     switch (routingKey) {
+      case 'order.initiated':
+        return onInitiated(deps, body, tx);
+      case 'order.file_uploaded':
+        return onFileUploaded(deps, body, tx);
       case 'order.submitted':
         return onSubmitted(deps, body, tx);
       case 'order.manufacturing_approved':
@@ -49,9 +53,98 @@ export function createMessageHandler(deps: ConsumerDeps): MessageHandler {
   };
 }
 
+/** The shop's order, as its messages name it: an external id, a source, and a model once uploaded. */
+interface ShopOrder {
+  externalId: string;
+  source: 'b2c' | 'b2b';
+}
+
+function shopOrder(routingKey: string, body: Record<string, unknown>): ShopOrder {
+  const { externalId, source = 'b2c' } = body;
+  if (!isExternalId(externalId)) {
+    throw malformed(
+      `${routingKey} needs "externalId": 1-128 letters, digits, ".", "_", ":" or "-"`,
+    );
+  }
+  if (source !== 'b2c' && source !== 'b2b') {
+    throw malformed(`${routingKey} "source" must be "b2c" or "b2b"`);
+  }
+  return { externalId, source };
+}
+
+function modelRefOf(deps: ConsumerDeps, routingKey: string, body: Record<string, unknown>): string {
+  const { modelRef } = body;
+  if (typeof modelRef !== 'string' || !resolveModelRef(deps.modelDir, modelRef)) {
+    throw malformed(`${routingKey} needs "modelRef": a relative path inside the model store`);
+  }
+  return modelRef;
+}
+
+/** `order.initiated`: the shop opened an order, no model yet. Idempotent on externalId. */
+async function onInitiated(
+  deps: ConsumerDeps,
+  body: Record<string, unknown>,
+  tx: Db | undefined,
+): Promise<void> {
+  const order = shopOrder('order.initiated', body);
+  // An order the MES already knows (a redelivery, or one already further) is left as it is.
+  await insertOrder(tx ?? deps.pool, { ...order, status: 'INITIATED', modelRef: null }, true);
+}
+
 /**
- * `order.submitted`: record the order (idempotent on externalId), then price it from the
- * stored model and publish `order.price_calculated`.
+ * `order.file_uploaded`: the customer's model is in the model store. INITIATED ->
+ * FILE_UPLOADED with its modelRef; an order the MES has not seen initiated is recorded from
+ * here. A redelivery, or an order already further, changes nothing.
+ */
+async function onFileUploaded(
+  deps: ConsumerDeps,
+  body: Record<string, unknown>,
+  tx: Db | undefined,
+): Promise<void> {
+  const order = shopOrder('order.file_uploaded', body);
+  const modelRef = modelRefOf(deps, 'order.file_uploaded', body);
+  await advanceShopOrder(tx ?? deps.pool, order, modelRef, 'FILE_UPLOADED');
+}
+
+/**
+ * Brings a shop order to `target` (FILE_UPLOADED or SUBMITTED) through every shop status it has
+ * not been in, so its history holds each once; inserts it in `target` when the MES never saw
+ * it. Returns the order as it now is.
+ */
+async function advanceShopOrder(
+  db: Db,
+  order: ShopOrder,
+  modelRef: string,
+  target: 'FILE_UPLOADED' | 'SUBMITTED',
+): Promise<Order> {
+  const created = await insertOrder(db, { ...order, status: target, modelRef }, true);
+  if (created) return created;
+  const key = { externalId: order.externalId };
+  let current = await getOrder(db, key);
+  const steps = SHOP_STEPS.slice(0, SHOP_STEPS.findIndex(([, to]) => to === target) + 1);
+  for (const [from, to] of steps) {
+    if (!current) break;
+    if (current.status !== from) continue;
+    const moved = await transition(db, key, from, to, { modelRef });
+    current =
+      moved.kind === 'moved' ? moved.order : moved.kind === 'conflict' ? moved.current : undefined;
+  }
+  if (!current) {
+    throw new MessageFailure('ORDER_NOT_FOUND', `order "${order.externalId}" vanished`);
+  }
+  return current;
+}
+
+/** The statuses the shop sets, as transitions in lifecycle order. */
+const SHOP_STEPS: ReadonlyArray<readonly [OrderStatus, 'FILE_UPLOADED' | 'SUBMITTED']> = [
+  ['INITIATED', 'FILE_UPLOADED'],
+  ['FILE_UPLOADED', 'SUBMITTED'],
+];
+
+/**
+ * `order.submitted`: record the order (idempotent on externalId; an order the shop announced
+ * earlier moves on from INITIATED or FILE_UPLOADED), then price it from the stored model and
+ * publish `order.price_calculated`.
  */
 async function onSubmitted(
   deps: ConsumerDeps,
@@ -59,25 +152,9 @@ async function onSubmitted(
   tx: Db | undefined,
 ): Promise<void> {
   const db = tx ?? deps.pool;
-  const { externalId, modelRef, source = 'b2c' } = body;
-  if (!isExternalId(externalId)) {
-    throw malformed(
-      'order.submitted needs "externalId": 1-128 letters, digits, ".", "_", ":" or "-"',
-    );
-  }
-  if (typeof modelRef !== 'string' || !resolveModelRef(deps.modelDir, modelRef)) {
-    throw malformed('order.submitted needs "modelRef": a relative path inside the model store');
-  }
-  if (source !== 'b2c' && source !== 'b2b') {
-    throw malformed('order.submitted "source" must be "b2c" or "b2b"');
-  }
-  const created = await insertOrder(
-    db,
-    { externalId, source, status: 'SUBMITTED', modelRef },
-    true,
-  );
-  const order = created ?? (await getOrder(db, { externalId }));
-  if (!order) throw new MessageFailure('ORDER_NOT_FOUND', `order "${externalId}" vanished`);
+  const shop = shopOrder('order.submitted', body);
+  const modelRef = modelRefOf(deps, 'order.submitted', body);
+  const order = await advanceShopOrder(db, shop, modelRef, 'SUBMITTED');
   // A redelivered submission of an order already priced (or further) changes nothing.
   if (order.status !== 'SUBMITTED') return;
 

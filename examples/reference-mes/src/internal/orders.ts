@@ -95,6 +95,8 @@ export interface TransitionChanges {
   operatorId?: number;
   polygonCount?: number;
   price?: number;
+  /** The model's place in the model store, set when the shop uploads it. */
+  modelRef?: string;
 }
 
 /**
@@ -117,6 +119,7 @@ export async function transition(
               operator_id = COALESCE($4::integer, operator_id),
               polygon_count = COALESCE($5::integer, polygon_count),
               price = COALESCE($6::numeric, price),
+              model_ref = COALESCE($7::text, model_ref),
               updated_at = now()
         WHERE ${sql} AND status = $2::text
     RETURNING ${ORDER_COLUMNS}
@@ -132,6 +135,7 @@ export async function transition(
       changes.operatorId ?? null,
       changes.polygonCount ?? null,
       changes.price ?? null,
+      changes.modelRef ?? null,
     ],
   );
   const row = result.rows[0];

@@ -33,7 +33,14 @@ export function createWriteThrough(opts: {
       const incarnation = store.incarnation;
       const ticket = await viaStore(recorder, () => store.ticket(status));
       const answer = await fetchUpstream(opts.upstream, `/api/orders/${orderId}`);
-      if (answer.status === 404) return;
+      if (answer.status === 404) {
+        // An event names an order the MES has: not found yet is a read behind the write (a
+        // replica still replaying the order's creation), waited for like a status behind.
+        const wait = WRITE_THROUGH_WAITS_MS[attempt];
+        if (source === 'proxy' || opts.closed() || wait === undefined) return;
+        await pause(wait);
+        continue;
+      }
       if (answer.status !== 200) {
         throw new Error(`the MES answered GET /api/orders/${orderId} with ${answer.status}`);
       }

@@ -82,10 +82,12 @@ export async function relayRound(
     );
     if (rows.length === 0) return { taken: 0, sent: 0, failed: 0, held: 0 };
     const ok = await sendable(client, o.table, rows);
-    // The primary's WAL position now is past every commit that wrote these rows: the
-    // read-your-writes token for a consumer that reads what the event is about.
+    // The primary's WAL insert position now is past every commit that wrote these rows: the
+    // read-your-writes token for a consumer that reads what the event is about. Not the write
+    // position (pg_current_wal_lsn): an asynchronous commit (synchronous_commit = off) is
+    // visible before its WAL is written, so the write position can lie before it.
     const { rows: lsnRows } = await client.query<{ lsn: string | null }>(
-      'SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END AS lsn',
+      'SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_insert_lsn()::text END AS lsn',
     );
     const lsn = lsnRows[0]?.lsn ?? undefined;
     const sent: string[] = [];
