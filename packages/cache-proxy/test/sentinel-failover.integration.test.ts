@@ -7,6 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedisSentinel, type RedisSentinelGroup } from '@meskit/services';
@@ -63,6 +64,35 @@ beforeAll(async () => {
   }
 });
 
+/**
+ * What a timed-out wait reports: where the Sentinels say the master is, each data node's role,
+ * the proxies' stats and what they warned about.
+ */
+async function state(of: readonly CacheProxy[] = proxies): Promise<string> {
+  const roles = await Promise.all(
+    group.servers.map(async (server) => {
+      if (!server.isRunning()) return `${server.port} down`;
+      const client = new Redis({ port: server.port, maxRetriesPerRequest: 0, lazyConnect: true });
+      client.on('error', () => undefined);
+      try {
+        const info = await client.info('replication');
+        return `${server.port} ${/role:(\w+)/.exec(info)?.[1]} ${/master_link_status:(\w+)/.exec(info)?.[1] ?? ''}`;
+      } catch (error) {
+        return `${server.port} ${(error as Error).message}`;
+      } finally {
+        client.disconnect();
+      }
+    }),
+  );
+  const master = await group.master().catch(() => undefined);
+  return JSON.stringify({
+    sentinelsSay: master?.port,
+    servers: roles,
+    proxies: of.map((p) => p.stats()),
+    warnings: storeWarnings.map((w) => w.message),
+  });
+}
+
 afterAll(async () => {
   for (const proxy of proxies) await proxy.close();
   await group?.close();
@@ -79,9 +109,11 @@ describe('Redis Sentinel fails over while reads race takes through two proxies',
       await readsRacingTakes(mes, proxies, {
         storeFailures: true,
         chaos: async ({ acked }) => {
-          await waitFor('both proxies answer from the index and takes are acknowledged', () => {
-            return hitsOf().every((hits) => hits >= 50) && acked() >= 10;
-          });
+          await waitFor(
+            'both proxies answer from the index and takes are acknowledged',
+            () => hitsOf().every((hits) => hits >= 50) && acked() >= 10,
+            { hint: () => state() },
+          );
           const { killed, promoted } = await group.killMaster();
           killedPort = killed.port;
           promotedPort = promoted.port;
@@ -101,7 +133,7 @@ describe('Redis Sentinel fails over while reads race takes through two proxies',
               );
             },
             // Eight readers and three takers on two cores, beside the Sentinels' own election.
-            { timeoutMs: 60_000 },
+            { timeoutMs: 60_000, hint: () => state() },
           );
           // The failover was seen: the store failed under the proxies at least once.
           expect(errorsAfter.some((errors) => errors > 0)).toBe(true);
@@ -136,10 +168,14 @@ describe('Redis Sentinel fails over while reads race takes through two proxies',
       const reader = await createCacheProxy({ ...options, registry: new Registry() });
       try {
         const [victim] = ids(await get(reader.url, PAGE));
-        await waitFor('both proxies answer from the index', async () => {
-          const answers = [await get(reader.url, PAGE), await get(taker.url, PAGE)];
-          return answers.every((a) => a.headers.get('cache-status') === 'meskit; hit');
-        });
+        await waitFor(
+          'both proxies answer from the index',
+          async () => {
+            const answers = [await get(reader.url, PAGE), await get(taker.url, PAGE)];
+            return answers.every((a) => a.headers.get('cache-status') === 'meskit; hit');
+          },
+          { hint: () => state([taker, reader]) },
+        );
         // The index is on the replica too before the master dies.
         await group.waitForReplicated();
         const master = await group.masterServer();
@@ -150,11 +186,15 @@ describe('Redis Sentinel fails over while reads race takes through two proxies',
         expect(taker.stats().pendingInvalidations).toBe(0);
         const hitsBefore = reader.stats().requests.hit;
         const listedAfterTake: number[] = [];
-        await waitFor('the other proxy answers from the new master', async () => {
-          const answer = await get(reader.url, PAGE);
-          if (ids(answer).includes(victim!)) listedAfterTake.push(victim!);
-          return reader.stats().requests.hit >= hitsBefore + 20;
-        });
+        await waitFor(
+          'the other proxy answers from the new master',
+          async () => {
+            const answer = await get(reader.url, PAGE);
+            if (ids(answer).includes(victim!)) listedAfterTake.push(victim!);
+            return reader.stats().requests.hit >= hitsBefore + 20;
+          },
+          { hint: () => state([taker, reader]) },
+        );
         expect(listedAfterTake).toEqual([]);
         await master.start();
         await group.waitForHealthy();
@@ -171,13 +211,17 @@ describe('Redis Sentinel fails over while reads race takes through two proxies',
     async () => {
       const [proxy] = proxies;
       // After the failovers before, this proxy writes to the master again, with a replica.
-      await waitFor('the proxy answers from the index, nothing pending', async () => {
-        const answer = await get(proxy!.url, PAGE);
-        return (
-          answer.headers.get('cache-status') === 'meskit; hit' &&
-          proxy!.stats().pendingInvalidations === 0
-        );
-      });
+      await waitFor(
+        'the proxy answers from the index, nothing pending',
+        async () => {
+          const answer = await get(proxy!.url, PAGE);
+          return (
+            answer.headers.get('cache-status') === 'meskit; hit' &&
+            proxy!.stats().pendingInvalidations === 0
+          );
+        },
+        { hint: () => state() },
+      );
       const master = await group.masterServer();
       for (const replica of group.servers.filter((s) => s !== master)) await replica.kill();
       const before = proxy!.stats().unreplicatedWrites;

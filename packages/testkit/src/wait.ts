@@ -5,6 +5,8 @@ export interface WaitOptions {
   timeoutMs?: number;
   /** Between two checks. Default: 25 ms. */
   intervalMs?: number;
+  /** What the state was at the timeout, added to the error (the stats a failure needs). */
+  hint?: () => string | Promise<string>;
 }
 
 /**
@@ -22,8 +24,12 @@ export async function waitFor(
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await condition()) return;
-    if (Date.now() >= deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
+    if (Date.now() >= deadline) {
+      const hint = opts.hint ? await Promise.resolve(opts.hint()).catch(String) : undefined;
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting until ${what}${hint ? `; ${hint}` : ''}`,
+      );
+    }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
