@@ -1,5 +1,6 @@
 // The CLI in-process (runCli with collected output): parsing, exit codes, help, extension
 // points. The real binary is exercised in doctor.integration.test.ts.
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
@@ -203,5 +204,27 @@ describe('meskit (in-process)', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('WARN    cache-proxy.admin');
     expect(() => registerCheck(fixed('redis', 'pass'))).toThrow(/already registered/);
+  });
+});
+
+describe('what the CLI loads', () => {
+  /** External memory (bytes) of a fresh Node process after importing `specifiers`. */
+  function externalAfter(...specifiers: string[]): number {
+    const imports = specifiers.map((s) => `await import(${JSON.stringify(s)});`).join(' ');
+    const child = spawnSync(
+      process.execPath,
+      ['--input-type=module', '-e', `${imports} console.log(process.memoryUsage().external);`],
+      { cwd: new URL('..', import.meta.url), encoding: 'utf8' },
+    );
+    expect(child.status, child.stderr).toBe(0);
+    return Number(child.stdout.trim());
+  }
+
+  it("leaves db-router's parser (WebAssembly, ~136 MB) unloaded until a db command runs", () => {
+    const program = new URL('../dist/program.js', import.meta.url).href;
+    // The measurement sees the parser when it is loaded...
+    expect(externalAfter('@meskit/db-router')).toBeGreaterThan(100e6);
+    // ...and every command (`meskit cache-proxy` among them) starts without it.
+    expect(externalAfter(program)).toBeLessThan(50e6);
   });
 });

@@ -1,6 +1,8 @@
 // What db-router's poller sees of a primary and its replicas, read once: shared by
-// `meskit db status` and the `db-router` doctor check.
-import { createRouter, type ServerStatus } from '@meskit/db-router';
+// `meskit db status` and the `db-router` doctor check. db-router is imported when called: it
+// loads PostgreSQL's parser (WebAssembly, about 136 MB of memory reserved) at import, which
+// every other command, `meskit cache-proxy` among them, would otherwise carry for nothing.
+import type { ServerStatus } from '@meskit/db-router';
 import { Registry } from 'prom-client';
 
 export interface DbStatus {
@@ -19,6 +21,7 @@ export async function readDbStatus(opts: {
     connectionTimeoutMillis: opts.timeoutMs,
     max: 1,
   });
+  const { createRouter } = await import('@meskit/db-router');
   const router = createRouter({
     primary: server(opts.primary),
     replicas: opts.replicas.map(server),
