@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { waitFor } from '@meskit/testkit';
 import { useStack } from './support/hooks.js';
+import { stateOf } from './support/stack.js';
 import {
   LIFECYCLE,
   crm,
@@ -43,10 +44,14 @@ describe('the lifecycle through a broker restart and a replica restart', () => {
     );
     const operator = await s.operator('operator-4');
     await operator.goto(`${s.proxy.url}/operators?operator=4`);
-    await waitFor('the page lists the order', async () => {
-      await operator.reload();
-      return (await operator.locator(`[data-order-id="${order.id}"]`).count()) === 1;
-    });
+    await waitFor(
+      'the page lists the order',
+      async () => {
+        await operator.reload();
+        return (await operator.locator(`[data-order-id="${order.id}"]`).count()) === 1;
+      },
+      { hint: () => stateOf(s) },
+    );
 
     // The broker goes away; the operator takes the order meanwhile.
     await s.broker!.stop();
@@ -95,7 +100,7 @@ describe('the lifecycle through a broker restart and a replica restart', () => {
         await operator.reload();
         return (await operator.locator(`[data-order-id="${next.id}"]`).count()) === 1;
       },
-      { timeoutMs: 30_000 },
+      { timeoutMs: 30_000, hint: () => stateOf(s) },
     );
     expect(await operator.getByTestId('order-list').getAttribute('data-list-source')).toMatch(
       /^meskit;/,

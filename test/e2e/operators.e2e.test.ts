@@ -21,7 +21,7 @@ import {
   take,
   type Quote,
 } from './support/shop.js';
-import type { Stack } from './support/stack.js';
+import { stateOf, type Stack } from './support/stack.js';
 
 const stack = useStack();
 
@@ -39,10 +39,14 @@ async function throughTheOperatorsPage(s: Stack, order: Quote, traceparent: stri
   const page = await s.operator(`operator-1-${order.id}`, { traceparent });
   await page.goto(`${s.proxy.url}/operators?operator=1`);
   const row = page.locator(`[data-testid="order-row"][data-order-id="${order.id}"]`);
-  await waitFor('the page lists the approved order', async () => {
-    await page.reload();
-    return (await row.count()) === 1;
-  });
+  await waitFor(
+    'the page lists the approved order',
+    async () => {
+      await page.reload();
+      return (await row.count()) === 1;
+    },
+    { hint: () => stateOf(s) },
+  );
   const first = page.locator('[data-testid="order-row"]').first();
   expect(await first.getAttribute('data-order-id')).toBe(String(order.id));
   expect((await row.getByTestId('order-price').innerText()).trim()).toBe(order.shownPrice);
@@ -167,13 +171,18 @@ describe('the shop, the CRM and the operators', () => {
       boris.goto(`${s.proxy.url}/operators?operator=3`),
     ]);
     for (const page of [anna, boris]) {
-      await waitFor('both operators see the new order at the top', async () => {
-        await page.reload();
-        const first = page.locator('[data-testid="order-row"]').first();
-        return (
-          (await first.count()) === 1 && (await first.getAttribute('data-order-id')) === String(id)
-        );
-      });
+      await waitFor(
+        'both operators see the new order at the top',
+        async () => {
+          await page.reload();
+          const first = page.locator('[data-testid="order-row"]').first();
+          return (
+            (await first.count()) === 1 &&
+            (await first.getAttribute('data-order-id')) === String(id)
+          );
+        },
+        { hint: () => stateOf(s) },
+      );
     }
     // Both click Take at once.
     const outcomes = await Promise.all([anna, boris].map((page) => take(page, id!)));

@@ -143,6 +143,14 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   };
 }
 
+/**
+ * What a timed-out wait of a journey reports: the proxy's stats (its index, events, writes) and
+ * the MES's (messages consumed, where its reads went, its replica's lag).
+ */
+export function stateOf(stack: Stack): string {
+  return JSON.stringify({ proxy: stack.proxy.stats(), mes: stack.mes.mes.stats() });
+}
+
 /** A RabbitMQ and a PostgreSQL pair under `dir`; if either fails to start, the other is stopped. */
 async function startOwnServers(dir: string): Promise<[RabbitMqServer, PostgresPair]> {
   const [broker, postgres] = await Promise.allSettled([

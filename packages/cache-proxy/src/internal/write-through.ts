@@ -7,8 +7,21 @@ import { isOrderItem, toIndexItem } from './orders.js';
 import { viaStore, type Recorder } from './recorder.js';
 import type { IndexStore } from './store.js';
 
-/** How long write-through waits for the MES to apply an event announced before it did. */
-const WRITE_THROUGH_WAITS_MS = [50, 100, 200, 400, 800, 1600];
+/**
+ * How long write-through waits for the MES to show what an event announced: the CRM announces
+ * an approval the MES then consumes, and a MES reading a replica (up to db-router's
+ * maxLagSeconds behind, 10 s by default) shows it later still; the event carries no position
+ * to wait for. 30 s covers both on a loaded machine; each event waits on its own (the consumer
+ * has `prefetch` of them in flight), and a removal meanwhile wins (the tombstone). A write
+ * through the proxy, whose answer is held until its write-through is done, waits ~3 s at most.
+ */
+const WRITE_THROUGH_BUDGET_MS = { event: 30_000, proxy: 3_150 } as const;
+
+/** The pause before attempt `attempt + 1`: 50 ms doubling to 2 s, within the budget. */
+function nextWait(attempt: number, waited: number, budgetMs: number): number | undefined {
+  const wait = Math.min(50 * 2 ** Math.min(attempt, 10), 2_000);
+  return waited + wait > budgetMs ? undefined : wait;
+}
 
 /** Adds the order to `status`'s index if the MES has it there; rejects when it cannot tell. */
 export type WriteThrough = (
@@ -29,6 +42,8 @@ export function createWriteThrough(opts: {
 }): WriteThrough {
   const { store, recorder } = opts;
   return async function writeThrough(status, orderId, source = 'event') {
+    const budgetMs = WRITE_THROUGH_BUDGET_MS[source];
+    let waited = 0;
     for (let attempt = 0; ; attempt++) {
       const incarnation = store.incarnation;
       const ticket = await viaStore(recorder, () => store.ticket(status));
@@ -36,9 +51,10 @@ export function createWriteThrough(opts: {
       if (answer.status === 404) {
         // An event names an order the MES has: not found yet is a read behind the write (a
         // replica still replaying the order's creation), waited for like a status behind.
-        const wait = WRITE_THROUGH_WAITS_MS[attempt];
+        const wait = nextWait(attempt, waited, budgetMs);
         if (source === 'proxy' || opts.closed() || wait === undefined) return;
         await pause(wait);
+        waited += wait;
         continue;
       }
       if (answer.status !== 200) {
@@ -63,10 +79,11 @@ export function createWriteThrough(opts: {
       }
       // The event was published before the MES applied it (the CRM announces an approval the
       // MES then consumes): wait a little for the MES to catch up.
-      const wait = WRITE_THROUGH_WAITS_MS[attempt];
+      const wait = nextWait(attempt, waited, budgetMs);
       if (opts.closed() || wait === undefined) return;
       if (typeof order.status !== 'string' || !precedes(order.status, status)) return;
       await pause(wait);
+      waited += wait;
     }
   };
 }
