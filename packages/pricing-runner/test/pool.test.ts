@@ -2,6 +2,9 @@
 // next to the compiled pool. `npm test` builds first.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -184,5 +187,37 @@ describe('createPricingPool', () => {
     expect(code).toBe(0);
     // Also guards workers starting under `node --input-type=module -e` (flag not inherited).
     expect(out.trim()).toMatch(/^EMPTY: /);
+  });
+
+  it('starts its workers in a host run with V8 flags (--max-old-space-size...), from a file or from -e', async () => {
+    const entry = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+    const script = `
+      import { createPricingPool } from ${JSON.stringify(entry)};
+      const pool = createPricingPool({ threads: 1 });
+      const r = await pool.submit(new Uint8Array(0)).catch((e) => e.code);
+      await pool.close();
+      console.log(r);`;
+    const dir = mkdtempSync(join(tmpdir(), 'meskit-pool-flags-'));
+    const file = join(dir, 'host.mjs');
+    writeFileSync(file, script);
+    // Flags a worker may not be given (ERR_WORKER_INVALID_EXEC_ARGV), which ops teams set.
+    const v8 = ['--max-old-space-size=512', '--max-semi-space-size=16', '--stack-trace-limit=50'];
+    try {
+      for (const argv of [
+        [...v8, file],
+        [...v8, '--input-type=module', '-e', script],
+      ]) {
+        const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+        child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+        const [code] = (await once(child, 'exit')) as [number | null];
+        // The worker ran the job: an empty file is refused by the worker, as EMPTY.
+        expect({ code, out: out.trim() }, err).toEqual({ code: 0, out: 'EMPTY' });
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

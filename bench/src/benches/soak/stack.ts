@@ -84,9 +84,19 @@ function lastLines(file: string, count = 30): string {
 /** Starts everything; on a failure part-way, stops what started and rethrows. */
 export async function startSoakStack(opts: {
   orders: number;
+  /**
+   * V8's young generation of every Node process, pinned (`--min-semi-space-size` =
+   * `--max-semi-space-size`, MB): 0 leaves it adaptive (V8 doubles it, once or more, minutes
+   * into a run, as the allocation rate asks; each doubling is a step in RSS).
+   */
+  semiSpaceMb: number;
   log: (line: string) => void;
 }): Promise<SoakStack> {
   const { log } = opts;
+  const young =
+    opts.semiSpaceMb > 0
+      ? [`--min-semi-space-size=${opts.semiSpaceMb}`, `--max-semi-space-size=${opts.semiSpaceMb}`]
+      : [];
   const closers: (() => Promise<void>)[] = [];
   const workDir = mkdtempSync(join(tmpdir(), 'meskit-bench-soak-'));
   const suffix = `${process.pid}_${Date.now().toString(36)}`;
@@ -189,7 +199,7 @@ export async function startSoakStack(opts: {
 
     const mesMetricsPort = await freePort();
     const mes = await spawnWatched('mes', 'MES with meskit', mesMainPath(), {
-      execArgv: BOOTSTRAP,
+      execArgv: [...young, ...BOOTSTRAP],
       env: {
         DATABASE_URL: databaseUrls.meskit,
         DATABASE_REPLICA_URL: replicaUrl.toString(),
@@ -206,7 +216,7 @@ export async function startSoakStack(opts: {
 
     const probePort = await freePort();
     const bareMes = await spawnWatched('bare-mes', 'bare MES', mesMainPath(), {
-      execArgv: ['--import', pathToFileURL(PROBE).href],
+      execArgv: [...young, '--import', pathToFileURL(PROBE).href],
       env: {
         DATABASE_URL: databaseUrls.bare,
         // Whatever the caller's shell exports: the baseline has none of meskit.
@@ -227,7 +237,7 @@ export async function startSoakStack(opts: {
     const proxyMetricsPort = await freePort();
     const cli = cliBinPath();
     const proxy = await spawnWatched('cache-proxy', 'cache-proxy', cli, {
-      execArgv: BOOTSTRAP,
+      execArgv: [...young, ...BOOTSTRAP],
       args: ['cache-proxy'],
       env: {
         MESKIT_CACHE_UPSTREAM: mes.url,
