@@ -53,7 +53,7 @@ export function createMessageHandler(deps: ConsumerDeps): MessageHandler {
   };
 }
 
-/** The shop's order, as its messages name it: an external id, a source, and a model once uploaded. */
+/** The shop's order, as its messages name it: its external id and its source. */
 interface ShopOrder {
   externalId: string;
   source: 'b2c' | 'b2b';
