@@ -144,7 +144,14 @@ describe('the shop, the CRM and the operators', () => {
     // The runner kept its result in Redis, for every MES instance and the next identical model.
     const redis = new Redis(s.redisUrl);
     try {
-      const [, keys] = await redis.scan('0', 'MATCH', `${s.pricingKeyPrefix}*`, 'COUNT', 1000);
+      // Every page of the scan: one SCAN call may return none of the matches.
+      const keys: string[] = [];
+      let cursor = '0';
+      do {
+        const [next, page] = await redis.scan(cursor, 'MATCH', `${s.pricingKeyPrefix}*`);
+        keys.push(...page);
+        cursor = next;
+      } while (cursor !== '0');
       expect(keys.length).toBeGreaterThan(0);
     } finally {
       redis.disconnect();
