@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import amqp from 'amqplib';
+import amqp, { type ConfirmChannel } from 'amqplib';
 import { MESSAGE_HEADERS, ORDER_STATUSES } from '@meskit/kernel';
 import type { Page } from 'playwright-core';
 import type { Stack } from './stack.js';
@@ -81,19 +81,31 @@ async function announce(
 ): Promise<void> {
   const connection = await amqp.connect(stack.amqpUrl);
   try {
-    const channel = await connection.createConfirmChannel();
-    const content = { ...body, occurredAt: new Date().toISOString() };
-    channel.publish(stack.mes.exchange, key, Buffer.from(JSON.stringify(content)), {
-      persistent: true,
-      contentType: 'application/json',
-      messageId: `${key}-${String(body['orderId'] ?? body['externalId'])}`,
-      headers,
-    });
-    await channel.waitForConfirms();
+    await publishConfirmed(await connection.createConfirmChannel(), stack, key, body, headers);
   } finally {
     await connection.close();
   }
 }
+
+async function publishConfirmed(
+  channel: ConfirmChannel,
+  stack: Stack,
+  key: string,
+  body: Record<string, unknown>,
+  headers: Record<string, string>,
+): Promise<void> {
+  const content = { ...body, occurredAt: new Date().toISOString() };
+  channel.publish(stack.mes.exchange, key, Buffer.from(JSON.stringify(content)), {
+    persistent: true,
+    contentType: 'application/json',
+    messageId: `${key}-${String(body['orderId'] ?? body['externalId'])}`,
+    headers,
+  });
+  await channel.waitForConfirms();
+}
+
+/** How long the shop waits for the MES's price event before the journey fails. */
+const PRICED_WITHIN_MS = 30_000;
 
 /**
  * A shop order from its first status: the shop opens it (INITIATED), stores the customer's
@@ -111,8 +123,18 @@ export async function shopOrder(
     const channel = await connection.createChannel();
     const { queue } = await channel.assertQueue('', { exclusive: true });
     await channel.bindQueue(queue, stack.mes.exchange, 'order.price_calculated');
+    let timer: NodeJS.Timeout | undefined;
     const priced = new Promise<{ event: Record<string, unknown>; lsn: string | undefined }>(
-      (resolve) => {
+      (resolve, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `the MES published no order.price_calculated for ${externalId} within ${PRICED_WITHIN_MS} ms`,
+              ),
+            ),
+          PRICED_WITHIN_MS,
+        );
         void channel.consume(queue, (message) => {
           if (!message) return;
           const event = JSON.parse(message.content.toString('utf8')) as Record<string, unknown>;
@@ -122,13 +144,17 @@ export async function shopOrder(
         });
       },
     );
-    await announce(stack, 'order.initiated', { externalId, source: 'b2c' }, headers);
+    // The shop's messages, in order, on one confirm channel.
+    const shop = await connection.createConfirmChannel();
+    const say = (key: string, body: Record<string, unknown>) =>
+      publishConfirmed(shop, stack, key, body, headers);
+    await say('order.initiated', { externalId, source: 'b2c' });
     const modelRef = `shop/${externalId}.stl`;
     await mkdir(join(stack.mes.modelDir, 'shop'), { recursive: true });
     await writeFile(join(stack.mes.modelDir, modelRef), MODEL);
-    await announce(stack, 'order.file_uploaded', { externalId, modelRef }, headers);
-    await announce(stack, 'order.submitted', { externalId, source: 'b2c', modelRef }, headers);
-    const { event, lsn } = await priced;
+    await say('order.file_uploaded', { externalId, modelRef });
+    await say('order.submitted', { externalId, source: 'b2c', modelRef });
+    const { event, lsn } = await priced.finally(() => clearTimeout(timer));
     // What the shop then shows its customer: the order as the MES's API answers it, read no
     // older than the write the event announced (the MES reads a replica through db-router).
     const res = await fetch(`${stack.proxy.url}/api/orders/${String(event['orderId'])}`, {
