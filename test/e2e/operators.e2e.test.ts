@@ -45,7 +45,10 @@ async function throughTheOperatorsPage(s: Stack, order: Quote, traceparent: stri
       await page.reload();
       return (await row.count()) === 1;
     },
-    { hint: () => stateOf(s) },
+    // The documented bound: write-through within 30 s, else the next reconcile (45 s). In two
+    // CI runs of 2026-12-04 the write-through did not list it within 20 s (writes 0 in the
+    // hint): an open defect, named in the stop's note; the hint still shows it.
+    { timeoutMs: 50_000, hint: () => stateOf(s) },
   );
   const first = page.locator('[data-testid="order-row"]').first();
   expect(await first.getAttribute('data-order-id')).toBe(String(order.id));
@@ -116,57 +119,65 @@ async function expectOneTrace(
 }
 
 describe('the shop, the CRM and the operators', () => {
-  it("a B2B quote from a real model goes through the MES's statuses, taken on the operators' page", async () => {
-    const s = stack();
-    // The whole journey is one trace: the shop's request, the operator's browser and the
-    // steps all carry its traceparent.
-    const { traceparent } = newTraceparent();
-    const order = await quote(s, `e2e-b2b-${Date.now()}`, { traceparent });
-    expect(order.status).toBe('PRICE_CALCULATED');
-    expect(order.price).toBeGreaterThan(0);
-    expect(order.engine).toBe('runner');
+  it(
+    "a B2B quote from a real model goes through the MES's statuses, taken on the operators' page",
+    { timeout: 120_000 },
+    async () => {
+      const s = stack();
+      // The whole journey is one trace: the shop's request, the operator's browser and the
+      // steps all carry its traceparent.
+      const { traceparent } = newTraceparent();
+      const order = await quote(s, `e2e-b2b-${Date.now()}`, { traceparent });
+      expect(order.status).toBe('PRICE_CALCULATED');
+      expect(order.price).toBeGreaterThan(0);
+      expect(order.engine).toBe('runner');
 
-    await throughTheOperatorsPage(s, order, traceparent);
-    // Every status it went through, once each, in order.
-    expect(await history(s, order.id)).toEqual(LIFECYCLE_FROM_QUOTE);
-    // One trace: the quote, the page, the take clicked in the browser and every step, as the
-    // MES served them behind the proxy.
-    await expectOneTrace(s, traceparent, ['POST /api/b2b/orders', ...OPERATOR_ROUTES]);
-  });
+      await throughTheOperatorsPage(s, order, traceparent);
+      // Every status it went through, once each, in order.
+      expect(await history(s, order.id)).toEqual(LIFECYCLE_FROM_QUOTE);
+      // One trace: the quote, the page, the take clicked in the browser and every step, as the
+      // MES served them behind the proxy.
+      await expectOneTrace(s, traceparent, ['POST /api/b2b/orders', ...OPERATOR_ROUTES]);
+    },
+  );
 
-  it('a shop order goes through all ten statuses, priced by pricing-runner, taken on the page', async () => {
-    const s = stack();
-    const { traceparent } = newTraceparent();
-    const externalId = `e2e-shop-${Date.now()}`;
-    const order = await shopOrder(s, externalId, { traceparent });
-    expect(order.status).toBe('PRICE_CALCULATED');
-    expect(order.price).toBeGreaterThan(0);
-    // The runner kept its result in Redis, for every MES instance and the next identical model.
-    const redis = new Redis(s.redisUrl);
-    try {
-      // Every page of the scan: one SCAN call may return none of the matches.
-      const keys: string[] = [];
-      let cursor = '0';
-      do {
-        const [next, page] = await redis.scan(cursor, 'MATCH', `${s.pricingKeyPrefix}*`);
-        keys.push(...page);
-        cursor = next;
-      } while (cursor !== '0');
-      expect(keys.length).toBeGreaterThan(0);
-    } finally {
-      redis.disconnect();
-    }
+  it(
+    'a shop order goes through all ten statuses, priced by pricing-runner, taken on the page',
+    { timeout: 120_000 },
+    async () => {
+      const s = stack();
+      const { traceparent } = newTraceparent();
+      const externalId = `e2e-shop-${Date.now()}`;
+      const order = await shopOrder(s, externalId, { traceparent });
+      expect(order.status).toBe('PRICE_CALCULATED');
+      expect(order.price).toBeGreaterThan(0);
+      // The runner kept its result in Redis, for every MES instance and the next identical model.
+      const redis = new Redis(s.redisUrl);
+      try {
+        // Every page of the scan: one SCAN call may return none of the matches.
+        const keys: string[] = [];
+        let cursor = '0';
+        do {
+          const [next, page] = await redis.scan(cursor, 'MATCH', `${s.pricingKeyPrefix}*`);
+          keys.push(...page);
+          cursor = next;
+        } while (cursor !== '0');
+        expect(keys.length).toBeGreaterThan(0);
+      } finally {
+        redis.disconnect();
+      }
 
-    await throughTheOperatorsPage(s, order, traceparent);
-    expect(await history(s, order.id)).toEqual(LIFECYCLE);
-    const spans = await expectOneTrace(s, traceparent, OPERATOR_ROUTES);
-    // The shop's three messages, carried by its traceparent, were each consumed by the MES in
-    // the journey's trace.
-    const consumed = spans.filter(
-      (x) => x.kind === SPAN_KIND.CONSUMER && x.name === `process ${s.mes.queue}`,
-    );
-    expect(consumed.length).toBeGreaterThanOrEqual(3);
-  });
+      await throughTheOperatorsPage(s, order, traceparent);
+      expect(await history(s, order.id)).toEqual(LIFECYCLE);
+      const spans = await expectOneTrace(s, traceparent, OPERATOR_ROUTES);
+      // The shop's three messages, carried by its traceparent, were each consumed by the MES in
+      // the journey's trace.
+      const consumed = spans.filter(
+        (x) => x.kind === SPAN_KIND.CONSUMER && x.name === `process ${s.mes.queue}`,
+      );
+      expect(consumed.length).toBeGreaterThanOrEqual(3);
+    },
+  );
 
   it('two operators race for the newest order in two browsers: one wins, neither lists it after a reload', async () => {
     const s = stack();
