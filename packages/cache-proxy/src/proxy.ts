@@ -126,7 +126,13 @@ async function start(
   const fills = createFills({ store, upstream, fillDepth: o.fillDepth, hooks, recorder });
   const pass = createPassThrough(upstream, recorder);
   const serveList = createListRoute({ ...o, store, fills, invalidations, recorder, pass });
-  const writeThrough = createWriteThrough({ store, upstream, recorder, closed: () => closed });
+  const writeThrough = createWriteThrough({
+    store,
+    upstream,
+    recorder,
+    hooks,
+    closed: () => closed,
+  });
   const writes = createWriteRoutes({
     statuses: o.statuses,
     upstream,

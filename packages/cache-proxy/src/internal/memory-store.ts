@@ -30,7 +30,8 @@ interface StatusState {
   filled: number | undefined;
   filledExpiresAt: number;
   fillEpoch: number;
-  added: Map<string, { ticket: number; score: number; doc: string }>;
+  /** Write-through adds a fill may not cover, with the epoch when each ran (scripts.ts). */
+  added: Map<string, { epoch: number; score: number; doc: string }>;
   addedExpiresAt: number;
   /** member -> tombstone; insertion order is expiry order (one TTL), so sweeping stops early. */
   tombs: Map<string, { epoch: number; expiresAt: number }>;
@@ -178,7 +179,7 @@ export function memoryStore(opts: { limits: StoreLimits; now: () => number }): I
       s.gen += 1;
       const pending: Entry[] = [];
       for (const [member, p] of s.added) {
-        if (p.ticket > e0) pending.push({ member, score: p.score, doc: p.doc });
+        if (p.epoch >= e0) pending.push({ member, score: p.score, doc: p.doc });
         else s.added.delete(member);
       }
       s.entries = [];
@@ -251,14 +252,14 @@ export function memoryStore(opts: { limits: StoreLimits; now: () => number }): I
       }
       if (s.filled === undefined) {
         if (s.added.size >= maxPending(limits)) return Promise.resolve(markStale(s));
-        s.added.set(item.member, { ticket, score: item.score, doc: item.doc });
+        s.added.set(item.member, { epoch: s.epoch, score: item.score, doc: item.doc });
         s.addedExpiresAt = now() + dataTtl;
         return Promise.resolve('pending');
       }
-      if (ticket < s.filled) return Promise.resolve('reflected');
+      // A fill newer than the ticket may have read the MES before this add's read answered.
       if (s.entries.length >= s.total || aboveLowest(s, item)) {
         if (s.added.size >= maxPending(limits)) return Promise.resolve(markStale(s));
-        s.added.set(item.member, { ticket, score: item.score, doc: item.doc });
+        s.added.set(item.member, { epoch: s.epoch, score: item.score, doc: item.doc });
         s.addedExpiresAt = now() + dataTtl;
         insert(status, s, { ...item });
         s.total += 1;

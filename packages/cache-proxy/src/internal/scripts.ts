@@ -9,8 +9,10 @@
 //   <base>fillEpoch  epoch of the newest fill written (an older fill never overwrites it)
 //   <base>epoch      counter: every removal and every read ticket increments it
 //   <base>reset      epoch of the last time the index was dropped as unknowable
-//   <base>added      hash: member -> "<ticket> <score>" of write-through adds not yet covered by
-//                    a fill (a fill that read the MES before them merges them)
+//   <base>added      hash: member -> "<epoch> <score>" of write-through adds not yet covered by
+//                    a fill: the epoch when the add ran, after its read of the MES answered; a
+//                    fill whose ticket is newer read the MES after that and has the order, an
+//                    older one may have read before it and merges the add
 //   <base>tomb:<m>   tombstone: the epoch at which the order was removed (PX tombstoneTtlMs)
 //   <base>gen        a random nonce set by every script that may change what a page shows:
 //                    with the fill's epoch it versions the rendered pages each proxy keeps
@@ -91,14 +93,15 @@ redis.call('SET', base .. 'gen', ARGV[#ARGV])
 local snapshotTotal = tonumber(ARGV[6])
 local total = snapshotTotal
 local n = tonumber(ARGV[7])
--- Write-through adds made after this fill's read started: the snapshot may predate them.
+-- Write-through adds whose read of the MES may have answered after this fill's read: the
+-- snapshot may predate them. Only an add made before this fill's ticket is covered by it.
 local pending = {}
 local added = redis.call('HGETALL', KEYS[6])
 for i = 1, #added, 2 do
   local m = added[i]
   local sp = string.find(added[i + 1], ' ', 1, true)
   local t = tonumber(string.sub(added[i + 1], 1, sp - 1))
-  if t > e0 then
+  if t >= e0 then
     local d = redis.call('GET', base .. 'doc:' .. m)
     if d then pending[#pending + 1] = {m, tonumber(string.sub(added[i + 1], sp + 1)), d} end
   else
@@ -183,7 +186,12 @@ return 'stale'
 /**
  * KEYS: idx, total, filled, fillEpoch, reset, added, epoch.
  * ARGV: base, member, score, doc, ticket, dataTtlMs, maxDepth, maxPending, nonce.
- * Returns 'added' | 'present' | 'pending' | 'reflected' | 'tombstoned' | 'stale'.
+ * Returns 'added' | 'present' | 'pending' | 'tombstoned' | 'stale'.
+ *
+ * The ticket was taken before the read of the MES; the read may have been answered after a
+ * fill that took a later ticket read the list (a slow GET: a pool queue, a lagging replica), so
+ * a filled index newer than the ticket does not show the order has been listed. What a fill
+ * covers is told by the epoch now, after the read: a fill whose ticket is newer read after it.
  */
 export const ADD_LUA = `${ABOVE_LOWEST}${TRIM}
 local base = ARGV[1]
@@ -193,6 +201,7 @@ local a = tonumber(ARGV[5])
 local dataTtl = ARGV[6]
 local tomb = redis.call('GET', base .. 'tomb:' .. m)
 if tomb and tonumber(tomb) > a then return 'tombstoned' end
+local mark = (redis.call('GET', KEYS[7]) or '0') .. ' ' .. ARGV[3]
 redis.call('SET', base .. 'gen', ARGV[#ARGV])
 local dk = base .. 'doc:' .. m
 if redis.call('ZSCORE', KEYS[1], m) then
@@ -209,19 +218,17 @@ local f = redis.call('GET', KEYS[3])
 if not f then
   -- No index to add to; a fill in flight may have read the MES before this order came.
   if redis.call('HLEN', KEYS[6]) >= tonumber(ARGV[8]) then return stale() end
-  redis.call('HSET', KEYS[6], m, ARGV[5] .. ' ' .. ARGV[3])
+  redis.call('HSET', KEYS[6], m, mark)
   redis.call('PEXPIRE', KEYS[6], dataTtl)
   redis.call('SET', dk, ARGV[4], 'PX', dataTtl)
   return 'pending'
 end
--- The ticket was taken before the index's fill read the MES: the snapshot has the order.
-if a < tonumber(f) then return 'reflected' end
 local total = tonumber(redis.call('GET', KEYS[2]) or '0')
 local zcard = redis.call('ZCARD', KEYS[1])
 if zcard >= total or above_lowest(KEYS[1], s, m) then
   -- Remembered for a fill in flight that read the MES before this order came.
   if redis.call('HLEN', KEYS[6]) >= tonumber(ARGV[8]) then return stale() end
-  redis.call('HSET', KEYS[6], m, ARGV[5] .. ' ' .. ARGV[3])
+  redis.call('HSET', KEYS[6], m, mark)
   redis.call('PEXPIRE', KEYS[6], dataTtl)
   redis.call('ZADD', KEYS[1], s, m)
   redis.call('SET', dk, ARGV[4], 'PX', dataTtl)

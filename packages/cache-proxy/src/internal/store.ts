@@ -31,7 +31,7 @@ export type PageResult =
 
 export type FillOutcome = 'written' | 'incomplete' | 'superseded' | 'reset';
 export type RemoveOutcome = 'removed' | 'repeated' | 'absent' | 'stale';
-export type AddOutcome = 'added' | 'present' | 'pending' | 'reflected' | 'tombstoned' | 'stale';
+export type AddOutcome = 'added' | 'present' | 'pending' | 'tombstoned' | 'stale';
 
 export interface RemoveHint {
   /** The order is known to have been in the status (the take's from-status, an event's previousStatus). */

@@ -3,6 +3,7 @@
 // ticket, so it is listed as soon as its creation or approval is acknowledged.
 import { precedes } from '@meskit/kernel';
 import { fetchUpstream, type Upstream } from './forward.js';
+import type { TestHooks } from './hooks.js';
 import { isOrderItem, toIndexItem } from './orders.js';
 import { viaStore, type Recorder } from './recorder.js';
 import type { IndexStore } from './store.js';
@@ -38,6 +39,7 @@ export function createWriteThrough(opts: {
   store: IndexStore;
   upstream: Upstream;
   recorder: Recorder;
+  hooks: TestHooks;
   closed: () => boolean;
 }): WriteThrough {
   const { store, recorder } = opts;
@@ -47,6 +49,8 @@ export function createWriteThrough(opts: {
     for (let attempt = 0; ; attempt++) {
       const incarnation = store.incarnation;
       const ticket = await viaStore(recorder, () => store.ticket(status));
+      if (opts.hooks.beforeWriteThroughRead)
+        await opts.hooks.beforeWriteThroughRead(status, orderId);
       const answer = await fetchUpstream(opts.upstream, `/api/orders/${orderId}`);
       if (answer.status === 404) {
         // An event names an order the MES has: not found yet is a read behind the write (a
