@@ -168,6 +168,13 @@ describe('cache-proxy dashboard and rule queries on scraped cache sidecars', () 
       },
       POLL,
     );
+    // An approval of an order the MES does not have: its write-through gives up after its
+    // 30 s wait (meskit_cache_write_through_gave_up_total), while the rest goes on.
+    await publish('order.manufacturing_approved', {
+      orderId: 2_000_000_000,
+      status: 'MANUFACTURING_APPROVED',
+      previousStatus: 'PRICE_CALCULATED',
+    });
     await list(eventsProxy);
     expect((await list(eventsProxy)).cacheStatus).toBe('meskit; hit');
     await pool.query(`UPDATE orders SET status = 'MANUFACTURING_APPROVED' WHERE id = $1`, [
@@ -209,13 +216,25 @@ describe('cache-proxy dashboard and rule queries on scraped cache sidecars', () 
       await list(eventsProxy);
     }
 
+    await waitFor(
+      'the write-through of the unknown order gave up',
+      async () => {
+        const metrics = await (
+          await fetch(`http://127.0.0.1:${started[1]!.metricsPort}/metrics`)
+        ).text();
+        return /^meskit_cache_write_through_gave_up_total\{[^}]*reason="not_found"[^}]*\} 1$/m.test(
+          metrics,
+        );
+      },
+      { timeoutMs: 45_000, intervalMs: 500 },
+    );
     await queryUntil(
       `count_over_time(meskit_cache_requests_total{job="${job}", result="hit"}[1m]) >= 2`,
     );
     const queries = collectQueries().filter(isCacheProxyQuery);
-    // The dashboard's variables and panels, and the six alerts.
+    // The dashboard's variables and panels, and the seven alerts.
     expect(queries.length).toBeGreaterThan(20);
-    expect(queries.filter((query) => query.kind === 'alert')).toHaveLength(6);
+    expect(queries.filter((query) => query.kind === 'alert')).toHaveLength(7);
     // Fills keep happening: every cached list dropped, then the page read twice (a fill, a hit).
     const fills = async () => {
       await (await admin(redisAdmin, '/rebuild', 'POST')).arrayBuffer();

@@ -1,14 +1,19 @@
-// Write-through racing a fill. A write-through's ticket is taken before its GET of the order,
+// Write-through against a MES that answers late, on both stores.
+//
+// Racing a fill: a write-through's ticket is taken before its GET of the order,
 // but the MES may answer that GET after a fill that started later has read the list: the GET
 // waited in a connection pool, on a slow replica, behind a GC pause. The fill's snapshot then
 // predates what the GET saw, and the order must still be listed, whichever of the two writes
-// the store first. Both stores; the MES state is set by hand between the steps, so each
-// interleaving is forced, not hoped for.
+// the store first. The MES state is set by hand between the steps, so each interleaving is
+// forced, not hoped for.
+//
+// Giving up: a MES that never shows the announced status (or the order) within the budget is
+// counted by reason and warned about once.
 import amqp from 'amqplib';
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCacheProxy, type CacheProxy } from '../dist/index.js';
+import { CACHE_PROXY_METRICS, createCacheProxy, type CacheProxy } from '../dist/index.js';
 import { TEST_HOOKS } from '../dist/internal/hooks.js';
 import {
   consumerConnected,
@@ -19,6 +24,7 @@ import {
   uniqueName,
   useMes,
   useRedis,
+  useWarnings,
   waitFor,
   type TestMes,
 } from './helpers.js';
@@ -28,6 +34,7 @@ const LIST = `/api/orders?status=${STATUS}&pageSize=20`;
 
 let mes: TestMes;
 let redis: Redis;
+const gaveUpWarnings = useWarnings('MESKIT_CACHE_WRITE_THROUGH_GAVE_UP');
 useMes({ orders: 60 }, (started) => (mes = started));
 useRedis((client) => (redis = client));
 
@@ -71,16 +78,19 @@ describe.each(storeVariants(() => redis))('write-through racing a fill ($name)',
     await proxy?.close();
   });
 
+  let registry: Registry;
   async function startProxy(hooks: {
     beforeWriteThroughRead?: (status: string, orderId: number) => Promise<void>;
     afterFillRead?: (status: string) => Promise<void>;
+    writeThroughBudgetMs?: number;
   }): Promise<CacheProxy> {
     await proxy?.close();
+    registry = new Registry();
     proxy = await createCacheProxy({
       upstream: mes.url,
       port: 0,
       statuses: [STATUS],
-      registry: new Registry(),
+      registry,
       amqpUrl: serviceUrls().amqpUrl,
       exchange,
       queue: uniqueName('test.cache-proxy'),
@@ -153,5 +163,25 @@ describe.each(storeVariants(() => redis))('write-through racing a fill ($name)',
     expect(page.headers.get('cache-status')).toBe('meskit; hit');
     expect(ids(page)[0]).toBe(order);
     expect(page.text).toBe((await get(mes.url, LIST)).text);
+  });
+  it('counts a write-through that gave up, by reason, and warns once', async () => {
+    const [behind] = await mes.insert([{ status: 'PRICE_CALCULATED', createdAt: new Date() }]);
+    const started = await startProxy({ writeThroughBudgetMs: 200 });
+    const warned = gaveUpWarnings.length;
+    const applied = started.stats().events.applied;
+    await announceApproval(behind!); // the MES never applies it
+    await announceApproval(2_000_000_000); // an order the MES does not have
+    await waitFor('both events are applied', () => started.stats().events.applied >= applied + 2);
+    const gaveUp = await registry.getSingleMetric(CACHE_PROXY_METRICS.writeThroughGaveUp)?.get();
+    const count = (reason: string): number | undefined =>
+      gaveUp?.values.find((v) => v.labels['source'] === 'event' && v.labels['reason'] === reason)
+        ?.value;
+    expect(count('behind')).toBe(1);
+    expect(count('not_found')).toBe(1);
+    expect(started.stats().writes).toBe(0);
+    expect(ids(await get(started.url, LIST))).not.toContain(behind);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(gaveUpWarnings.length - warned).toBe(1); // two gave up, one warning
+    expect(gaveUpWarnings.at(-1)?.message).toMatch(/write-through of order \d+ gave up/);
   });
 });

@@ -10,6 +10,8 @@ export interface TestHooks {
   afterFillRead?: (status: string) => Promise<void>;
   /** Awaited after a write-through took its ticket and before it asks the MES for the order. */
   beforeWriteThroughRead?: (status: string, orderId: number) => Promise<void>;
+  /** How long a write-through waits for the MES, whatever its source. Default: 30 s / ~3 s. */
+  writeThroughBudgetMs?: number;
   /** The memory store's clock. Default: `Date.now`. */
   now?: () => number;
 }

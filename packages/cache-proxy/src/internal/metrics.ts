@@ -10,6 +10,7 @@ export const METRIC_NAMES = {
   fillDuration: 'meskit_cache_fill_duration_seconds',
   invalidations: 'meskit_cache_invalidations_total',
   writes: 'meskit_cache_writes_total',
+  writeThroughGaveUp: 'meskit_cache_write_through_gave_up_total',
   indexOrders: 'meskit_cache_index_orders',
   redisErrors: 'meskit_cache_redis_errors_total',
   events: 'meskit_cache_events_total',
@@ -35,6 +36,7 @@ export interface ProxyMetrics {
   fillDuration: Histogram;
   invalidations: Counter<'source'>;
   writes: Counter<'source'>;
+  writeThroughGaveUp: Counter<'source' | 'reason'>;
   redisErrors: Counter;
   events: Counter<'outcome'>;
   unreplicatedWrites: Counter;
@@ -109,6 +111,11 @@ export function proxyMetrics(registry: Registry, sizes: SizeSource): ProxyMetric
       METRIC_NAMES.writes,
       'Orders written into an index by write-through, by source="event" (an order event) or "proxy" (a write through the proxy answered with an order of a cached status).',
       ['source'],
+    ),
+    writeThroughGaveUp: counter(
+      METRIC_NAMES.writeThroughGaveUp,
+      'Write-throughs that gave up before the MES showed the order in the status it was announced in, by source ("event", "proxy") and reason="not_found" (the MES answered 404 throughout) or "behind" (it still showed an earlier status): the order is listed only at the next reconcile (reconcileIntervalMs) or when the index expires. Rising: the MES reads from a replica far behind, or applies events late.',
+      ['source', 'reason'],
     ),
     redisErrors: reuseMetric(
       registry,

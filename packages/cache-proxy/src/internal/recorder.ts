@@ -38,6 +38,7 @@ export type EventOutcome = keyof CacheProxyStats['events'];
 
 export const WARN_REDIS = 'MESKIT_CACHE_REDIS_UNAVAILABLE';
 export const WARN_UNREPLICATED = 'MESKIT_CACHE_REDIS_UNREPLICATED';
+export const WARN_WRITE_THROUGH = 'MESKIT_CACHE_WRITE_THROUGH_GAVE_UP';
 
 /** The `result` label of each request outcome. */
 const RESULT_LABEL: Record<RequestResult, string> = {
@@ -57,6 +58,12 @@ export interface Recorder {
   reconcile(): void;
   invalidation(source: InvalidationSource): void;
   write(source: 'event' | 'proxy'): void;
+  /** A write-through ran out of its budget: counted, and warned about the first time. */
+  writeThroughGaveUp(
+    source: 'event' | 'proxy',
+    reason: 'not_found' | 'behind',
+    detail: { orderId: number; status: string; waitedMs: number },
+  ): void;
   /** A store operation failed or timed out: counted, and warned about the first time. */
   storeFailed(error: unknown): void;
   event(outcome: EventOutcome): void;
@@ -123,6 +130,15 @@ export function createRecorder(opts: {
     write(source) {
       counts.writes += 1;
       metrics.writes.inc({ source });
+    },
+    writeThroughGaveUp(source, reason, detail) {
+      metrics.writeThroughGaveUp.inc({ source, reason });
+      const what =
+        reason === 'not_found' ? 'answered 404 for it' : `still did not show it ${detail.status}`;
+      opts.warnOnce(
+        WARN_WRITE_THROUGH,
+        `cache proxy: write-through of order ${detail.orderId} gave up after ${Math.round(detail.waitedMs / 1000)} s: the MES ${what}; the order is listed at the next reconcile or when the index expires. Is the MES reading from a replica far behind? Further ones are counted in ${METRIC_NAMES.writeThroughGaveUp} without warning.`,
+      );
     },
     storeFailed(error) {
       counts.redisErrors += 1;

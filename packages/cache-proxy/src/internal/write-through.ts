@@ -44,7 +44,7 @@ export function createWriteThrough(opts: {
 }): WriteThrough {
   const { store, recorder } = opts;
   return async function writeThrough(status, orderId, source = 'event') {
-    const budgetMs = WRITE_THROUGH_BUDGET_MS[source];
+    const budgetMs = opts.hooks.writeThroughBudgetMs ?? WRITE_THROUGH_BUDGET_MS[source];
     let waited = 0;
     for (let attempt = 0; ; attempt++) {
       const incarnation = store.incarnation;
@@ -55,8 +55,12 @@ export function createWriteThrough(opts: {
       if (answer.status === 404) {
         // An event names an order the MES has: not found yet is a read behind the write (a
         // replica still replaying the order's creation), waited for like a status behind.
+        if (source === 'proxy' || opts.closed()) return;
         const wait = nextWait(attempt, waited, budgetMs);
-        if (source === 'proxy' || opts.closed() || wait === undefined) return;
+        if (wait === undefined) {
+          recorder.writeThroughGaveUp(source, 'not_found', { orderId, status, waitedMs: waited });
+          return;
+        }
         await pause(wait);
         waited += wait;
         continue;
@@ -83,9 +87,13 @@ export function createWriteThrough(opts: {
       }
       // The event was published before the MES applied it (the CRM announces an approval the
       // MES then consumes): wait a little for the MES to catch up.
-      const wait = nextWait(attempt, waited, budgetMs);
-      if (opts.closed() || wait === undefined) return;
+      if (opts.closed()) return;
       if (typeof order.status !== 'string' || !precedes(order.status, status)) return;
+      const wait = nextWait(attempt, waited, budgetMs);
+      if (wait === undefined) {
+        recorder.writeThroughGaveUp(source, 'behind', { orderId, status, waitedMs: waited });
+        return;
+      }
       await pause(wait);
       waited += wait;
     }
