@@ -128,13 +128,47 @@ export function redisUrlOption(check: OptionChecks, option: string, url: string)
 
 const DISCONNECT_GRACE_MS = 300;
 
+/** How long a connection may take from TCP connect to ready by default (see openRedis). */
+export const REDIS_HANDSHAKE_TIMEOUT_MS = 5_000;
+
 /** The client options every meskit component chooses for itself. */
 export interface RedisClientSettings {
   connectionName: string;
   /** Commands sent while disconnected wait (true) or fail at once (false). */
   enableOfflineQueue: boolean;
   maxRetriesPerRequest: number;
-  commandTimeout?: number;
+  /**
+   * A connection not ready this long after its TCP connect (a server that accepts and never
+   * answers CLIENT SETNAME or the INFO ready check) is dropped and tried again. Default:
+   * REDIS_HANDSHAKE_TIMEOUT_MS. Bound each command yourself (boundedRedis): an ioredis
+   * `commandTimeout` also bounds the handshake, and one short enough for requests makes a
+   * process whose event loop stalls a few hundred ms under load reconnect over and over.
+   */
+  handshakeTimeoutMs?: number;
+}
+
+/**
+ * Drops `client`'s connection (and lets it reconnect) when it is not ready `timeoutMs` after
+ * its TCP connect. For a Cluster, each node's connection is its own Redis: `redisOptions`
+ * cannot carry listeners, so the guard watches the Cluster's nodes as they come.
+ */
+function guardHandshake(client: Redis, timeoutMs: number): void {
+  let timer: NodeJS.Timeout | undefined;
+  const clear = (): void => {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+  };
+  client.on('connect', () => {
+    clear();
+    timer = setTimeout(() => {
+      timer = undefined;
+      if (client.status === 'connect') client.disconnect(true);
+    }, timeoutMs);
+    timer.unref();
+  });
+  client.on('ready', clear);
+  client.on('close', clear);
+  client.on('end', clear);
 }
 
 /**
@@ -154,22 +188,24 @@ export function openRedis(target: RedisTarget, settings: RedisClientSettings): R
     // READONLY: reconnect, to wherever the URL leads now.
     reconnectOnError: (error: Error) => error.message.startsWith('READONLY'),
     maxRetriesPerRequest: settings.maxRetriesPerRequest,
-    ...(settings.commandTimeout !== undefined ? { commandTimeout: settings.commandTimeout } : {}),
   };
+  const handshakeMs = settings.handshakeTimeoutMs ?? REDIS_HANDSHAKE_TIMEOUT_MS;
   if (target.topology === 'standalone') {
     const { tls } = target;
-    return new Redis(tls.url, {
+    const client = new Redis(tls.url, {
       ...common,
       enableOfflineQueue: settings.enableOfflineQueue,
       ...(tls.options ? { tls: tls.options } : {}),
     });
+    guardHandshake(client, handshakeMs);
+    return client;
   }
   const auth = {
     ...(target.username !== undefined ? { username: target.username } : {}),
     ...(target.password !== undefined ? { password: target.password } : {}),
   };
-  if (target.topology === 'sentinel')
-    return new Redis({
+  if (target.topology === 'sentinel') {
+    const client = new Redis({
       ...common,
       ...auth,
       enableOfflineQueue: settings.enableOfflineQueue,
@@ -186,11 +222,16 @@ export function openRedis(target: RedisTarget, settings: RedisClientSettings): R
       // stops answering (it may still accept writes on the wrong side of a partition).
       failoverDetector: true,
     });
+    guardHandshake(client, handshakeMs);
+    return client;
+  }
   const nodes: ClusterNode[] = target.nodes.map(({ host, port }) => ({ host, port }));
-  return new Cluster(nodes, {
+  const cluster = new Cluster(nodes, {
     enableOfflineQueue: settings.enableOfflineQueue,
     redisOptions: { ...common, ...auth },
   });
+  cluster.on('+node', (node: Redis) => guardHandshake(node, handshakeMs));
+  return cluster;
 }
 
 /**

@@ -61,7 +61,8 @@ export async function openStore(
     // Fail fast while disconnected: a request goes to the MES instead of waiting.
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
-    commandTimeout: o.redisTimeoutMs,
+    // Every store command is bounded by redisTimeoutMs (boundedRedis), the handshake is not:
+    // a process that stalls for longer under load must still get its connection.
   });
   // Failures surface through the commands (counted, warned once); without a listener ioredis
   // prints every reconnect failure. A client passed in is the caller's: its listeners too.

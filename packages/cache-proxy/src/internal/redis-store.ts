@@ -104,8 +104,8 @@ export function redisStore(opts: {
 
   /** The command's answer, or a rejection once `timeoutMs` passes (the command may still land). */
   const bounded = boundedRedis(client, opts.timeoutMs);
-  // WAIT gives up after half the budget: the client's own command timeout (redisTimeoutMs on
-  // the proxy's clients) must not fire first and turn a write that landed into a failure.
+  // WAIT gives up after half the budget: the write's own bound must not fire first and turn
+  // a write that landed into a failure.
   const waitMs = Math.max(1, Math.floor(opts.timeoutMs / 2));
   /** The last WAIT found too few replicas: writes do not WAIT until `waitAgainAt`. */
   let degraded = false;
