@@ -72,6 +72,14 @@ async function approveAtTheMes(orderId: number): Promise<void> {
   await mes.query(`UPDATE orders SET status = $2 WHERE id = $1`, [orderId, STATUS]);
 }
 
+/** The proxy's cached page tops with `order`, and equals the MES's own. */
+async function expectListedFirst(proxy: CacheProxy, order: number): Promise<void> {
+  const page = await get(proxy.url, LIST);
+  expect(page.headers.get('cache-status')).toBe('meskit; hit');
+  expect(ids(page)[0]).toBe(order);
+  expect(page.text).toBe((await get(mes.url, LIST)).text);
+}
+
 describe.each(storeVariants(() => redis))('write-through racing a fill ($name)', (variant) => {
   let proxy: CacheProxy | undefined;
   afterAll(async () => {
@@ -124,10 +132,7 @@ describe.each(storeVariants(() => redis))('write-through racing a fill ($name)',
     const applied = started.stats().events.applied;
     held.open(); // the GET now sees the approval
     await waitFor('the event is applied', () => started.stats().events.applied > applied);
-    const page = await get(started.url, LIST);
-    expect(page.headers.get('cache-status')).toBe('meskit; hit');
-    expect(ids(page)[0]).toBe(order);
-    expect(page.text).toBe((await get(mes.url, LIST)).text);
+    await expectListedFirst(started, order!);
   });
 
   it('lists the order when a fill that read the MES before the GET writes after the add', async () => {
@@ -159,11 +164,9 @@ describe.each(storeVariants(() => redis))('write-through racing a fill ($name)',
     await waitFor('the event is applied', () => started.stats().events.applied > applied);
     fillHeld.open(); // the fill writes its older snapshot
     expect((await first).status).toBe(200); // served after the write: with or without it
-    const page = await get(started.url, LIST);
-    expect(page.headers.get('cache-status')).toBe('meskit; hit');
-    expect(ids(page)[0]).toBe(order);
-    expect(page.text).toBe((await get(mes.url, LIST)).text);
+    await expectListedFirst(started, order!);
   });
+
   it('counts a write-through that gave up, by reason, and warns once', async () => {
     const [behind] = await mes.insert([{ status: 'PRICE_CALCULATED', createdAt: new Date() }]);
     const started = await startProxy({ writeThroughBudgetMs: 200 });
