@@ -28,10 +28,10 @@ import {
 // A failover under load: the election, reconnects and refills take seconds, more on a
 // loaded machine (the waits inside allow 60 s for the recovery alone).
 const CHAOS_TIMEOUT_MS = 180_000;
-// On the loaded CI machine (a full npm test beside them) the recovery outlasted these tests'
-// waits, each of them in some run, while alone they pass in seconds: they run with
-// MESKIT_TEST_FAILOVER_UNDER_LOAD=1 until that is understood (issue 14).
-const FAILOVER_UNDER_LOAD = process.env['MESKIT_TEST_FAILOVER_UNDER_LOAD'] === '1';
+// On the loaded CI machine (a full npm test beside them) one proxy's client once stayed
+// reconnecting for over a minute: its handshake was bounded by the 250 ms request budget,
+// which an event loop stalled by the load outlasted on every try (fixed in the kernel's
+// openRedis; test/open-redis.integration.test.ts there shows the mechanism).
 const PAGE = '/api/orders?status=MANUFACTURING_APPROVED&page=1&pageSize=20';
 const dir = mkdtempSync(join(tmpdir(), 'meskit-sentinel-'));
 
@@ -100,7 +100,7 @@ afterAll(async () => {
 });
 
 describe('Redis Sentinel fails over while reads race takes through two proxies', () => {
-  it.runIf(FAILOVER_UNDER_LOAD)(
+  it(
     'nothing taken is listed again, clients see no error, and the index answers again',
     async () => {
       const hitsOf = () => proxies.map((p) => p.stats().requests.hit);
@@ -149,7 +149,7 @@ describe('Redis Sentinel fails over while reads race takes through two proxies',
     CHAOS_TIMEOUT_MS,
   );
 
-  it.runIf(FAILOVER_UNDER_LOAD)(
+  it(
     'a take through one proxy while the master is down answers once the removal landed, so the other proxy never lists it',
     async () => {
       // Without events: the removal through the proxy is the only one there is. A long TTL:
@@ -206,7 +206,7 @@ describe('Redis Sentinel fails over while reads race takes through two proxies',
     CHAOS_TIMEOUT_MS,
   );
 
-  it.runIf(FAILOVER_UNDER_LOAD)(
+  it(
     'a write no replica acknowledges still counts, and is counted as unreplicated',
     async () => {
       const [proxy] = proxies;

@@ -45,7 +45,7 @@ describe('openRedis handshake', () => {
       expect(reconnects).toBe(0);
       expect(await client.ping()).toBe('PONG');
     } finally {
-      await quitRedis(client);
+      await quitRedis(client, 1_000);
     }
   });
 
