@@ -5,6 +5,7 @@
 // - Cluster: `redis+cluster://[user:password@]host:port[,host:port...]`, every host a seed.
 // The `redis+sentinel` form is the one Celery, Sidekiq add-ons and several Python and Go
 // clients read; ioredis itself has no URL for either.
+import { EventEmitter } from 'node:events';
 import { Cluster, Redis, type ClusterNode } from 'ioredis';
 import { MeskitError, redactUrl } from './errors.js';
 import type { OptionChecks } from './options.js';
@@ -147,12 +148,33 @@ export interface RedisClientSettings {
   handshakeTimeoutMs?: number;
 }
 
+type Connect = (...args: unknown[]) => Promise<unknown>;
+
 /**
- * Drops `client`'s connection (and lets it reconnect) when it is not ready `timeoutMs` after
- * its TCP connect. For a Cluster, each node's connection is its own Redis: `redisOptions`
- * cannot carry listeners, so the guard watches the Cluster's nodes as they come.
+ * ioredis listens for one 'error' on each socket (`once`): a socket that emits another (a TLS
+ * server's alert after the client refused its certificate, a reset after a timeout) would throw
+ * it as an uncaught exception and take the process down. Every socket the client opens gets a
+ * listener that stays; ioredis still sees the first error, and reconnects on 'close' as ever.
  */
-function guardHandshake(client: Redis, timeoutMs: number): void {
+function absorbSocketErrors(client: Redis): void {
+  const connector = (client as unknown as { connector?: { connect?: Connect } }).connector;
+  const connect = connector?.connect;
+  if (!connector || typeof connect !== 'function') return;
+  connector.connect = async (...args: unknown[]): Promise<unknown> => {
+    const stream = await connect.apply(connector, args);
+    if (stream instanceof EventEmitter) stream.on('error', () => undefined);
+    return stream;
+  };
+}
+
+/**
+ * What every client gets: socket errors absorbed (above), and its connection dropped (to
+ * reconnect) when it is not ready `timeoutMs` after its TCP connect. For a Cluster, each node's
+ * connection is its own Redis: `redisOptions` cannot carry listeners, so the Cluster's nodes
+ * get it as they come.
+ */
+function harden(client: Redis, timeoutMs: number): void {
+  absorbSocketErrors(client);
   let timer: NodeJS.Timeout | undefined;
   const clear = (): void => {
     if (timer) clearTimeout(timer);
@@ -188,6 +210,8 @@ export function openRedis(target: RedisTarget, settings: RedisClientSettings): R
     // READONLY: reconnect, to wherever the URL leads now.
     reconnectOnError: (error: Error) => error.message.startsWith('READONLY'),
     maxRetriesPerRequest: settings.maxRetriesPerRequest,
+    // Connected below, once harden() has wrapped the connector: its first socket too.
+    lazyConnect: true,
   };
   const handshakeMs = settings.handshakeTimeoutMs ?? REDIS_HANDSHAKE_TIMEOUT_MS;
   if (target.topology === 'standalone') {
@@ -197,7 +221,8 @@ export function openRedis(target: RedisTarget, settings: RedisClientSettings): R
       enableOfflineQueue: settings.enableOfflineQueue,
       ...(tls.options ? { tls: tls.options } : {}),
     });
-    guardHandshake(client, handshakeMs);
+    harden(client, handshakeMs);
+    client.connect().catch(() => undefined); // failures: 'error' events, and reconnects
     return client;
   }
   const auth = {
@@ -222,15 +247,18 @@ export function openRedis(target: RedisTarget, settings: RedisClientSettings): R
       // stops answering (it may still accept writes on the wrong side of a partition).
       failoverDetector: true,
     });
-    guardHandshake(client, handshakeMs);
+    harden(client, handshakeMs);
+    client.connect().catch(() => undefined); // failures: 'error' events, and reconnects
     return client;
   }
   const nodes: ClusterNode[] = target.nodes.map(({ host, port }) => ({ host, port }));
+  // The Cluster connects its nodes lazily itself, after '+node'.
+  const { lazyConnect: _lazy, ...nodeOptions } = common;
   const cluster = new Cluster(nodes, {
     enableOfflineQueue: settings.enableOfflineQueue,
-    redisOptions: { ...common, ...auth },
+    redisOptions: { ...nodeOptions, ...auth },
   });
-  cluster.on('+node', (node: Redis) => guardHandshake(node, handshakeMs));
+  cluster.on('+node', (node: Redis) => harden(node, handshakeMs));
   return cluster;
 }
 

@@ -80,4 +80,22 @@ describe('openRedis handshake', () => {
       client.disconnect();
     }
   });
+
+  it('a socket that errs more than once does not throw from the client (a TLS alert after a refusal)', async () => {
+    const client = openRedis(redisTarget(serviceUrls().redisUrl), FAST);
+    client.on('error', () => undefined);
+    try {
+      await waitFor('the client is ready', () => client.status === 'ready');
+      // ioredis listens for one error per socket (twice over, both `once`): a TLS socket that
+      // emits another after them (the server's alert once the client refused its certificate)
+      // would be an uncaught exception, and a crashed sidecar.
+      const stream = (client as unknown as { stream: net.Socket }).stream;
+      expect(() => {
+        for (let i = 0; i < 3; i++) stream.emit('error', new Error(`socket error ${i}`));
+      }).not.toThrow();
+      await waitFor('the client connected again', () => client.status === 'ready');
+    } finally {
+      await quitRedis(client, 1_000);
+    }
+  });
 });
