@@ -107,6 +107,73 @@ describe('createConsumer', () => {
     expect(consumer.stats()).toMatchObject({ consuming: true, inFlight: 0 });
   });
 
+  it("with an ordering key, one key's messages run one at a time in delivery order while other keys go on", async () => {
+    const events: string[] = [];
+    const gates = new Map<string, () => void>();
+    const { consumer, publisher, exchange } = await setup<{ order: string; step: number }>(
+      'keyed',
+      {
+        prefetch: 8,
+        orderingKey: (message) => message.body.order,
+        async handler(message) {
+          const id = `${message.body.order}${message.body.step}`;
+          events.push(`start ${id}`);
+          // The first message of order A holds until the test lets it go.
+          if (id === 'A1') await new Promise<void>((resolve) => gates.set(id, resolve));
+          events.push(`end ${id}`);
+        },
+      },
+    );
+    for (const [order, step] of [
+      ['A', 1],
+      ['A', 2],
+      ['B', 1],
+      ['A', 3],
+      ['B', 2],
+    ] as const)
+      await publisher.publish(exchange, 'order.changed', { order, step });
+    await waitFor('B done while A1 holds', () => events.includes('end B2'));
+    // A2 and A3 are delivered (prefetch 8) but wait behind A1.
+    expect(events.filter((e) => e.includes('A'))).toEqual(['start A1']);
+    expect(consumer.stats().inFlight).toBe(3);
+    gates.get('A1')!();
+    await waitFor('all acked', () => consumer.stats().outcomes.acked === 5);
+    expect(events.filter((e) => e.includes('A'))).toEqual([
+      'start A1',
+      'end A1',
+      'start A2',
+      'end A2',
+      'start A3',
+      'end A3',
+    ]);
+    expect(events.filter((e) => e.includes('B'))).toEqual([
+      'start B1',
+      'end B1',
+      'start B2',
+      'end B2',
+    ]);
+  });
+
+  it('an ordering key that throws fails its message like a handler error', async () => {
+    const handled: number[] = [];
+    const { consumer, publisher, exchange } = await setup<{ n: number }>('keythrow', {
+      retry: { delaysMs: [] },
+      orderingKey: (message) => {
+        if (message.body.n === 1) throw new Error('no key');
+        return 'k';
+      },
+      async handler(message) {
+        handled.push(message.body.n);
+      },
+    });
+    for (const n of [1, 2]) await publisher.publish(exchange, 'order.changed', { n });
+    await waitFor(
+      'one acked, one dead-lettered',
+      () => consumer.stats().outcomes.acked === 1 && consumer.stats().outcomes.dead_lettered === 1,
+    );
+    expect(handled).toEqual([2]);
+  });
+
   it('a failing handler is retried after each delay, then the message is dead-lettered with the error', async () => {
     const attempts: number[] = [];
     const { consumer, publisher, exchange, queue } = await setup('retry', {
@@ -300,6 +367,9 @@ describe('createConsumer', () => {
     );
     expect(() => createConsumer({ ...base, parse: 'xml' as never })).toThrow(
       expect.objectContaining({ option: 'parse' }),
+    );
+    expect(() => createConsumer({ ...base, orderingKey: 'orderId' as never })).toThrow(
+      expect.objectContaining({ option: 'orderingKey' }),
     );
   });
 });

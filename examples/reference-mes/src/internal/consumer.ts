@@ -241,6 +241,25 @@ function orderKey(body: Record<string, unknown>): OrderKey {
   throw malformed('the message needs "orderId" (a positive integer) or "externalId"');
 }
 
+/**
+ * The order a message is about, for handling one order's messages in the order they came: the
+ * shop names it by `externalId` (before the MES has given it an id), the CRM by `orderId`.
+ * `undefined` for a body that names neither (it fails in the handler, as malformed).
+ */
+export function orderKeyOf(content: Buffer): string | undefined {
+  let body: unknown;
+  try {
+    body = JSON.parse(content.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof body !== 'object' || body === null) return undefined;
+  const { externalId, orderId } = body as { externalId?: unknown; orderId?: unknown };
+  if (typeof externalId === 'string') return `external:${externalId}`;
+  if (typeof orderId === 'number' || typeof orderId === 'string') return `order:${orderId}`;
+  return undefined;
+}
+
 function parseBody(content: Buffer): Record<string, unknown> {
   let body: unknown;
   try {

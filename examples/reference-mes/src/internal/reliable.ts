@@ -2,16 +2,18 @@
 // - every event is written to the outbox in the transaction of the change that caused it, and
 //   relayed with publisher confirms (ordered per order id): an event exists exactly when its
 //   change committed, whatever the broker does;
-// - the CRM inbox is a quorum queue consumed with manual acks and a prefetch; a message's
-//   effect and its inbox row commit together (a redelivery changes nothing); a failure is
-//   retried after 1 s, 10 s and 60 s, then dead-lettered, and a message that can never work
-//   (malformed, an impossible transition) is dead-lettered at once;
+// - the CRM inbox is a quorum queue consumed with manual acks and a prefetch, one order's
+//   messages one at a time in the order they came; a message's effect and its inbox row commit
+//   together (a redelivery changes nothing); a failure is retried after 1 s, 10 s and 60 s,
+//   then dead-lettered, and a message that can never work (malformed, an impossible
+//   transition) is dead-lettered at once;
 // - the connection comes back after the broker does.
 // Loaded only in this mode: the legacy MES does not import mq-reliable.
 import { routingKeyFor } from '@meskit/kernel';
 import type pg from 'pg';
 import { CONSUMED_ROUTING_KEYS } from '../events.js';
 import type { EventSink, MessageHandler, MessagingCounters } from './bus.js';
+import { orderKeyOf } from './consumer.js';
 import type { Logger } from './log.js';
 import { reasonOf } from './log.js';
 
@@ -69,6 +71,10 @@ export async function startReliableMessaging(
       connectionName: 'reference-mes-inbox',
       bindings: CONSUMED_ROUTING_KEYS.map((pattern) => ({ exchange, pattern })),
       parse: 'buffer',
+      // The shop's initiated -> file_uploaded -> submitted, published one after another, must
+      // not run side by side: a later one would insert the order first and the earlier one's
+      // status would never be recorded.
+      orderingKey: (message) => orderKeyOf(message.body as Buffer),
       inbox,
       retry: {
         retryable: (error) => !PERMANENT.has(String((error as { code?: unknown }).code)),

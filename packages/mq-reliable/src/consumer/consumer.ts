@@ -18,6 +18,7 @@ import { consumerMetrics } from '../internal/metrics.js';
 import { inConsumerSpan } from '../internal/trace-context.js';
 import { attemptOf, deliveryCountOf, failureHeaders, headersOf, messageIdOf } from './headers.js';
 import { resolveConsumerOptions, type ConsumerOptions } from './options.js';
+import { KeyedSerializer } from './key-order.js';
 import { consumerTopology, waitQueueName } from './topology.js';
 import type { ConsumedMessage, ConsumeOutcome, Consumer, ConsumerStats } from './types.js';
 
@@ -59,6 +60,7 @@ export function createConsumer<T = unknown>(opts: ConsumerOptions<T>): Consumer 
   let reconnects = 0;
   let outage = false;
   const idle = new Set<() => void>();
+  const inKeyOrder = new KeyedSerializer();
   const readyWaiters = new Set<() => void>();
 
   function count(outcome: ConsumeOutcome): void {
@@ -174,6 +176,27 @@ export function createConsumer<T = unknown>(opts: ConsumerOptions<T>): Consumer 
       redelivered: raw.fields.redelivered,
       raw,
     };
+    let key: string | undefined;
+    try {
+      key = opts.orderingKey?.(message);
+    } catch (error) {
+      return fail(link, raw, error);
+    }
+    if (key === undefined) return run(link, raw, message);
+    // Its turn may come after its channel died: the broker then delivers it again, and
+    // running it here too would have its effect twice without an inbox.
+    return inKeyOrder.run(key, () =>
+      kept.current === link ? run(link, raw, message) : Promise.resolve('requeued' as const),
+    );
+  }
+
+  /** Runs the handler (in the inbox's transaction, if any), then acks, or fails the message. */
+  async function run(
+    link: Link,
+    raw: ConsumeMessage,
+    message: ConsumedMessage<T>,
+  ): Promise<ConsumeOutcome> {
+    const headers = message.headers;
     try {
       const { duplicate } = await inConsumerSpan(
         o.queue,

@@ -9,7 +9,7 @@ import {
 } from '../internal/connection-options.js';
 import type { Registry } from 'prom-client';
 import type { Topology } from '../internal/topology.js';
-import type { Handler, Inbox } from './types.js';
+import type { ConsumedMessage, Handler, Inbox } from './types.js';
 
 export interface ConsumerOptions<T = unknown> extends ConnectionOptions {
   /** The queue to consume; declared with its wait queues and dead-letter queue. Required. */
@@ -39,6 +39,15 @@ export interface ConsumerOptions<T = unknown> extends ConnectionOptions {
   parse?: 'json' | 'text' | 'buffer' | ((content: Buffer) => T);
   /** Unacked deliveries at once (also the handlers running at once). Default: 16. */
   prefetch?: number;
+  /**
+   * The key whose messages are handled one at a time, in the order they were delivered (an
+   * order id: its status changes must not overtake each other); `undefined` for a message
+   * with none. Messages of different keys still run side by side up to `prefetch`. Order holds
+   * among first deliveries: a message that failed comes back from its wait queue after its
+   * delay, behind what was delivered meanwhile. A throw fails the message like a handler
+   * error. Default: none (every delivery runs at once).
+   */
+  orderingKey?: (message: ConsumedMessage<T>) => string | undefined;
   retry?: {
     /**
      * The wait before each retry, one wait queue per entry: `[1000, 10000, 60000]` retries
@@ -132,6 +141,8 @@ export function resolveConsumerOptions<T>(opts: ConsumerOptions<T>): ResolvedCon
     throw check.invalid('retry.afterLast', '"repeat" needs at least one delay in retry.delaysMs');
   if (retry.retryable !== undefined && typeof retry.retryable !== 'function')
     throw check.invalid('retry.retryable', 'must be a function (error) => boolean');
+  if (opts.orderingKey !== undefined && typeof opts.orderingKey !== 'function')
+    throw check.invalid('orderingKey', 'must be a function (message) => string | undefined');
   if (opts.inbox !== undefined && typeof opts.inbox.run !== 'function')
     throw check.invalid('inbox', 'must be pgInbox(...) or redisInbox(...)');
   const int = (
