@@ -10,6 +10,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createRouteNormalizer } from '../src/index.js';
 import { EnterableContextManager } from '../src/internal/context-manager.js';
 import { startHttpServerSpans } from '../src/internal/http-server-spans.js';
+import { LeanContext } from '../src/internal/lean-context.js';
 import { samplerFromEnv } from '../src/internal/sampler.js';
 
 // Ended spans, collected as they end. The server span ends on 'finish', which may come after
@@ -37,6 +38,8 @@ interface Seen {
   traceId: string | undefined;
   spanIdBeforeAwait: string | undefined;
   spanIdAfterAwait: string | undefined;
+  /** The active context is this package's LeanContext, not the API's BaseContext. */
+  leanContext: boolean;
 }
 
 async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
@@ -49,6 +52,7 @@ async function handle(request: IncomingMessage, response: ServerResponse): Promi
     traceId: before?.traceId,
     spanIdBeforeAwait: before?.spanId,
     spanIdAfterAwait: after?.spanId,
+    leanContext: context.active() instanceof LeanContext,
   };
   const status = request.url === '/fail' ? 503 : 200;
   response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(seen));
@@ -126,6 +130,8 @@ describe('HTTP server spans from diagnostics channels', () => {
     const spanId = span!.spanContext().spanId;
     expect(seen.spanIdBeforeAwait).toBe(spanId);
     expect(seen.spanIdAfterAwait).toBe(spanId);
+    // Entered once per request: the lean context, whose instances hold no closures of their own.
+    expect(seen.leanContext).toBe(true);
     const child = finished.find((s) => s.name === 'child');
     expect(child?.parentSpanContext?.spanId).toBe(spanId);
     expect(child?.spanContext().traceId).toBe(span!.spanContext().traceId);

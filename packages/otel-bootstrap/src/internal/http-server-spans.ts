@@ -11,7 +11,6 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
-  ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
   propagation,
@@ -23,6 +22,7 @@ import {
 import type { HttpInstrumentationConfig } from '@opentelemetry/instrumentation-http';
 import type { EnterableContextManager } from './context-manager.js';
 import { isInternalServer, setRequestRoute, setRequestSpanContext } from './http-request-state.js';
+import { LEAN_ROOT_CONTEXT } from './lean-context.js';
 import { OTHER, methodLabel, type RouteLabeler } from './route.js';
 
 const REQUEST_START = 'http.server.request.start';
@@ -81,7 +81,7 @@ export function startHttpServerSpans(options: HttpServerSpansOptions): () => voi
       }
       // Parent from the traceparent header only, never from whatever context happens to be
       // active in the parser's callback.
-      const parent = propagation.extract(ROOT_CONTEXT, request.headers);
+      const parent = propagation.extract(LEAN_ROOT_CONTEXT, request.headers);
       const span = tracer.startSpan(
         methodLabel(method) === OTHER ? 'HTTP' : method,
         { kind: SpanKind.SERVER, attributes },
