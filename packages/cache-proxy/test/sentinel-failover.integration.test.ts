@@ -28,13 +28,13 @@ import {
 // A failover under load: the election, reconnects and refills take seconds, more on a
 // loaded machine (the waits inside allow 60 s for the recovery alone).
 const CHAOS_TIMEOUT_MS = 180_000;
-// On the loaded CI machine (a full npm test beside them) one proxy's client sometimes stays
+// On the loaded CI machine (a full npm test beside them) one proxy's client sometimes stayed
 // unable to write ("Stream isn't writeable") for over a minute after the failover, while the
-// other proxy, configured the same, recovers. A handshake bounded by the 250 ms request
-// budget was one cause (fixed in the kernel's openRedis; its test/open-redis.integration.test.ts
-// shows the mechanism), but the stuck client came back in a clean-clone run after that fix
-// (2026-12-08). Until that is understood these run with MESKIT_TEST_FAILOVER_UNDER_LOAD=1
-// (issue 14); alone they pass.
+// other proxy, configured the same, recovered. Two causes are fixed in the kernel's openRedis
+// (a handshake bounded by the 250 ms request budget; a '+switch-master' cutting a reconnect's
+// Sentinel lookup short, which ended the ioredis client for good: see its
+// open-redis*.integration.test.ts), and the proxy's writer is now opened the same way. Until
+// full runs show it gone these run with MESKIT_TEST_FAILOVER_UNDER_LOAD=1 (issue 14).
 const FAILOVER_UNDER_LOAD = process.env['MESKIT_TEST_FAILOVER_UNDER_LOAD'] === '1';
 const PAGE = '/api/orders?status=MANUFACTURING_APPROVED&page=1&pageSize=20';
 const dir = mkdtempSync(join(tmpdir(), 'meskit-sentinel-'));

@@ -151,30 +151,59 @@ export interface RedisClientSettings {
 type Connect = (...args: unknown[]) => Promise<unknown>;
 
 /**
- * ioredis listens for one 'error' on each socket (`once`): a socket that emits another (a TLS
- * server's alert after the client refused its certificate, a reset after a timeout) would throw
- * it as an uncaught exception and take the process down. Every socket the client opens gets a
- * listener that stays; ioredis still sees the first error, and reconnects on 'close' as ever.
+ * The connector's connect, wrapped:
+ * - ioredis listens for one 'error' on each socket (`once`): a socket that emits another (a
+ *   TLS server's alert after the client refused its certificate, a reset after a timeout)
+ *   would throw it as an uncaught exception and take the process down. Every socket the client
+ *   opens gets a listener that stays; ioredis still sees the first error, and reconnects on
+ *   'close' as ever.
+ * - A connect that fails ends an ioredis client for good (status 'end', no retry scheduled).
+ *   Through Sentinel, the previous connection's failover detector disconnects the connector
+ *   when the Sentinels announce the new master; when that lands while the client is already
+ *   reconnecting (its master was killed) and asking the Sentinels where the master is, the
+ *   lookup throws "Connection is closed." and the client would never connect again. Unless the
+ *   application closed the client, the connect is tried again (a few times).
  */
-function absorbSocketErrors(client: Redis): void {
+function wrapConnect(client: Redis): void {
   const connector = (client as unknown as { connector?: { connect?: Connect } }).connector;
   const connect = connector?.connect;
   if (!connector || typeof connect !== 'function') return;
   connector.connect = async (...args: unknown[]): Promise<unknown> => {
-    const stream = await connect.apply(connector, args);
-    if (stream instanceof EventEmitter) stream.on('error', () => undefined);
-    return stream;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const stream = await connect.apply(connector, args);
+        if (stream instanceof EventEmitter) stream.on('error', () => undefined);
+        return stream;
+      } catch (error) {
+        if (attempt >= CONNECT_ATTEMPTS || !closedUnderConnect(client, error)) throw error;
+      }
+    }
   };
 }
 
+/** Tries of one connect cut short by its own connector (wrapConnect). */
+const CONNECT_ATTEMPTS = 5;
+
+function closedUnderConnect(client: Redis, error: unknown): boolean {
+  const closedByApplication = (client as unknown as { manuallyClosing?: boolean }).manuallyClosing;
+  return (
+    closedByApplication !== true &&
+    error instanceof Error &&
+    error.message === CONNECTION_CLOSED_MESSAGE
+  );
+}
+
+/** ioredis's CONNECTION_CLOSED_ERROR_MSG. */
+const CONNECTION_CLOSED_MESSAGE = 'Connection is closed.';
+
 /**
- * What every client gets: socket errors absorbed (above), and its connection dropped (to
+ * What every client gets: its connector wrapped (above), and its connection dropped (to
  * reconnect) when it is not ready `timeoutMs` after its TCP connect. For a Cluster, each node's
  * connection is its own Redis: `redisOptions` cannot carry listeners, so the Cluster's nodes
  * get it as they come.
  */
 function harden(client: Redis, timeoutMs: number): void {
-  absorbSocketErrors(client);
+  wrapConnect(client);
   let timer: NodeJS.Timeout | undefined;
   const clear = (): void => {
     if (timer) clearTimeout(timer);

@@ -56,17 +56,21 @@ export async function openStore(
     return storeOn(o, redisOption, false, limits, hooks.onUnreplicated);
   const url = redisOption;
   const target = o.redisTarget!;
-  const client = openRedis(target, {
-    connectionName: 'meskit-cache-proxy',
-    // Fail fast while disconnected: a request goes to the MES instead of waiting.
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    // Every store command is bounded by redisTimeoutMs (boundedRedis), the handshake is not:
-    // a process that stalls for longer under load must still get its connection.
-  });
-  // Failures surface through the commands (counted, warned once); without a listener ioredis
-  // prints every reconnect failure. A client passed in is the caller's: its listeners too.
-  client.on('error', () => undefined);
+  const open = (connectionName: string): Redis | Cluster => {
+    const opened = openRedis(target, {
+      connectionName,
+      // Fail fast while disconnected: a request goes to the MES instead of waiting.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      // Every store command is bounded by redisTimeoutMs (boundedRedis), the handshake is not:
+      // a process that stalls for longer under load must still get its connection.
+    });
+    // Failures surface through the commands (counted, warned once); without a listener ioredis
+    // prints every reconnect failure. A client passed in is the caller's: its listeners too.
+    opened.on('error', () => undefined);
+    return opened;
+  };
+  const client = open('meskit-cache-proxy');
   // A certificate Redis will never get past is said once, with the reason: the commands'
   // own failures only say the connection is closed.
   if (target.topology === 'standalone' && target.tls.enabled)
@@ -78,7 +82,11 @@ export async function openStore(
   // Commands fail fast while disconnected (no offline queue): give the connection a
   // bounded head start so the first requests are not forwarded for nothing.
   await connected(client, url, headStart(o));
-  return storeOn(o, client, true, limits, hooks.onUnreplicated, url);
+  // The writer too from openRedis, with everything the kernel gives a client (the handshake's
+  // bound, a connect cut short tried again, socket errors absorbed), not a duplicate() of it.
+  return storeOn(o, client, true, limits, hooks.onUnreplicated, url, () =>
+    open('meskit-cache-proxy-writer'),
+  );
 }
 
 /** How long the first connection may take before the proxy starts anyway. */
@@ -91,14 +99,19 @@ async function storeOn(
   limits: StoreLimits,
   onUnreplicated: () => void,
   url = '',
+  openWriter?: () => Redis | Cluster,
 ): Promise<IndexStore> {
   const replicas = o.redisReplicas ?? (replicatedRedis(client) ? 1 : 0);
   // Writes that WAIT get a connection of their own (the store closes it), as connected as
   // the reader before the first request.
   let writer: Redis | Cluster | undefined;
   if (replicas > 0) {
-    writer = (client as { duplicate(): Redis | Cluster }).duplicate();
-    writer.on('error', () => undefined); // surfaced by the commands, as on the reader
+    if (openWriter) writer = openWriter();
+    else {
+      // The caller's client: a copy of its options.
+      writer = (client as { duplicate(): Redis | Cluster }).duplicate();
+      writer.on('error', () => undefined); // surfaced by the commands, as on the reader
+    }
     await connected(writer, url, headStart(o));
   }
   return redisStore({
