@@ -28,14 +28,12 @@ import {
 // A failover under load: the election, reconnects and refills take seconds, more on a
 // loaded machine (the waits inside allow 60 s for the recovery alone).
 const CHAOS_TIMEOUT_MS = 180_000;
-// On the loaded CI machine (a full npm test beside them) one proxy's client sometimes stayed
+// On the loaded CI machine (a full npm test beside them) one proxy's client once stayed
 // unable to write ("Stream isn't writeable") for over a minute after the failover, while the
 // other proxy, configured the same, recovered. Two causes are fixed in the kernel's openRedis
 // (a handshake bounded by the 250 ms request budget; a '+switch-master' cutting a reconnect's
 // Sentinel lookup short, which ended the ioredis client for good: see its
-// open-redis*.integration.test.ts), and the proxy's writer is now opened the same way. Until
-// full runs show it gone these run with MESKIT_TEST_FAILOVER_UNDER_LOAD=1 (issue 14).
-const FAILOVER_UNDER_LOAD = process.env['MESKIT_TEST_FAILOVER_UNDER_LOAD'] === '1';
+// open-redis*.integration.test.ts), and the proxy's writer is opened the same way.
 const PAGE = '/api/orders?status=MANUFACTURING_APPROVED&page=1&pageSize=20';
 const dir = mkdtempSync(join(tmpdir(), 'meskit-sentinel-'));
 
@@ -104,7 +102,7 @@ afterAll(async () => {
 });
 
 describe('Redis Sentinel fails over while reads race takes through two proxies', () => {
-  it.runIf(FAILOVER_UNDER_LOAD)(
+  it(
     'nothing taken is listed again, clients see no error, and the index answers again',
     async () => {
       const hitsOf = () => proxies.map((p) => p.stats().requests.hit);
@@ -153,7 +151,7 @@ describe('Redis Sentinel fails over while reads race takes through two proxies',
     CHAOS_TIMEOUT_MS,
   );
 
-  it.runIf(FAILOVER_UNDER_LOAD)(
+  it(
     'a take through one proxy while the master is down answers once the removal landed, so the other proxy never lists it',
     async () => {
       // Without events: the removal through the proxy is the only one there is. A long TTL:
@@ -210,7 +208,7 @@ describe('Redis Sentinel fails over while reads race takes through two proxies',
     CHAOS_TIMEOUT_MS,
   );
 
-  it.runIf(FAILOVER_UNDER_LOAD)(
+  it(
     'a write no replica acknowledges still counts, and is counted as unreplicated',
     async () => {
       const [proxy] = proxies;
