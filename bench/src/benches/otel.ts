@@ -67,7 +67,11 @@ export const otel = defineBenchmark({
     'telemetry cost at a fixed rate: MES CPU µs/request and latency, bare / bootstrap / bootstrap 10% sampled / upstream auto-instrumentations-node (rates 0 = a fifth of the measured capacity), plus saturated wrk rows',
   defaults: {
     seconds: 6,
-    warmup: 2,
+    // Longer than the generator's idle-connection timeout (undici's 4 s): a fresh process that
+    // fell behind at its start made the generator open up to its 256 connections, which went
+    // idle, closed and were opened again about 5 s in, a stall of tens of milliseconds that
+    // a 2 s warm-up put inside the measured window (docs/benchmarks.md "otel").
+    warmup: 8,
     rounds: 5,
     rateGet: 0,
     rateTake: 0,
