@@ -159,7 +159,7 @@ export async function measureFixed(
       request: (i) => request(warm.scheduled + i),
     });
     const cpu = cpuBetween(before, sampleCpu(pid));
-    if (variant !== 'bare') await settle(run.receiver);
+    if (variant !== 'bare' && variant !== 'bootstrap-untraced') await settle(run.receiver);
     checkRun(result, `${kind} ${variant}`);
     if (run.receiver.rejected > 0)
       throw new Error(`${kind} ${variant}: the receiver refused ${run.receiver.rejected} exports`);

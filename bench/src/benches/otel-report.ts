@@ -30,6 +30,11 @@ export interface RequestRatios {
   cpuPerRequest: number;
   /** bootstrap-ratio (10% of traces sampled) ÷ bare. */
   cpuPerRequestSampled: number;
+  /**
+   * bootstrap-untraced (metrics and logs, no tracing) ÷ bare: the part of the two above that
+   * is not tracing. Reported, not a target.
+   */
+  cpuPerRequestUntraced: number;
   /** (upstream − bare) ÷ (bootstrap − bare): what upstream adds over what ours adds. */
   vsUpstream: number;
   /** bootstrap p99 − bare p99, in ms. */
@@ -80,6 +85,7 @@ export function requestRatios(runs: Record<Variant, FixedMeasurement[]>): Reques
   return {
     cpuPerRequest: paired((r) => r.bootstrap.cpuUs / r.bare.cpuUs),
     cpuPerRequestSampled: paired((r) => r['bootstrap-ratio'].cpuUs / r.bare.cpuUs),
+    cpuPerRequestUntraced: paired((r) => r['bootstrap-untraced'].cpuUs / r.bare.cpuUs),
     vsUpstream: paired(
       (r) => (r.upstream.cpuUs - r.bare.cpuUs) / (r.bootstrap.cpuUs - r.bare.cpuUs),
     ),

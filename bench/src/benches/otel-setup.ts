@@ -5,7 +5,13 @@ import type { OrderStatus } from '@meskit/reference-mes';
 import type { FixedRateRequest } from '../lib/fixed-rate.js';
 
 /** The telemetry variants of the fixed-rate runs, in their first round's order. */
-export const VARIANTS = ['bare', 'bootstrap', 'bootstrap-ratio', 'upstream'] as const;
+export const VARIANTS = [
+  'bare',
+  'bootstrap',
+  'bootstrap-ratio',
+  'bootstrap-untraced',
+  'upstream',
+] as const;
 export type Variant = (typeof VARIANTS)[number];
 
 /** get-one-order: one indexed query. take: a transaction and an AMQP publish. */
@@ -73,6 +79,11 @@ export function variantLaunch(
         },
         execArgv: OURS,
       };
+    // Everything but tracing: the HTTP histogram and its route labels, `/metrics`, Node's
+    // default metrics, the bootstrap's own logger. No SDK, no loader hook, no instrumentation.
+    // The floor under the traced variants: what the other signals cost the same requests.
+    case 'bootstrap-untraced':
+      return { env: { ...telemetryEnv(endpoint), OTEL_TRACES_EXPORTER: 'none' }, execArgv: OURS };
     case 'upstream':
       return {
         env: {
