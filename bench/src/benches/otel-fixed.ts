@@ -19,6 +19,7 @@ import {
   settle,
   takeScript,
   TAKE_FIRST_ID,
+  traced,
   variantLaunch,
   type RequestKind,
   type Variant,
@@ -159,7 +160,7 @@ export async function measureFixed(
       request: (i) => request(warm.scheduled + i),
     });
     const cpu = cpuBetween(before, sampleCpu(pid));
-    if (variant !== 'bare' && variant !== 'bootstrap-untraced') await settle(run.receiver);
+    if (traced(variant)) await settle(run.receiver);
     checkRun(result, `${kind} ${variant}`);
     if (run.receiver.rejected > 0)
       throw new Error(`${kind} ${variant}: the receiver refused ${run.receiver.rejected} exports`);

@@ -14,6 +14,11 @@ export const VARIANTS = [
 ] as const;
 export type Variant = (typeof VARIANTS)[number];
 
+/** Whether the variant exports spans (the others must show none, and need no settling). */
+export function traced(variant: Variant): boolean {
+  return variant !== 'bare' && variant !== 'bootstrap-untraced';
+}
+
 /** get-one-order: one indexed query. take: a transaction and an AMQP publish. */
 export const REQUEST_KINDS = ['get-one-order', 'take'] as const;
 export type RequestKind = (typeof REQUEST_KINDS)[number];

@@ -29,6 +29,7 @@ import {
   REQUEST_KINDS,
   SEEDED_ORDERS,
   VARIANTS,
+  traced,
   useScheduleDelay,
   type RequestKind,
   type Variant,
@@ -43,12 +44,9 @@ const CAPACITY_SHARE = 5;
  */
 function checkSpans(kind: RequestKind, variant: Variant, m: FixedMeasurement): void {
   const perRequest = m.spansPerRequest;
-  const ok =
-    variant === 'bare' || variant === 'bootstrap-untraced'
-      ? perRequest === 0
-      : variant === 'bootstrap-ratio'
-        ? perRequest > 0
-        : perRequest > 1;
+  const ok = traced(variant)
+    ? perRequest > (variant === 'bootstrap-ratio' ? 0 : 1)
+    : perRequest === 0;
   if (!ok)
     throw new Error(
       `${kind} ${variant}: ${round(perRequest, 3)} spans per request; is it tracing (server span and pg)?`,
